@@ -1,0 +1,465 @@
+"""Bounding-volume hierarchy over one triangle mesh, with exact compiled queries (mm).
+
+`TriangleBVH(vertices, faces)` builds once per structure (median split on the longest axis, leaves
+of at most 4 triangles); then
+
+- `segment_distance(p, q)`: exact minimum distance from segment pq to the surface and the
+  closest point pair (zero when the segment crosses the surface),
+- `ray_hits(o, d, t_split)`: every crossing of the ray o + t d (t >= 0): the first one, the first one
+  beyond t_split, and how many lie before and beyond t_split (their parity tells inside/outside),
+- `offset_entry(o, d, radius, t_max)`: the first t at which the ray comes within `radius` of
+  the surface (the swept-sphere query behind the safe depth).
+
+The brute-force equivalents in `reference.py` are the tests' ground truth.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .kernels import (
+    axpy,
+    closest_point_segment,
+    dist2,
+    ray_rounded_triangle_entry,
+    ray_triangle,
+    segment_triangle_closest,
+)
+
+LEAF_SIZE = 4
+
+
+@njit(cache=True)
+def _build(tris, leaf_size):
+    n = tris.shape[0]
+    cent = np.empty((n, 3))
+    for i in range(n):
+        for k in range(3):
+            cent[i, k] = (tris[i, 0, k] + tris[i, 1, k] + tris[i, 2, k]) / 3.0
+    order = np.arange(n)
+    max_nodes = 2 * n + 1
+    bmin = np.empty((max_nodes, 3))
+    bmax = np.empty((max_nodes, 3))
+    left = -np.ones(max_nodes, dtype=np.int64)
+    right = -np.ones(max_nodes, dtype=np.int64)
+    start = np.zeros(max_nodes, dtype=np.int64)
+    count = np.zeros(max_nodes, dtype=np.int64)
+    stack = np.empty(max_nodes, dtype=np.int64)
+    n_nodes = 1
+    start[0] = 0
+    count[0] = n
+    stack[0] = 0
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        s = start[node]
+        c = count[node]
+        lo = np.full(3, np.inf)
+        hi = np.full(3, -np.inf)
+        clo = np.full(3, np.inf)
+        chi = np.full(3, -np.inf)
+        for j in range(s, s + c):
+            i = order[j]
+            for v in range(3):
+                for k in range(3):
+                    x = tris[i, v, k]
+                    if x < lo[k]:
+                        lo[k] = x
+                    if x > hi[k]:
+                        hi[k] = x
+            for k in range(3):
+                x = cent[i, k]
+                if x < clo[k]:
+                    clo[k] = x
+                if x > chi[k]:
+                    chi[k] = x
+        bmin[node] = lo
+        bmax[node] = hi
+        if c <= leaf_size:
+            continue
+        ext = chi - clo
+        axis = 0
+        if ext[1] > ext[axis]:
+            axis = 1
+        if ext[2] > ext[axis]:
+            axis = 2
+        sub = order[s : s + c].copy()
+        keys = cent[sub, axis]
+        perm = np.argsort(keys, kind="mergesort")
+        order[s : s + c] = sub[perm]
+        half = c // 2
+        l_node = n_nodes
+        r_node = n_nodes + 1
+        n_nodes += 2
+        left[node] = l_node
+        right[node] = r_node
+        start[l_node] = s
+        count[l_node] = half
+        start[r_node] = s + half
+        count[r_node] = c - half
+        stack[sp] = l_node
+        stack[sp + 1] = r_node
+        sp += 2
+    return (
+        bmin[:n_nodes].copy(),
+        bmax[:n_nodes].copy(),
+        left[:n_nodes].copy(),
+        right[:n_nodes].copy(),
+        start[:n_nodes].copy(),
+        count[:n_nodes].copy(),
+        order,
+    )
+
+
+@njit(cache=True, inline="always")
+def _vec(a, i):
+    return (a[i, 0], a[i, 1], a[i, 2])
+
+
+@njit(cache=True, inline="always")
+def _corner(tris, j, v):
+    return (tris[j, v, 0], tris[j, v, 1], tris[j, v, 2])
+
+
+@njit(cache=True)
+def _box_segment_lower_bound2(bmin, bmax, node, p, q):
+    """Squared lower bound of the distance between a node's box and segment pq."""
+    # gap between the box and the segment's own bounding box, per axis
+    g2 = 0.0
+    r2 = 0.0
+    for k in range(3):
+        lo = bmin[node, k]
+        hi = bmax[node, k]
+        smin = min(p[k], q[k])
+        smax = max(p[k], q[k])
+        if smax < lo:
+            g2 += (lo - smax) ** 2
+        elif smin > hi:
+            g2 += (smin - hi) ** 2
+        r2 += (0.5 * (hi - lo)) ** 2
+    # distance from the segment to the box's circumscribed sphere
+    cx = (
+        0.5 * (bmin[node, 0] + bmax[node, 0]),
+        0.5 * (bmin[node, 1] + bmax[node, 1]),
+        0.5 * (bmin[node, 2] + bmax[node, 2]),
+    )
+    dc = math.sqrt(dist2(closest_point_segment(cx, p, q), cx)) - math.sqrt(r2)
+    if dc > 0.0 and dc * dc > g2:
+        return dc * dc
+    return g2
+
+
+@njit(cache=True)
+def _segment_distance(bmin, bmax, left, right, start, count, tris, root, p, q, max_d2):
+    """Squared distance, closest points and triangle slot (BVH order) of segment pq."""
+    best = max_d2
+    nan = (math.nan, math.nan, math.nan)
+    best_cs = nan
+    best_ct = nan
+    best_i = -1
+    stack = np.empty(128, dtype=np.int64)
+    stack[0] = root
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        if _box_segment_lower_bound2(bmin, bmax, node, p, q) >= best:
+            continue
+        if left[node] < 0:
+            for j in range(start[node], start[node] + count[node]):
+                cs, ct, d2 = segment_triangle_closest(
+                    p, q, _corner(tris, j, 0), _corner(tris, j, 1), _corner(tris, j, 2)
+                )
+                if d2 < best:
+                    best = d2
+                    best_cs = cs
+                    best_ct = ct
+                    best_i = j
+            if best == 0.0:
+                break
+            continue
+        l_node = left[node]
+        r_node = right[node]
+        dl = _box_segment_lower_bound2(bmin, bmax, l_node, p, q)
+        dr = _box_segment_lower_bound2(bmin, bmax, r_node, p, q)
+        # visit the nearer child first: push it last
+        if dl < dr:
+            if dr < best:
+                stack[sp] = r_node
+                sp += 1
+            if dl < best:
+                stack[sp] = l_node
+                sp += 1
+        else:
+            if dl < best:
+                stack[sp] = l_node
+                sp += 1
+            if dr < best:
+                stack[sp] = r_node
+                sp += 1
+    return best, best_cs, best_ct, best_i
+
+
+@njit(cache=True)
+def _ray_box(bmin, bmax, node, pad, o, inv, t_max):
+    """Entry t of the ray into the node's box grown by pad, within [0, t_max], or inf."""
+    t0 = 0.0
+    t1 = t_max
+    for k in range(3):
+        a = (bmin[node, k] - pad - o[k]) * inv[k]
+        b = (bmax[node, k] + pad - o[k]) * inv[k]
+        if a > b:
+            a, b = b, a
+        # NaN from 0 * inf (origin on a slab plane, axis-parallel ray) keeps the box
+        if a == a and a > t0:
+            t0 = a
+        if b == b and b < t1:
+            t1 = b
+        if t0 > t1:
+            return math.inf
+    return t0
+
+
+@njit(cache=True, inline="always")
+def _inverse(d):
+    return (
+        1.0 / d[0] if d[0] != 0.0 else math.inf,
+        1.0 / d[1] if d[1] != 0.0 else math.inf,
+        1.0 / d[2] if d[2] != 0.0 else math.inf,
+    )
+
+
+@njit(cache=True)
+def _ray_hits(bmin, bmax, left, right, start, count, tris, root, o, d, t_split):
+    """First hit t, first hit beyond t_split, number of hits before and beyond t_split."""
+    inv = _inverse(d)
+    first = math.inf
+    first_after = math.inf
+    n_before = 0
+    n_after = 0
+    stack = np.empty(128, dtype=np.int64)
+    stack[0] = root
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        if _ray_box(bmin, bmax, node, 0.0, o, inv, math.inf) == math.inf:
+            continue
+        if left[node] < 0:
+            for j in range(start[node], start[node] + count[node]):
+                t = ray_triangle(o, d, _corner(tris, j, 0), _corner(tris, j, 1), _corner(tris, j, 2))
+                if t < math.inf:
+                    if t < first:
+                        first = t
+                    if t > t_split:
+                        n_after += 1
+                        if t < first_after:
+                            first_after = t
+                    else:
+                        n_before += 1
+            continue
+        stack[sp] = left[node]
+        stack[sp + 1] = right[node]
+        sp += 2
+    return first, first_after, n_before, n_after
+
+
+@njit(cache=True)
+def _offset_entry(bmin, bmax, left, right, start, count, tris, root, o, d, radius, t_max):
+    """First t in [0, t_max] at which o + t d comes within radius of the mesh, or inf."""
+    inv = _inverse(d)
+    best = math.inf
+    limit = t_max
+    stack = np.empty(128, dtype=np.int64)
+    stack[0] = root
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        if _ray_box(bmin, bmax, node, radius, o, inv, limit) == math.inf:
+            continue
+        if left[node] < 0:
+            for j in range(start[node], start[node] + count[node]):
+                t = ray_rounded_triangle_entry(
+                    o, d, _corner(tris, j, 0), _corner(tris, j, 1), _corner(tris, j, 2), radius
+                )
+                if t < best and t <= t_max:
+                    best = t
+                    limit = t
+            if best == 0.0:
+                break
+            continue
+        stack[sp] = left[node]
+        stack[sp + 1] = right[node]
+        sp += 2
+    return best
+
+
+def _tuple3(x) -> tuple:
+    a, b, c = (float(v) for v in x)
+    return (a, b, c)
+
+
+class TriangleBVH:
+    """BVH over one triangle mesh.
+
+    vertices : (n, 3) float, mm
+    faces    : (m, 3) int, m >= 1
+    """
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray):
+        v = np.ascontiguousarray(vertices, dtype=np.float64)
+        f = np.asarray(faces, dtype=np.int64)
+        if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
+            raise ValueError("TriangleBVH needs (n,3) vertices and (m>=1,3) faces")
+        tris = np.ascontiguousarray(v[f])
+        bmin, bmax, left, right, start, count, order = _build(tris, LEAF_SIZE)
+        self.tris = np.ascontiguousarray(tris[order])
+        self.face_index = order  # BVH slot -> original face
+        self._nodes = (bmin, bmax, left, right, start, count)
+        self.bounds = np.stack([bmin[0], bmax[0]])
+
+    @property
+    def n_triangles(self) -> int:
+        return len(self.tris)
+
+    def segment_distance(self, p, q, max_distance: float = math.inf):
+        """Exact distance from segment pq (mm) to the surface.
+
+        Returns (distance, point on segment (3,), point on surface (3,), face index); the face
+        index is -1 and the points NaN when nothing lies within max_distance.
+        """
+        d2, cs, ct, i = _segment_distance(
+            *self._nodes, self.tris, 0, _tuple3(p), _tuple3(q), float(max_distance) ** 2
+        )
+        face = int(self.face_index[i]) if i >= 0 else -1
+        return math.sqrt(d2), np.array(cs), np.array(ct), face
+
+    def point_distance(self, p):
+        """Exact distance from point p (3,) mm to the surface: (distance, closest point, face)."""
+        d, _, ct, face = self.segment_distance(p, p)
+        return d, ct, face
+
+    def ray_hits(self, origin, direction, t_split: float = 0.0):
+        """Crossings of the ray origin + t direction, t >= 0 (direction unit, mm).
+
+        Returns (first t, first t > t_split, hits with t <= t_split, hits with t > t_split);
+        t is inf when there is none.
+        """
+        return _ray_hits(*self._nodes, self.tris, 0, _tuple3(origin), _tuple3(direction), float(t_split))
+
+    def offset_entry(self, origin, direction, radius: float, t_max: float) -> float:
+        """First t in [0, t_max] (mm) where the ray comes within `radius` mm of the surface, or inf."""
+        return float(
+            _offset_entry(
+                *self._nodes, self.tris, 0, _tuple3(origin), _tuple3(direction), float(radius), float(t_max)
+            )
+        )
+
+
+@njit(cache=True)
+def _scene_query(bmin, bmax, left, right, start, count, tris, roots, critical, radii, entry, d, depth, length, needle_r):
+    """One needle against every structure of a scene (see `SceneBVH.query`)."""
+    n = len(roots)
+    tip = axpy(depth, d, entry)
+    hits = np.full((n, 2), math.inf)  # first hit t, first hit beyond the tip
+    counts = np.zeros((n, 2), dtype=np.int64)  # hits up to the tip, beyond the tip
+    seg = np.full((n, 2), math.inf)  # shaft (axis segment) distance, tip point distance
+    pts = np.full((n, 3, 3), math.nan)  # shaft point, structure point, tip's structure point
+    entry_t = np.full(n, math.inf)  # first t within radii[i] + needle_r of the structure
+    for i in range(n):
+        root = roots[i]
+        h0, h1, c0, c1 = _ray_hits(bmin, bmax, left, right, start, count, tris, root, entry, d, depth)
+        hits[i, 0] = h0
+        hits[i, 1] = h1
+        counts[i, 0] = c0
+        counts[i, 1] = c1
+        if not critical[i]:
+            continue
+        d2, cs, ct, _ = _segment_distance(bmin, bmax, left, right, start, count, tris, root, entry, tip, math.inf)
+        seg[i, 0] = math.sqrt(d2)
+        for k in range(3):
+            pts[i, 0, k] = cs[k]
+            pts[i, 1, k] = ct[k]
+        d2, _, ct, _ = _segment_distance(bmin, bmax, left, right, start, count, tris, root, tip, tip, math.inf)
+        seg[i, 1] = math.sqrt(d2)
+        for k in range(3):
+            pts[i, 2, k] = ct[k]
+        entry_t[i] = _offset_entry(
+            bmin, bmax, left, right, start, count, tris, root, entry, d, radii[i] + needle_r, length
+        )
+    return hits, counts, seg, pts, entry_t
+
+
+class SceneBVH:
+    """The BVHs of several meshes in one set of arrays, queried in one compiled call.
+
+    meshes   : sequence of (vertices (n, 3) float mm, faces (m, 3) int)
+    critical : (k,) bool, which meshes get distances and safe-depth queries
+    margins  : (k,) float mm, clearance margin of each critical mesh
+    """
+
+    def __init__(self, meshes, critical, margins):
+        parts = [TriangleBVH(v, f) for v, f in meshes]
+        self.parts = parts
+        node_off = 0
+        tri_off = 0
+        arrays = [[], [], [], [], [], []]
+        roots = []
+        tris = []
+        for b in parts:
+            bmin, bmax, left, right, start, count = b._nodes
+            roots.append(node_off)
+            arrays[0].append(bmin)
+            arrays[1].append(bmax)
+            arrays[2].append(np.where(left >= 0, left + node_off, -1))
+            arrays[3].append(np.where(right >= 0, right + node_off, -1))
+            arrays[4].append(start + tri_off)
+            arrays[5].append(count)
+            tris.append(b.tris)
+            node_off += len(bmin)
+            tri_off += len(b.tris)
+        self._nodes = tuple(np.ascontiguousarray(np.concatenate(a)) for a in arrays)
+        self.tris = np.ascontiguousarray(np.concatenate(tris))
+        self.roots = np.asarray(roots, dtype=np.int64)
+        self.critical = np.asarray(critical, dtype=np.bool_)
+        self.margins = np.asarray(margins, dtype=np.float64)
+        if not (len(self.critical) == len(self.margins) == len(parts)):
+            raise ValueError("one critical flag and one margin per mesh")
+
+    def query(self, entry, direction, depth: float, length: float, needle_radius: float):
+        """Everything one needle update needs, for every mesh (k meshes, mm).
+
+        Returns a dict of arrays:
+        first_hit (k,) t of the ray's first crossing (inf: none); first_hit_beyond_tip (k,);
+        n_hits_to_tip, n_hits_beyond_tip (k,) int; shaft_axis_distance, tip_axis_distance (k,)
+        (inf for non-critical meshes); shaft_point, structure_point, tip_structure_point (k, 3);
+        margin_entry (k,): first t in [0, length] within margin + needle_radius (inf: never).
+        """
+        hits, counts, seg, pts, entry_t = _scene_query(
+            *self._nodes,
+            self.tris,
+            self.roots,
+            self.critical,
+            self.margins,
+            _tuple3(entry),
+            _tuple3(direction),
+            float(depth),
+            float(length),
+            float(needle_radius),
+        )
+        return {
+            "first_hit": hits[:, 0],
+            "first_hit_beyond_tip": hits[:, 1],
+            "n_hits_to_tip": counts[:, 0],
+            "n_hits_beyond_tip": counts[:, 1],
+            "shaft_axis_distance": seg[:, 0],
+            "tip_axis_distance": seg[:, 1],
+            "shaft_point": pts[:, 0],
+            "structure_point": pts[:, 1],
+            "tip_structure_point": pts[:, 2],
+            "margin_entry": entry_t,
+        }

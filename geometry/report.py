@@ -1,0 +1,127 @@
+"""The clearance report: plain dataclasses that serialise to JSON (mm, LPS)."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+from .needle import Needle
+
+#: Status levels, most dangerous first. "unknown" is shown as danger, never as safe.
+LEVELS = ("unknown", "contact", "danger", "caution", "safe")
+
+
+def level_for(shaft_distance_mm: Optional[float], margin_mm: float, penetrated: bool) -> str:
+    """Colour status of one structure: contact (touching), danger (inside the margin),
+    caution (inside twice the margin), safe; unknown when the distance is unknown."""
+    if shaft_distance_mm is None or not math.isfinite(shaft_distance_mm):
+        return "unknown"
+    if penetrated or shaft_distance_mm <= 0.0:
+        return "contact"
+    if shaft_distance_mm < margin_mm:
+        return "danger"
+    if shaft_distance_mm < 2.0 * margin_mm:
+        return "caution"
+    return "safe"
+
+
+def worst_level(levels) -> str:
+    levels = list(levels)
+    if not levels:
+        return "safe"
+    return min(levels, key=LEVELS.index)
+
+
+@dataclass
+class StructureClearance:
+    """Clearance of the needle from one critical structure.
+
+    Distances are from the needle's surface (axis distance minus the needle radius, never below 0);
+    closest points are (3,) lists in mm. None means unknown.
+    """
+
+    name: str
+    role: str
+    margin_mm: float
+    shaft_distance_mm: Optional[float]
+    tip_distance_mm: Optional[float]
+    closest_point_needle: Optional[list]
+    closest_point_structure: Optional[list]
+    penetrated: Optional[bool]
+    tip_inside: Optional[bool]
+    level: str
+    error: Optional[str] = None
+
+
+@dataclass
+class FirstHit:
+    """Where the needle's line (entry to full length) first meets a structure."""
+
+    name: str
+    role: str
+    depth_mm: float
+
+
+@dataclass
+class Bracketing:
+    """What lies first ahead of the tip, within the needle's remaining length.
+
+    verdict: "bone" (a bony backstop), "danger" (a critical structure), "none" or "unknown".
+    backstop: the bone is reached before any critical clearance drops below its margin.
+    """
+
+    verdict: str
+    structure: Optional[str] = None
+    role: Optional[str] = None
+    distance_mm: Optional[float] = None
+    depth_mm: Optional[float] = None
+    point: Optional[list] = None
+    landmark: Optional[str] = None
+    landmark_distance_mm: Optional[float] = None
+    backstop: bool = False
+    message: str = ""
+
+
+@dataclass
+class PathReport:
+    first_hits: list = field(default_factory=list)
+    safe_depth_mm: Optional[float] = None
+    limiting_structure: Optional[str] = None
+    bracketing: Bracketing = field(default_factory=lambda: Bracketing("unknown"))
+
+
+@dataclass
+class ClearanceReport:
+    """Everything the engine says about one needle."""
+
+    pack: str
+    needle: Needle
+    structures: list
+    path: PathReport
+    level: str
+    errors: list = field(default_factory=list)
+
+    def structure(self, name: str) -> StructureClearance:
+        for s in self.structures:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return {
+            "pack": self.pack,
+            "needle": self.needle.to_dict(),
+            "level": self.level,
+            "structures": [asdict(s) for s in self.structures],
+            "path": {
+                "first_hits": [asdict(h) for h in self.path.first_hits],
+                "safe_depth_mm": self.path.safe_depth_mm,
+                "limiting_structure": self.path.limiting_structure,
+                "bracketing": asdict(self.path.bracketing),
+            },
+            "errors": list(self.errors),
+        }
+
+    def to_json(self, indent=None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)

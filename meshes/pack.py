@@ -1,0 +1,200 @@
+"""Anatomy packs: a folder with a manifest (`pack.json` or `pack.toml`) and mesh files.
+
+Manifest (JSON shown; TOML has the same keys)::
+
+    {"format": "needlesafe-pack", "version": 1, "name": "gluteal",
+     "units": "mm", "frame": "LPS", "source": "...", "licence": "...",
+     "structures": [{"name": "sciatic_nerve_r", "file": "sciatic_nerve_r.ply", "role": "nerve",
+                     "colour": "#f4d03f", "critical": true, "margin_mm": 3.0}, ...],
+     "landmarks": [{"name": "ischial tuberosity", "point": [x, y, z], "bone": "hip_bone_r"}, ...]}
+
+`role`, `colour`, `critical` and `margin_mm` default by role (see `types.py`). Loading validates
+everything and raises `PackError` naming the file and the problem.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .io import MESH_SUFFIXES, atomic_write_text, read_mesh, write_ply
+from .types import (
+    CRITICAL_ROLES,
+    DEFAULT_COLOUR,
+    DEFAULT_MARGIN_MM,
+    ROLES,
+    AnatomyScene,
+    Landmark,
+    PackError,
+    Structure,
+)
+
+MANIFEST_NAMES = ("pack.json", "pack.toml")
+FORMAT = "needlesafe-pack"
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+#: A pack whose whole extent is below this (mm) was almost surely written in metres.
+MIN_PLAUSIBLE_EXTENT_MM = 20.0
+
+
+def _read_manifest(folder: Path) -> tuple[dict, Path]:
+    for name in MANIFEST_NAMES:
+        path = folder / name
+        if path.is_file():
+            break
+    else:
+        raise PackError(f"{folder}: no pack manifest ({' or '.join(MANIFEST_NAMES)}) in this folder")
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PackError(f"{path}: manifest is not valid {path.suffix[1:].upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise PackError(f"{path}: manifest must be an object/table at the top level")
+    return data, path
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PackError(f"{where}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _point(value, where: str) -> np.ndarray:
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise PackError(f"{where}: expected three coordinates [x, y, z] in mm")
+    return np.array([_number(v, where) for v in value])
+
+
+def _safe_file(folder: Path, rel, where: str) -> Path:
+    if not isinstance(rel, str) or not rel:
+        raise PackError(f"{where}: 'file' must be a relative path inside the pack")
+    if Path(rel).is_absolute() or rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel):
+        raise PackError(f"{where}: file '{rel}' is an absolute path; packs may only use files inside their folder")
+    root = folder.resolve()
+    path = (folder / rel).resolve()
+    if root != path and root not in path.parents:
+        raise PackError(f"{where}: file '{rel}' lies outside the pack folder")
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise PackError(f"{where}: file '{rel}' is not a supported mesh ({', '.join(MESH_SUFFIXES)})")
+    return path
+
+
+def load_pack(source) -> AnatomyScene:
+    """Load and validate a pack: a folder path, a manifest path, or a built-in pack's name."""
+    from .builtin import BUILTIN, builtin_scene
+
+    if isinstance(source, str) and source in BUILTIN and not Path(source).exists():
+        return builtin_scene(source)
+    folder = Path(source)
+    if folder.is_file() and folder.name in MANIFEST_NAMES:
+        folder = folder.parent
+    if not folder.is_dir():
+        names = ", ".join(sorted(BUILTIN))
+        raise PackError(f"{source}: no such pack folder (built-in packs: {names})")
+    data, mpath = _read_manifest(folder)
+    if data.get("format", FORMAT) != FORMAT:
+        raise PackError(f"{mpath}: format is '{data.get('format')}', expected '{FORMAT}'")
+    units = data.get("units", "mm")
+    if units != "mm":
+        raise PackError(
+            f"{mpath}: units are '{units}'; packs hold millimetres (re-import with 'needlesafe import --units')"
+        )
+    frame = data.get("frame", "LPS")
+    if frame != "LPS":
+        raise PackError(f"{mpath}: frame is '{frame}'; packs use the LPS patient frame (re-import with --axes)")
+    entries = data.get("structures")
+    if not isinstance(entries, list) or not entries:
+        raise PackError(f"{mpath}: 'structures' must be a non-empty list")
+    structures = []
+    seen = set()
+    for k, entry in enumerate(entries):
+        where = f"{mpath}: structures[{k}]"
+        if not isinstance(entry, dict):
+            raise PackError(f"{where}: expected an object")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise PackError(f"{where}: 'name' must be a non-empty string")
+        where = f"{mpath}: structure '{name}'"
+        if name in seen:
+            raise PackError(f"{where}: duplicate name")
+        seen.add(name)
+        role = entry.get("role", "muscle")
+        if role not in ROLES:
+            raise PackError(f"{where}: unknown role '{role}' (roles: {', '.join(ROLES)})")
+        colour = entry.get("colour", DEFAULT_COLOUR[role])
+        if not isinstance(colour, str) or not _COLOUR.match(colour):
+            raise PackError(f"{where}: colour must look like '#rrggbb', got {colour!r}")
+        critical = entry.get("critical", role in CRITICAL_ROLES)
+        if not isinstance(critical, bool):
+            raise PackError(f"{where}: 'critical' must be true or false")
+        margin = _number(entry.get("margin_mm", DEFAULT_MARGIN_MM.get(role, 0.0)), f"{where}: margin_mm")
+        if margin < 0:
+            raise PackError(f"{where}: margin_mm must not be negative")
+        path = _safe_file(folder, entry.get("file"), where)
+        v, f = read_mesh(path)
+        structures.append(Structure(name, role, v, f, colour, critical, margin, entry.get("file")))
+    landmarks = []
+    for k, entry in enumerate(data.get("landmarks", []) or []):
+        where = f"{mpath}: landmarks[{k}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise PackError(f"{where}: expected an object with a 'name'")
+        bone = entry.get("bone", "")
+        if bone and bone not in seen:
+            raise PackError(f"{where}: bone '{bone}' is not a structure of this pack")
+        landmarks.append(Landmark(entry["name"], _point(entry.get("point"), where), bone))
+    scene = AnatomyScene(
+        name=str(data.get("name", folder.name)),
+        structures=structures,
+        landmarks=landmarks,
+        metadata={k: v for k, v in data.items() if k not in ("structures", "landmarks")},
+    )
+    extent = float(np.linalg.norm(np.ptp(scene.bounds(), axis=0)))
+    if extent < MIN_PLAUSIBLE_EXTENT_MM:
+        raise PackError(
+            f"{mpath}: the whole pack spans only {extent:.3g} mm; its meshes look like metres, not millimetres "
+            "(re-import with 'needlesafe import --units m')"
+        )
+    return scene
+
+
+def write_pack(scene: AnatomyScene, folder) -> Path:
+    """Write `scene` as a pack folder (PLY meshes + pack.json); returns the manifest path.
+
+    Meshes are written first and the manifest last, each atomically, so a failed write never
+    leaves a manifest that names missing files.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for s in scene.structures:
+        fname = f"{s.name}.ply"
+        write_ply(folder / fname, s.vertices, s.faces)
+        entries.append(
+            {
+                "name": s.name,
+                "file": fname,
+                "role": s.role,
+                "colour": s.colour,
+                "critical": s.critical,
+                "margin_mm": s.margin_mm,
+            }
+        )
+    manifest = {"format": FORMAT, "version": 1, "name": scene.name, "units": "mm", "frame": "LPS"}
+    manifest.update({k: v for k, v in scene.metadata.items() if k not in manifest and k not in ("format", "version")})
+    manifest["structures"] = entries
+    manifest["landmarks"] = [
+        {"name": lm.name, "point": [float(x) for x in lm.point], "bone": lm.bone} for lm in scene.landmarks
+    ]
+    path = folder / "pack.json"
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
+    return path

@@ -1,0 +1,97 @@
+"""Plain data types of an anatomy pack: structures, landmarks, scenes (mm, LPS)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+#: Roles a structure may have; the order is the display order of the layers panel.
+ROLES = ("skin", "muscle", "nerve", "bone", "pleura", "vessel", "other")
+
+#: Roles that are critical (danger structures) unless a manifest says otherwise.
+CRITICAL_ROLES = ("nerve", "pleura", "vessel")
+
+#: Teaching default clearance margins in mm by role. They are NeedleSafe's choice, not
+#: published limits; an instructor sets their own per structure in the manifest.
+DEFAULT_MARGIN_MM = {"nerve": 3.0, "pleura": 5.0, "vessel": 2.0}
+
+#: Display colours by role (nerves yellow, bones ivory, muscles red, pleura blue).
+DEFAULT_COLOUR = {
+    "skin": "#e8b89a",
+    "muscle": "#b5413b",
+    "nerve": "#f4d03f",
+    "bone": "#ece4cc",
+    "pleura": "#5b9bd5",
+    "vessel": "#c0392b",
+    "other": "#9a9a9a",
+}
+
+
+class PackError(ValueError):
+    """A pack, manifest or mesh file cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class Structure:
+    """One named anatomical surface.
+
+    vertices : (n, 3) float64, mm, LPS
+    faces    : (m, 3) int32 indices into vertices
+    """
+
+    name: str
+    role: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    colour: str = "#9a9a9a"
+    critical: bool = False
+    margin_mm: float = 0.0
+    file: Optional[str] = None
+
+    @property
+    def n_triangles(self) -> int:
+        return int(len(self.faces))
+
+    @property
+    def triangles(self) -> np.ndarray:
+        """(m, 3, 3) float64 triangle corners in mm."""
+        return self.vertices[self.faces]
+
+
+@dataclass
+class Landmark:
+    """A named bony landmark: point (3,) mm LPS on or near `bone`."""
+
+    name: str
+    point: np.ndarray
+    bone: str = ""
+
+
+@dataclass
+class AnatomyScene:
+    """A loaded, validated pack: structures and landmarks in mm, LPS."""
+
+    name: str
+    structures: list[Structure]
+    landmarks: list[Landmark] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+
+    def structure(self, name: str) -> Structure:
+        for s in self.structures:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def critical(self) -> list[Structure]:
+        return [s for s in self.structures if s.critical]
+
+    @property
+    def n_triangles(self) -> int:
+        return sum(s.n_triangles for s in self.structures)
+
+    def bounds(self) -> np.ndarray:
+        """(2, 3) float64 min and max corner of all vertices, mm."""
+        allv = np.concatenate([s.vertices for s in self.structures])
+        return np.stack([allv.min(axis=0), allv.max(axis=0)])
