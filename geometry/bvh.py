@@ -232,14 +232,20 @@ def _inverse(d):
     )
 
 
+MAX_RAY_HITS = 512
+
+
 @njit(cache=True)
 def _ray_hits(bmin, bmax, left, right, start, count, tris, root, o, d, t_split):
-    """First hit t, first hit beyond t_split, number of hits before and beyond t_split."""
+    """First hit t, first hit beyond t_split, number of hits before and beyond t_split.
+
+    A ray through a shared edge or vertex meets several triangles at the same t: such hits are
+    counted once, so that the parity of the count tells inside from outside.
+    """
     inv = _inverse(d)
-    first = math.inf
-    first_after = math.inf
-    n_before = 0
-    n_after = 0
+    buf = np.empty(MAX_RAY_HITS)
+    k = 0
+    overflow = 0
     stack = np.empty(128, dtype=np.int64)
     stack[0] = root
     sp = 1
@@ -252,18 +258,37 @@ def _ray_hits(bmin, bmax, left, right, start, count, tris, root, o, d, t_split):
             for j in range(start[node], start[node] + count[node]):
                 t = ray_triangle(o, d, _corner(tris, j, 0), _corner(tris, j, 1), _corner(tris, j, 2))
                 if t < math.inf:
-                    if t < first:
-                        first = t
-                    if t > t_split:
-                        n_after += 1
-                        if t < first_after:
-                            first_after = t
+                    if k < MAX_RAY_HITS:
+                        buf[k] = t
+                        k += 1
                     else:
-                        n_before += 1
+                        overflow += 1
             continue
         stack[sp] = left[node]
         stack[sp + 1] = right[node]
         sp += 2
+    hits = np.sort(buf[:k])
+    first = math.inf
+    first_after = math.inf
+    n_before = 0
+    n_after = 0
+    last = -math.inf
+    for i in range(k):
+        t = hits[i]
+        if t - last <= 1e-9 * (1.0 + abs(t)):
+            continue  # the same crossing seen through a shared edge or vertex
+        last = t
+        if t < first:
+            first = t
+        if t > t_split:
+            n_after += 1
+            if t < first_after:
+                first_after = t
+        else:
+            n_before += 1
+    # more crossings than the buffer holds: counts are no longer exact, make the parity visible
+    if overflow > 0:
+        n_after += overflow
     return first, first_after, n_before, n_after
 
 

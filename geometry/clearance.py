@@ -21,14 +21,6 @@ from .report import (
 )
 
 
-def is_closed(faces: np.ndarray) -> bool:
-    """True when every edge of the (m, 3) face array is shared by exactly two faces."""
-    f = np.asarray(faces, dtype=np.int64)
-    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    return bool(np.all(counts == 2))
-
-
 class ClearanceEngine:
     """Builds the acceleration structures of a scene once; `report(needle)` answers each update.
 
@@ -40,7 +32,7 @@ class ClearanceEngine:
     def __init__(self, scene: AnatomyScene):
         self.scene = scene
         self.structures = list(scene.structures)
-        self.closed = np.array([is_closed(s.faces) for s in self.structures], dtype=bool)
+        self.closed = np.array([s.is_closed for s in self.structures], dtype=bool)
         self.bvh = SceneBVH(
             [(s.vertices, s.faces) for s in self.structures],
             critical=[s.critical for s in self.structures],

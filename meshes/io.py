@@ -19,10 +19,8 @@ def validate_arrays(vertices, faces, where: str) -> tuple[np.ndarray, np.ndarray
     """
     v = np.asarray(vertices)
     f = np.asarray(faces)
-    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
-        raise PackError(f"{where}: mesh has no vertices")
-    if f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
-        raise PackError(f"{where}: mesh has no triangles")
+    if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3 or len(v) == 0 or len(f) == 0:
+        raise PackError(f"{where}: mesh is empty or unreadable (no triangles found)")
     if not np.issubdtype(f.dtype, np.integer):
         raise PackError(f"{where}: face indices are not integers")
     v = v.astype(np.float64)

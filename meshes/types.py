@@ -28,6 +28,14 @@ DEFAULT_COLOUR = {
 }
 
 
+def faces_closed(faces: np.ndarray) -> bool:
+    """True when every edge of the (m, 3) face array is shared by exactly two faces."""
+    f = np.asarray(faces, dtype=np.int64)
+    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return bool(np.all(counts == 2))
+
+
 class PackError(ValueError):
     """A pack, manifest or mesh file cannot be used; the message names the file and the problem."""
 
@@ -52,6 +60,11 @@ class Structure:
     @property
     def n_triangles(self) -> int:
         return int(len(self.faces))
+
+    @property
+    def is_closed(self) -> bool:
+        """True when every edge is shared by exactly two triangles (watertight)."""
+        return faces_closed(self.faces)
 
     @property
     def triangles(self) -> np.ndarray:

@@ -1,0 +1,5 @@
+import sys
+
+from needlesafe.app.cli import main
+
+sys.exit(main())

@@ -1,0 +1,137 @@
+"""The `needlesafe` command line: open the app, check a needle, import an atlas folder, list packs."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+DISCLAIMER = "NeedleSafe is an educational trainer, not a clinical device."
+
+
+def _floor2(x) -> str:
+    """Distances shown to 0.01 mm, rounded toward danger (down)."""
+    if x is None or not math.isfinite(x):
+        return "unknown"
+    return f"{math.floor(x * 100.0) / 100.0:.2f}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="needlesafe",
+        description="Dry-needling safety trainer. " + DISCLAIMER + " Without a command, opens the app.",
+    )
+    sub = p.add_subparsers(dest="command")
+
+    g = sub.add_parser("gui", help="open the desktop app (the default)")
+    g.add_argument("--pack", default="default", help="pack folder or built-in name (default: default)")
+
+    c = sub.add_parser("check", help="clearance report for one needle")
+    c.add_argument("--pack", required=True, help="pack folder or built-in pack name")
+    c.add_argument("--entry", type=float, nargs=3, required=True, metavar=("X", "Y", "Z"), help="entry point, mm LPS")
+    c.add_argument("--direction", type=float, nargs=3, required=True, metavar=("DX", "DY", "DZ"))
+    c.add_argument("--depth", type=float, required=True, help="inserted depth, mm")
+    c.add_argument("--length", type=float, default=50.0, help="needle length, mm (default 50)")
+    c.add_argument("--gauge", type=float, default=0.30, help="needle diameter, mm (default 0.30)")
+    c.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    i = sub.add_parser("import", help="turn a folder of atlas meshes into a pack")
+    i.add_argument("src", help="folder of PLY/STL/OBJ/GLB/VTP meshes")
+    i.add_argument("--units", required=True, choices=["m", "cm", "mm"], help="units of the source meshes")
+    i.add_argument("--axes", required=True, help="three letters: patient direction of source +x, +y, +z (e.g. LSA)")
+    i.add_argument("--out", required=True, help="pack folder to write")
+    i.add_argument("--overrides", help="JSON/TOML file: roles, critical flags, margins, landmarks")
+    i.add_argument("--name", help="pack name (default: the folder's name)")
+
+    sub.add_parser("packs", help="list the built-in packs")
+    return p
+
+
+def _check(args) -> int:
+    from needlesafe.geometry.clearance import ClearanceEngine
+    from needlesafe.geometry.needle import Needle
+    from needlesafe.meshes.pack import load_pack
+
+    needle = Needle(args.entry, args.direction, args.depth, args.length, args.gauge)
+    scene = load_pack(args.pack)
+    report = ClearanceEngine(scene).report(needle)
+    if args.json:
+        print(report.to_json())
+    else:
+        print(format_report(report))
+    return 0
+
+
+def format_report(report) -> str:
+    """A readable table of a ClearanceReport."""
+    n = report.needle
+    xyz = lambda v: "(" + ", ".join(f"{x:.1f}" for x in v) + ")"  # noqa: E731
+    lines = [
+        f"NeedleSafe clearance, pack '{report.pack}'. {DISCLAIMER}",
+        f"Needle {n.gauge_mm:.2f} x {n.length_mm:.0f} mm; entry {xyz(n.entry_lps)}, direction "
+        f"({', '.join(f'{x:.3f}' for x in n.direction)}), depth {n.depth_mm:.1f} mm, tip {xyz(n.tip_lps)}",
+        "",
+        f"{'structure':<40} {'role':<7} {'margin':>7} {'shaft mm':>9} {'tip mm':>8}  status",
+    ]
+    for s in report.structures:
+        lines.append(
+            f"{s.name:<40} {s.role:<7} {s.margin_mm:>7.1f} {_floor2(s.shaft_distance_mm):>9} "
+            f"{_floor2(s.tip_distance_mm):>8}  {s.level.upper()}"
+        )
+    if not report.structures:
+        lines.append("(no critical structure in this pack)")
+    p = report.path
+    lines.append("")
+    if p.safe_depth_mm is None:
+        lines.append("Safe depth: UNKNOWN (treat as danger)")
+    else:
+        lim = f" (limited by {p.limiting_structure})" if p.limiting_structure else " (the whole needle length)"
+        lines.append(f"Safe depth: {_floor2(p.safe_depth_mm)} mm{lim}")
+    hits = ", ".join(f"{h.name} {h.depth_mm:.1f} mm" for h in p.first_hits) or "nothing within the needle's length"
+    lines.append(f"Along the path: {hits}")
+    lines.append(f"Bracketing: {p.bracketing.message or p.bracketing.verdict}")
+    lines.append(f"Overall: {report.level.upper()}")
+    for e in report.errors:
+        lines.append(f"error: {e}")
+    return "\n".join(lines)
+
+
+def _import(args) -> int:
+    from needlesafe.meshes.importer import import_folder
+
+    _, report = import_folder(args.src, args.units, args.axes, args.out, args.overrides, args.name)
+    print(report.text())
+    return 0
+
+
+def _packs(args) -> int:
+    from needlesafe.meshes.builtin import BUILTIN
+
+    for name in sorted(BUILTIN):
+        print(f"{name}\tbuilt-in")
+    return 0
+
+
+def _gui(args) -> int:
+    from needlesafe.app.main_window import run
+
+    return run(args.pack)
+
+
+def main(argv=None) -> int:
+    from needlesafe.geometry.needle import NeedleError
+    from needlesafe.meshes.types import PackError
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handlers = {"check": _check, "import": _import, "packs": _packs, "gui": _gui, None: _gui}
+    if args.command is None:
+        args.pack = "default"
+    try:
+        return handlers[args.command](args)
+    except (NeedleError, PackError) as exc:
+        print(f"needlesafe: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
