@@ -86,6 +86,8 @@ def _safe_file(folder: Path, rel, where: str) -> Path:
         raise PackError(f"{where}: file '{rel}' lies outside the pack folder")
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise PackError(f"{where}: file '{rel}' is not a supported mesh ({', '.join(MESH_SUFFIXES)})")
+    if not path.is_file():
+        raise PackError(f"{where}: file '{rel}' not found")
     return path
 
 
