@@ -1,0 +1,114 @@
+"""The main window driven like a user: click the skin, change depth with keys, read the panel."""
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from needlesafe.app.main_window import STATUS_COLOUR, MainWindow
+from needlesafe.geometry.clearance import ClearanceEngine
+from needlesafe.meshes.pack import load_pack
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow("default")
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitActive(win)
+    win.plotter.render()
+    yield win
+    win.close()
+
+
+def panel_rows(win):
+    t = win.panel.table
+    return {t.item(i, 0).text(): [t.item(i, j).text() for j in range(1, 4)] for i in range(t.rowCount())}
+
+
+def world_to_display(win, point):
+    ren = win.plotter.renderer
+    ren.SetWorldPoint(*point, 1.0)
+    ren.WorldToDisplay()
+    x, y, _ = ren.GetDisplayPoint()
+    return int(round(x)), int(round(y))
+
+
+def click_display(qtbot, win, x, y):
+    """A left click at VTK display pixel (x, y) (origin bottom-left), sent as a Qt mouse click."""
+    widget = win.plotter.interactor
+    ratio = widget.devicePixelRatioF()
+    pos = QtCore.QPoint(int(x / ratio), int(widget.height() - 1 - y / ratio))
+    with qtbot.waitSignal(win.needle_changed, timeout=3000):
+        qtbot.mouseClick(widget, QtCore.Qt.LeftButton, pos=pos)
+
+
+def test_click_skin_then_keys_match_engine(window, qtbot, tmp_path):
+    win = window
+    win.set_camera("posterior")
+    # click the skin right above the sciatic nerve (x = -9, z = -20)
+    x, y = world_to_display(win, (-9.0, 70.0, -20.0))
+    click_display(qtbot, win, x, y)
+    n = win.needle
+    assert n.entry_lps[0] == pytest.approx(-9.0, abs=2.0) and n.entry_lps[2] == pytest.approx(-20.0, abs=2.0)
+    assert n.direction[1] < -0.95  # into the body along the inward skin normal
+    rows = panel_rows(win)
+    assert rows["sciatic_nerve"][2] in ("SAFE", "CAUTION")
+    # a longer needle from the preset list, then push it in with + (1 mm) and Shift++ (5 mm)
+    win.preset.setCurrentText("0.30x75")
+    assert win.needle.length_mm == 75.0
+    start = win.needle.depth_mm
+    qtbot.keyClick(win, QtCore.Qt.Key_Plus)
+    assert win.needle.depth_mm == pytest.approx(start + 1.0)
+    for _ in range(8):
+        qtbot.keyClick(win, QtCore.Qt.Key_Plus, QtCore.Qt.ShiftModifier)
+    assert win.needle.depth_mm == pytest.approx(start + 41.0)
+    # the panel shows the engine's numbers for exactly this needle
+    rep = ClearanceEngine(load_pack("default")).report(win.needle)
+    row = rep.structure("sciatic_nerve")
+    shown = panel_rows(win)["sciatic_nerve"]
+    assert shown[2] == row.level.upper() == "CONTACT"
+    assert float(shown[0]) == pytest.approx(np.floor(row.shaft_distance_mm * 100) / 100)
+    assert win.panel.overall.text() == "Overall: CONTACT"
+    # back out with - until safe again: the status colour changes
+    for _ in range(8):
+        qtbot.keyClick(win, QtCore.Qt.Key_Minus, QtCore.Qt.ShiftModifier)
+    assert panel_rows(win)["sciatic_nerve"][2] in ("SAFE", "CAUTION")
+    assert win.panel.table.item(0, 3).background().color().name().upper() in (
+        STATUS_COLOUR["safe"], STATUS_COLOUR["caution"]
+    )
+
+
+def test_arrow_keys_tilt_one_degree(window, qtbot):
+    d0 = window.needle.direction
+    qtbot.keyClick(window, QtCore.Qt.Key_Left)
+    ang = np.degrees(np.arccos(np.clip(d0 @ window.needle.direction, -1, 1)))
+    assert ang == pytest.approx(1.0, abs=1e-6)
+    qtbot.keyClick(window, QtCore.Qt.Key_Up, QtCore.Qt.ShiftModifier)
+    ang = np.degrees(np.arccos(np.clip(d0 @ window.needle.direction, -1, 1)))
+    assert 4.0 < ang < 6.0
+
+
+def test_screenshot_is_not_blank(window, tmp_path):
+    win = window
+    win.set_camera("posterior")
+    path = win.export_image(tmp_path / "view.png")
+    win.grab().save(str(tmp_path / "window.png"))
+    import imageio.v3 as iio
+
+    img = iio.imread(path)[..., :3].astype(int)
+    assert img.std() > 20  # not a flat (black or empty) frame
+    # the muscle colour is visible through the translucent skin where the pack projects
+    x, y = world_to_display(win, (0.0, 60.0, 0.0))
+    h = img.shape[0]
+    r, g, b = img[h - 1 - y, x]
+    assert r > g + 40 and r > b + 40
+
+
+def test_bad_pack_gives_a_dialog(window, monkeypatch, tmp_path):
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+    (tmp_path / "pack.json").write_text("{broken")
+    assert window.open_pack(tmp_path) is False
+    assert shown and "not valid JSON" in shown[0]
+    assert window.scene.name == "default"  # the open pack is kept
