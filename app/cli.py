@@ -41,8 +41,18 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--out", required=True, help="pack folder to write")
     i.add_argument("--overrides", help="JSON/TOML file: roles, critical flags, margins, landmarks")
     i.add_argument("--name", help="pack name (default: the folder's name)")
+    i.add_argument(
+        "--skin-fat", type=float, metavar="MM",
+        help="also generate a closed skin envelope this many mm (fat layer) outside every structure",
+    )
 
     sub.add_parser("packs", help="list the built-in packs")
+
+    r = sub.add_parser("render", help="write an off-screen picture of a pack")
+    r.add_argument("--pack", required=True, help="pack folder or built-in pack name")
+    r.add_argument("--view", default="posterior", choices=["posterior", "lateral", "superior", "oblique"])
+    r.add_argument("--out", required=True, help="PNG file to write")
+    r.add_argument("--hide", nargs="*", default=[], metavar="ROLE", help="roles to leave out (e.g. skin)")
     return p
 
 
@@ -98,7 +108,9 @@ def format_report(report) -> str:
 def _import(args) -> int:
     from needlesafe.meshes.importer import import_folder
 
-    _, report = import_folder(args.src, args.units, args.axes, args.out, args.overrides, args.name)
+    _, report = import_folder(
+        args.src, args.units, args.axes, args.out, args.overrides, args.name, skin_fat_mm=args.skin_fat
+    )
     print(report.text())
     return 0
 
@@ -108,6 +120,15 @@ def _packs(args) -> int:
 
     for name in sorted(BUILTIN):
         print(f"{name}\tbuilt-in")
+    return 0
+
+
+def _render(args) -> int:
+    from needlesafe.app.render import render_scene
+    from needlesafe.meshes.pack import load_pack
+
+    path = render_scene(load_pack(args.pack), args.view, args.out, hidden_roles=tuple(args.hide))
+    print(f"wrote {path}")
     return 0
 
 
@@ -123,7 +144,7 @@ def main(argv=None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
-    handlers = {"check": _check, "import": _import, "packs": _packs, "gui": _gui, None: _gui}
+    handlers = {"check": _check, "import": _import, "packs": _packs, "render": _render, "gui": _gui, None: _gui}
     if args.command is None:
         args.pack = "default"
     try:

@@ -143,8 +143,13 @@ def _components(faces: np.ndarray, n_vertices: int) -> int:
     return len(np.unique(labels[used]))
 
 
-def import_folder(src, units: str, axes: str, out=None, overrides=None, name: str | None = None):
+def import_folder(
+    src, units: str, axes: str, out=None, overrides=None, name: str | None = None, skin_fat_mm: float | None = None
+):
     """Turn a folder of meshes into a pack (written to `out` when given).
+
+    skin_fat_mm: when given, add a closed skin envelope ("skin_envelope") at least this far outside
+    every other structure (see `envelope.skin_envelope`).
 
     Returns (AnatomyScene, ImportReport). Raises PackError for a bad folder, unit, axes or mesh.
     """
@@ -182,6 +187,14 @@ def import_folder(src, units: str, axes: str, out=None, overrides=None, name: st
         critical = bool(crit_ov.get(stem, role in CRITICAL_ROLES))
         margin = float(margin_ov.get(stem, margin_ov.get(role, DEFAULT_MARGIN_MM.get(role, 0.0)))) if critical else 0.0
         structures.append(Structure(stem, role, v, f, DEFAULT_COLOUR[role], critical, margin, path.name))
+    if skin_fat_mm is not None:
+        from .envelope import skin_envelope
+
+        v, f = skin_envelope([(s.vertices, s.faces) for s in structures if s.role != "skin"], float(skin_fat_mm))
+        structures.append(Structure("skin_envelope", "skin", v, f, DEFAULT_COLOUR["skin"], False, 0.0, None))
+        report.warnings.append(
+            f"generated a closed skin envelope ({len(f):,} triangles) at least {skin_fat_mm:g} mm outside every structure"
+        )
     counts = {r: 0 for r in ROLES}
     for s in structures:
         counts[s.role] += 1

@@ -10,23 +10,14 @@ from needlesafe.app.cli import main
 from needlesafe.geometry import reference
 from needlesafe.geometry.bvh import TriangleBVH
 from needlesafe.geometry.clearance import ClearanceEngine
+from needlesafe.geometry.measure import surface_distance
 from needlesafe.geometry.needle import Needle
 from needlesafe.meshes.importer import import_folder
 from needlesafe.meshes.pack import load_pack
 
 
 def mesh_mesh_distance(a, b):
-    """Exact closest surface-to-surface distance: every edge of each mesh against the other's BVH
-    (a closest pair of two triangle meshes always has an edge of one of them)."""
-    ba = TriangleBVH(a.vertices, a.faces)
-    bb = TriangleBVH(b.vertices, b.faces)
-    best = np.inf
-    for s, other in ((a, bb), (b, ba)):
-        f = s.faces
-        edges = np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1), axis=0)
-        for i, j in edges:
-            best = min(best, other.segment_distance(s.vertices[i], s.vertices[j], best)[0])
-    return best
+    return surface_distance(a.vertices, a.faces, b.vertices, b.faces)[0]
 
 
 def fcl_distance(a, b):

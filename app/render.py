@@ -1,0 +1,65 @@
+"""Off-screen pictures of a pack for reviewers: `needlesafe render --pack PACK --view VIEW --out FILE.png`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+VIEWS = {
+    # camera direction from the focal point (LPS) and view-up
+    "posterior": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    "lateral": ((-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),  # from the patient's right
+    "superior": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
+    "oblique": ((-0.55, 0.75, 0.35), (0.0, 0.0, 1.0)),
+}
+
+ROLE_STYLE = {
+    # role: (opacity, specular)
+    "skin": (0.25, 0.1),
+    "muscle": (1.0, 0.2),
+    "nerve": (1.0, 0.4),
+    "bone": (1.0, 0.3),
+    "pleura": (0.6, 0.3),
+    "vessel": (1.0, 0.4),
+    "other": (1.0, 0.1),
+}
+
+
+def _offscreen_backend():
+    """Without an X display, render through EGL (no window system needed)."""
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+
+def render_scene(scene, view: str, out, size=(1280, 960), needle=None, hidden_roles=()) -> Path:
+    """Write a PNG of `scene` seen from `view` (posterior, lateral, superior, oblique)."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}")
+    _offscreen_backend()
+    import pyvista as pv
+
+    pl = pv.Plotter(off_screen=True, window_size=list(size))
+    pl.set_background("white")
+    for s in scene.structures:
+        if s.role in hidden_roles:
+            continue
+        faces = np.hstack([np.full((len(s.faces), 1), 3), s.faces]).astype(np.int64).ravel()
+        opacity, specular = ROLE_STYLE[s.role]
+        pl.add_mesh(pv.PolyData(s.vertices, faces), color=s.colour, opacity=opacity, specular=specular,
+                    smooth_shading=True)
+    if needle is not None:
+        pl.add_mesh(pv.Line(needle.entry_lps, needle.tip_lps).tube(radius=0.6), color="#303030")
+    lo, hi = scene.bounds()
+    c = (lo + hi) / 2
+    r = float(np.linalg.norm(hi - lo))
+    d, up = VIEWS[view]
+    pl.camera_position = [tuple(c + 1.5 * r * np.asarray(d)), tuple(c), up]
+    pl.reset_camera()
+    pl.camera.zoom(1.15)
+    pl.add_text(f"{scene.name} — {view}", font_size=10, color="black")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pl.screenshot(str(out))
+    pl.close()
+    return out

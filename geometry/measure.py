@@ -1,0 +1,40 @@
+"""Measurements between structures: exact closest surface-to-surface distance (mm)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .bvh import TriangleBVH
+
+
+def _edges(faces: np.ndarray) -> np.ndarray:
+    f = np.asarray(faces, dtype=np.int64)
+    return np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1), axis=0)
+
+
+def surface_distance(a_vertices, a_faces, b_vertices, b_faces):
+    """Exact closest distance between two triangle meshes (mm), and the closest pair ((3,), (3,)).
+
+    A closest pair of two triangle meshes always involves an edge of one of them, so every edge of
+    each mesh is queried against the other's BVH (0 when the surfaces cross).
+    """
+    av = np.asarray(a_vertices, float)
+    bv = np.asarray(b_vertices, float)
+    best = math.inf
+    pair = (None, None)
+    for verts, faces, other in ((av, a_faces, TriangleBVH(bv, b_faces)), (bv, b_faces, TriangleBVH(av, a_faces))):
+        for i, j in _edges(faces):
+            d, cs, ct, face = other.segment_distance(verts[i], verts[j], best)
+            if face >= 0 and d < best:
+                best = d
+                pair = (cs, ct) if verts is av else (ct, cs)
+                if best == 0.0:
+                    return 0.0, pair
+    return best, pair
+
+
+def depth_below(surface_vertices, surface_faces, points) -> np.ndarray:
+    """Distance (k,) mm from each point (k, 3) to a surface (e.g. the skin)."""
+    bvh = TriangleBVH(surface_vertices, surface_faces)
+    return np.array([bvh.point_distance(p)[0] for p in np.asarray(points, float)])

@@ -1,0 +1,108 @@
+"""Skin envelopes: a closed, smooth skin surface around a set of structures, at a chosen fat depth.
+
+Atlas meshes are open, in pieces and interpenetrating, so the envelope works on a voxel grid:
+
+1. mark every voxel that a triangle passes through (triangles sampled finer than the voxel),
+2. close gaps narrower than `bridge_mm` (dilate, fill the enclosed inside, erode: distance
+   transforms, so any radius costs the same),
+3. the skin is the level set at `fat_mm` of the distance outside that solid (marching cubes),
+   lightly smoothed (Taubin, which does not shrink).
+
+The level is raised by one voxel (more than the sqrt(3)/2 voxel between a point and its voxel
+centre) so that no marked surface point lies closer to the skin
+than `fat_mm` (the grid never makes the fat thinner than asked); the tests measure it with the engine.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from .types import PackError
+
+
+def _sample_triangles(tris: np.ndarray, spacing: float) -> np.ndarray:
+    """Points (k, 3) covering every triangle of (m, 3, 3) at most `spacing` apart."""
+    e1 = tris[:, 1] - tris[:, 0]
+    e2 = tris[:, 2] - tris[:, 0]
+    longest = np.maximum(np.linalg.norm(e1, axis=1), np.linalg.norm(e2, axis=1))
+    longest = np.maximum(longest, np.linalg.norm(tris[:, 2] - tris[:, 1], axis=1))
+    n = np.maximum(1, np.ceil(longest / spacing)).astype(int)
+    out = [tris.reshape(-1, 3)]
+    for k in np.unique(n):
+        if k <= 1:
+            continue
+        sel = tris[n == k]
+        i, j = np.meshgrid(np.arange(k + 1), np.arange(k + 1), indexing="ij")
+        keep = (i + j) <= k
+        u = (i[keep] / k)[None, :, None]
+        v = (j[keep] / k)[None, :, None]
+        pts = sel[:, None, 0] + u * (sel[:, None, 1] - sel[:, None, 0]) + v * (sel[:, None, 2] - sel[:, None, 0])
+        out.append(pts.reshape(-1, 3))
+    return np.concatenate(out)
+
+
+def skin_envelope(
+    meshes,
+    fat_mm: float,
+    voxel_mm: float | None = None,
+    bridge_mm: float = 12.0,
+    smooth_iterations: int = 10,
+    max_voxels: int = 40_000_000,
+):
+    """Closed skin surface at `fat_mm` outside the union of `meshes` [(vertices (n, 3), faces (m, 3)), ...] (mm).
+
+    voxel_mm: grid spacing; by default the finer of 2 mm and what keeps the grid near 3 million voxels.
+    Returns vertices (k, 3) float64 and faces (j, 3) int32, outward-oriented.
+    """
+    if not meshes:
+        raise PackError("skin envelope: no structures to wrap")
+    if not (math.isfinite(fat_mm) and fat_mm >= 0):
+        raise PackError(f"skin envelope: fat thickness must be a non-negative number of mm, got {fat_mm}")
+    import trimesh
+    from skimage.measure import marching_cubes
+
+    tris = np.concatenate([np.asarray(v, float)[np.asarray(f)] for v, f in meshes])
+    lo = tris.reshape(-1, 3).min(axis=0)
+    hi = tris.reshape(-1, 3).max(axis=0)
+    if voxel_mm is None:
+        span = hi - lo + 2 * (fat_mm + bridge_mm)
+        voxel_mm = max(2.0, float(np.prod(span) / 3.0e6) ** (1.0 / 3.0))
+    level = fat_mm + voxel_mm  # a surface point lies within sqrt(3)/2 voxel of its voxel centre
+    pad = level + bridge_mm + 3 * voxel_mm
+    origin = lo - pad
+    shape = np.ceil((hi - lo + 2 * pad) / voxel_mm).astype(int) + 1
+    if int(np.prod(shape)) > max_voxels:
+        raise PackError(
+            f"skin envelope: a {voxel_mm} mm grid over {np.round(hi - lo)} mm needs {int(np.prod(shape)):,} voxels; "
+            "use a coarser voxel size"
+        )
+    # 1. surface voxels
+    pts = _sample_triangles(tris, 0.5 * voxel_mm)
+    idx = np.floor((pts - origin) / voxel_mm + 0.5).astype(int)
+    marked = np.zeros(shape, dtype=bool)
+    marked[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    # 2. close gaps narrower than bridge_mm and fill the enclosed inside
+    r = 0.5 * bridge_mm
+    outside_dist = ndimage.distance_transform_edt(~marked, sampling=voxel_mm)
+    grown = outside_dist <= r
+    grown = ndimage.binary_fill_holes(grown)
+    inside_dist = ndimage.distance_transform_edt(grown, sampling=voxel_mm)
+    solid = inside_dist > r
+    solid |= marked
+    solid = ndimage.binary_fill_holes(solid)
+    # 3. the fat layer: distance outside the solid, contoured at the requested depth
+    field = ndimage.distance_transform_edt(~solid, sampling=voxel_mm)
+    verts, faces, _, _ = marching_cubes(field, level=level, spacing=(voxel_mm,) * 3)
+    verts = verts + origin
+    mesh = trimesh.Trimesh(verts, faces, process=True)
+    # keep the outer shell only (marching cubes can leave small inner bubbles)
+    parts = mesh.split(only_watertight=False)
+    if len(parts) > 1:
+        mesh = max(parts, key=lambda m: abs(m.volume) if m.is_watertight else m.area)
+    if smooth_iterations:
+        trimesh.smoothing.filter_taubin(mesh, lamb=0.5, nu=-0.53, iterations=smooth_iterations)
+    if mesh.volume < 0:
+        mesh.invert()
+    return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int32)
