@@ -46,10 +46,11 @@ def catmull_rom(points, samples_per_segment: int = 16) -> np.ndarray:
     return np.asarray(out)
 
 
-def tube(centreline, radius, sides: int = 24, flatten: float = 1.0):
+def tube(centreline, radius, sides: int = 24, flatten: float = 1.0, wide=None):
     """Closed tube along a centre line (k, 3) mm with radius (scalar or (k,)) mm, capped at both ends.
 
-    `flatten` < 1 squashes the cross-section along the frame's second axis (an oval nerve).
+    `flatten` < 1 squashes the cross-section to an oval (a flat nerve): the full radius lies along
+    `wide` (3,) (projected off the tangent at the first point), `flatten * radius` across it.
     Frames are carried along the line by parallel transport, so the surface does not twist.
     """
     c = np.asarray(centreline, dtype=np.float64)
@@ -57,8 +58,11 @@ def tube(centreline, radius, sides: int = 24, flatten: float = 1.0):
     r = np.broadcast_to(np.asarray(radius, dtype=np.float64), (k,))
     tang = np.gradient(c, axis=0)
     tang /= np.linalg.norm(tang, axis=1)[:, None]
-    ref = np.array([0.0, 0.0, 1.0]) if abs(tang[0][2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-    n = np.cross(tang[0], ref)
+    if wide is not None:
+        n = np.asarray(wide, dtype=np.float64) - tang[0] * (np.asarray(wide, dtype=np.float64) @ tang[0])
+    else:
+        ref = np.array([0.0, 0.0, 1.0]) if abs(tang[0][2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+        n = np.cross(tang[0], ref)
     n /= np.linalg.norm(n)
     normals = [n]
     for i in range(1, k):
@@ -83,11 +87,123 @@ def tube(centreline, radius, sides: int = 24, flatten: float = 1.0):
             faces.append((a, a + sides, b + sides))
     start, end = k * sides, k * sides + 1
     for j in range(sides):
-        faces.append((start, (j + 1) % sides, j))
-        faces.append((end, (k - 1) * sides + j, (k - 1) * sides + (j + 1) % sides))
+        faces.append((start, j, (j + 1) % sides))
+        faces.append((end, (k - 1) * sides + (j + 1) % sides, (k - 1) * sides + j))
     return _oriented(v, np.asarray(faces))
 
 
 def rotation(axis, degrees: float) -> np.ndarray:
     """(3, 3) rotation about `axis` by `degrees`."""
     return trimesh.transformations.rotation_matrix(np.radians(degrees), axis)[:3, :3]
+
+
+def frame(u, v) -> np.ndarray:
+    """(3, 3) rotation whose columns are unit u, v (made orthogonal to u) and u x v."""
+    u = np.asarray(u, float) / np.linalg.norm(u)
+    v = np.asarray(v, float)
+    v = v - u * (u @ v)
+    v /= np.linalg.norm(v)
+    return np.column_stack([u, v, np.cross(u, v)])
+
+
+def bulge(vertices, centre, rot, half_size, amount: float) -> np.ndarray:
+    """Bend a slab built with `superellipsoid(centre, half_size, rotation=rot)`: push each vertex
+    along the slab's third axis by amount * (1 - r^2), r the in-plane radius (0 at the centre, 1 at
+    the rim), so a flat sheet becomes a dome (a buttock, a trapezius over the ribs)."""
+    rot = np.asarray(rot, float)
+    local = (np.asarray(vertices, float) - centre) @ rot
+    r2 = (local[:, 0] / half_size[0]) ** 2 + (local[:, 1] / half_size[1]) ** 2
+    local[:, 2] += amount * (1.0 - np.clip(r2, 0.0, 1.0))
+    return local @ rot.T + centre
+
+
+def union(meshes):
+    """Boolean union of closed meshes [(vertices, faces), ...] as one clean closed mesh (manifold3d)."""
+    import manifold3d
+
+    out = None
+    for v, f in meshes:
+        m = manifold3d.Manifold(manifold3d.Mesh(np.asarray(v, np.float32), np.asarray(f, np.uint32)))
+        out = m if out is None else out + m
+    mesh = out.to_mesh()
+    return _oriented(np.asarray(mesh.vert_properties[:, :3], np.float64), np.asarray(mesh.tri_verts, np.int64))
+
+
+def ellipsoid_shell_patch(centre, half, offset_in, offset_out, phi_deg, z_range, n=(24, 24)):
+    """A closed curved slab that follows an ellipsoid's side (a muscle or a scapula on the rib cage).
+
+    The ellipsoid (centre (3,), half axes (3,)) is cut by horizontal planes; at height z its section
+    is an ellipse (a, b). The slab covers angles phi (degrees, 0 = +x, 90 = +y) and heights z, between
+    the ellipsoid's surface moved out along its normal by `offset_in` and by `offset_out` (mm;
+    scalars or callables of (phi radians, z)). z_range must stay below the ellipsoid's top.
+    """
+    c = np.asarray(centre, float)
+    phis = np.radians(np.linspace(phi_deg[0], phi_deg[1], n[0]))
+    zs = np.linspace(z_range[0], z_range[1], n[1])
+
+    def off(o, p, z):
+        return o(p, z) if callable(o) else o
+
+    def layer(o):
+        pts = np.empty((n[1], n[0], 3))
+        for j, z in enumerate(zs):
+            for i, p in enumerate(phis):
+                pts[j, i] = ellipsoid_offset_point(c, half, p, z, off(o, p, z))
+        return pts.reshape(-1, 3)
+
+    inner = layer(offset_in)
+    outer = layer(offset_out)
+    v = np.vstack([inner, outer])
+    m = n[0] * n[1]
+    idx = np.arange(m).reshape(n[1], n[0])
+    faces = []
+    for j in range(n[1] - 1):
+        for i in range(n[0] - 1):
+            a, b, cc, d = idx[j, i], idx[j, i + 1], idx[j + 1, i + 1], idx[j + 1, i]
+            faces += [(a, cc, b), (a, d, cc)]  # inner
+            faces += [(a + m, b + m, cc + m), (a + m, cc + m, d + m)]  # outer
+    rim = list(idx[0, :]) + list(idx[1:, -1]) + list(idx[-1, -2::-1]) + list(idx[-2:0:-1, 0])
+    for k in range(len(rim)):
+        a, b = rim[k], rim[(k + 1) % len(rim)]
+        faces += [(a, b, b + m), (a, b + m, a + m)]
+    return _oriented(v, np.asarray(faces))
+
+
+def ellipsoid_offset_point(centre, half, phi, z, distance) -> np.ndarray:
+    """The point `distance` mm outside an ellipsoid along its normal, from the surface point at
+    section angle phi (radians, 0 = +x, 90 degrees = +y) and height z. For a convex body its distance
+    to the surface is exactly `distance`."""
+    c = np.asarray(centre, float)
+    h = np.asarray(half, float)
+    s = np.sqrt(max(0.0, 1.0 - ((z - c[2]) / h[2]) ** 2))
+    p = np.array([c[0] + h[0] * s * np.cos(phi), c[1] + h[1] * s * np.sin(phi), z])
+    n = (p - c) / h**2
+    return p + distance * n / np.linalg.norm(n)
+
+
+def clip_below(mesh, z: float):
+    """The part of a closed mesh above the plane at height z (mm), closed by a flat cap."""
+    import manifold3d
+
+    v, f = mesh
+    m = manifold3d.Manifold(manifold3d.Mesh(np.asarray(v, np.float32), np.asarray(f, np.uint32)))
+    lo = np.asarray(v).min(axis=0) - 10.0
+    hi = np.asarray(v).max(axis=0) + 10.0
+    box = manifold3d.Manifold.cube((hi - lo).tolist()).translate([lo[0], lo[1], z])
+    out = (m ^ box).to_mesh()
+    return _oriented(np.asarray(out.vert_properties[:, :3], np.float64), np.asarray(out.tri_verts, np.int64))
+
+
+def tapered(thickness: float, phi_deg, z_range, edge: float = 0.25):
+    """An offset function for `ellipsoid_shell_patch`: full `thickness` in the middle of the patch,
+    `edge` times it at the rim (a muscle belly thinning toward its borders)."""
+    p0, p1 = np.radians(phi_deg[0]), np.radians(phi_deg[1])
+    z0, z1 = z_range
+
+    def f(phi, z):
+        u = 2.0 * (phi - p0) / (p1 - p0) - 1.0
+        w = 2.0 * (z - z0) / (z1 - z0) - 1.0
+        r2 = min(1.0, u * u + w * w * 0.7)
+        return thickness * (edge + (1.0 - edge) * (1.0 - r2 * r2))
+
+    return f

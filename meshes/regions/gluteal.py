@@ -1,0 +1,144 @@
+"""Generated gluteal / posterior hip region, right side, patient prone (LPS mm; +y posterior).
+
+Layout from published surface anatomy (see meshes/anatomy_facts.md): the sciatic nerve leaves the
+greater sciatic foramen below piriformis and runs down about halfway between the greater trochanter
+(GT) and the ischial tuberosity (IT), 5.8 cm from IT and 6.2 cm from GT (Currin et al. 2015), about
+a third of the way from PSIS to IT; it is flat in the buttock (about 12 x 6 mm, cross-section near
+0.5 cm2), lies on the small external rotators and quadratus femoris, and is covered by gluteus
+maximus and the subcutaneous fat. Shapes are smooth proxies (superellipsoids, swept tubes, unions),
+not an atlas.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..envelope import skin_envelope
+from ..habitus import Habitus
+from ..shapes import bulge, catmull_rom, frame, superellipsoid, tube, union
+from ..types import DEFAULT_COLOUR, DEFAULT_MARGIN_MM, AnatomyScene, Landmark, Structure
+
+# bony landmarks (points on the bone surfaces), mm
+PSIS = np.array([-42.0, 52.0, 118.0])
+GREATER_TROCHANTER = np.array([-160.0, 26.0, 0.0])
+ISCHIAL_TUBEROSITY = np.array([-60.0, 41.0, -45.0])
+ILIAC_CREST = np.array([-120.0, 20.0, 168.0])
+SACRAL_MARGIN = np.array([-40.0, 50.0, 55.0])
+
+
+def _structure(name, role, mesh, margin=None):
+    v, f = mesh
+    critical = role in ("nerve", "pleura", "vessel")
+    m = DEFAULT_MARGIN_MM.get(role, 0.0) if margin is None else margin
+    return Structure(name, role, v, f, DEFAULT_COLOUR[role], critical, m if critical else 0.0)
+
+
+def _spindle(a, b, r_mid, r_end, n=9, sides=20):
+    """A muscle belly between points a and b: a tube thick in the middle, thin at the ends."""
+    t = np.linspace(0.0, 1.0, n)
+    line = np.asarray(a, float)[None] + t[:, None] * (np.asarray(b, float) - np.asarray(a, float))[None]
+    r = r_end + (r_mid - r_end) * np.sin(np.pi * t)
+    return tube(line, r, sides=sides)
+
+
+def _hip_bone():
+    # ilium wing: a thin plate from the PSIS forward and down toward the acetabulum
+    u = np.array([-0.72, -0.62, 0.12])  # along the crest, posterior to anterior
+    rot = frame(u, (0.0, 0.0, -1.0))
+    centre = np.array([-95.0, 12.0, 112.0])
+    wing = superellipsoid(centre, (78.0, 52.0, 7.0), exponent=2.6, rotation=rot)
+    wing = (bulge(wing[0], centre, rot, (78.0, 52.0, 7.0), -10.0), wing[1])
+    posterior = superellipsoid((-45.0, 40.0, 110.0), (14.0, 13.0, 22.0), exponent=2.2)  # PSIS region
+    body = superellipsoid((-108.0, -22.0, 32.0), (30.0, 26.0, 32.0), exponent=2.2)  # acetabulum
+    ischium = tube(catmull_rom([(-100.0, -18.0, 20.0), (-78.0, -6.0, -10.0), (-63.0, 14.0, -38.0)], 6), 12.0, 20)
+    tuberosity = superellipsoid((-60.0, 25.0, -45.0), (16.0, 16.0, 24.0), exponent=2.2)
+    ramus = tube(np.array([[-70.0, 10.0, -50.0], [-40.0, -5.0, -45.0], [-15.0, -25.0, -20.0]]), 8.0, 16)
+    return union([wing, posterior, body, ischium, tuberosity, ramus])
+
+
+def _femur():
+    head = superellipsoid((-100.0, -26.0, 25.0), (23.0, 23.0, 23.0))
+    neck = tube(np.array([[-100.0, -26.0, 25.0], [-125.0, -15.0, 15.0], [-148.0, -5.0, 5.0]]), 15.0, 20)
+    trochanter = superellipsoid((-160.0, 8.0, 0.0), (18.0, 18.0, 28.0), exponent=2.2)
+    shaft = tube(np.array([[-152.0, -2.0, 5.0], [-145.0, -4.0, -120.0], [-132.0, -8.0, -250.0]]), 14.0, 24)
+    lesser = superellipsoid((-128.0, -6.0, -30.0), (10.0, 10.0, 12.0))
+    return union([head, neck, trochanter, shaft, lesser])
+
+
+def _sacrum():
+    rot = frame((0.0, 0.35, -0.94), (1.0, 0.0, 0.0))  # long axis tilted: apex posterior-inferior
+    body = superellipsoid((0.0, 30.0, 85.0), (60.0, 42.0, 16.0), exponent=2.4, rotation=rot)
+    coccyx = tube(np.array([[0.0, 48.0, 30.0], [0.0, 50.0, 15.0], [0.0, 45.0, 0.0]]), 7.0, 16)
+    return union([body, coccyx])
+
+
+def _gluteus_maximus():
+    # a thick quadrilateral sheet, fibres from sacrum and posterior ilium down-laterally to the femur
+    fibres = np.array([-0.72, -0.10, -0.68])
+    rot = frame(fibres, (0.68, 0.0, -0.72))
+    rot = rot if rot[1, 2] > 0 else frame(fibres, (-0.68, 0.0, 0.72))  # third axis posterior (+y)
+    centre = np.array([-100.0, 38.0, 20.0])
+    half = (118.0, 78.0, 13.0)
+    v, f = superellipsoid(centre, half, exponent=2.6, rotation=rot)
+    return bulge(v, centre, rot, half, 10.0), f
+
+
+def _gluteus_medius():
+    u = np.array([-0.72, -0.62, 0.12])
+    rot = frame(u, (0.0, 0.0, -1.0))
+    rot = rot if rot[1, 2] > 0 else frame(u, (0.0, 0.0, 1.0))
+    centre = np.array([-105.0, 30.0, 105.0])
+    half = (70.0, 45.0, 10.0)
+    v, f = superellipsoid(centre, half, exponent=2.4, rotation=rot)
+    return bulge(v, centre, rot, half, 8.0), f
+
+
+def _sciatic_line():
+    return catmull_rom(
+        [(-68.0, 2.0, 55.0), (-88.0, 13.0, 25.0), (-104.0, 15.0, -10.0), (-107.0, 15.0, -45.0),
+         (-108.0, 14.0, -110.0), (-106.0, 12.0, -200.0)],
+        10,
+    )
+
+
+def build(h: Habitus) -> AnatomyScene:
+    """The gluteal region for habitus `h` (deterministic)."""
+    hip = _hip_bone()
+    femur = _femur()
+    sacrum = _sacrum()
+    sciatic = tube(_sciatic_line(), 6.0, sides=24, flatten=0.5, wide=(1.0, 0.0, 0.0))
+    sup_gluteal = tube(catmull_rom([(-70.0, -2.0, 95.0), (-100.0, 16.0, 100.0), (-140.0, 18.0, 96.0)], 8), 1.5, 12)
+    muscles = [
+        ("gluteus_maximus", _gluteus_maximus()),
+        ("gluteus_medius", _gluteus_medius()),
+        ("piriformis", _spindle((-30.0, 22.0, 96.0), (-152.0, 12.0, 30.0), 11.0, 5.0)),
+        ("superior_gemellus", _spindle((-70.0, -4.0, 28.0), (-148.0, 0.0, 18.0), 5.0, 3.0)),
+        ("obturator_internus", _spindle((-66.0, -8.0, 16.0), (-150.0, -2.0, 10.0), 7.0, 4.0)),
+        ("inferior_gemellus", _spindle((-66.0, -4.0, 2.0), (-148.0, 0.0, 2.0), 5.0, 3.0)),
+        ("quadratus_femoris", _spindle((-70.0, 2.0, -28.0), (-142.0, -2.0, -30.0), 9.0, 6.0)),
+        ("hamstrings_origin", _spindle((-60.0, 38.0, -62.0), (-85.0, 28.0, -250.0), 17.0, 9.0)),
+    ]
+    structures = [
+        _structure("sciatic_nerve", "nerve", sciatic),
+        _structure("superior_gluteal_nerve", "nerve", sup_gluteal),
+        _structure("hip_bone", "bone", hip),
+        _structure("femur", "bone", femur),
+        _structure("sacrum", "bone", sacrum),
+    ] + [_structure(name, "muscle", mesh) for name, mesh in muscles]
+    skin = skin_envelope([(s.vertices, s.faces) for s in structures], h.gluteal_fat_mm, voxel_mm=2.5, bridge_mm=30.0)
+    structures.insert(0, _structure("skin", "skin", skin))
+    landmarks = [
+        Landmark("PSIS", PSIS, "hip_bone"),
+        Landmark("greater trochanter", GREATER_TROCHANTER, "femur"),
+        Landmark("ischial tuberosity", ISCHIAL_TUBEROSITY, "hip_bone"),
+        Landmark("iliac crest", ILIAC_CREST, "hip_bone"),
+        Landmark("sacral margin", SACRAL_MARGIN, "sacrum"),
+    ]
+    meta = {
+        "units": "mm",
+        "frame": "LPS",
+        "source": "NeedleSafe generator (meshes/regions/gluteal.py), dimensions from meshes/anatomy_facts.md",
+        "licence": "MIT, generated by code",
+        "description": "Gluteal region, right side, patient prone",
+        "habitus": h.to_dict(),
+    }
+    return AnatomyScene(f"gluteal-{h.name}", structures, landmarks, meta)

@@ -1,0 +1,176 @@
+"""Generated neck-shoulder region, right side (LPS mm; +y posterior, +z superior).
+
+The brachial plexus roots leave the C5-T1 foramina, run down and laterally between the anterior
+and middle scalenes, and as trunks pass over the first rib behind the subclavian artery and the
+clavicle; the lung apex with its pleura rises above the first rib. Ribs 1-5 wrap the lung at a
+fixed gap, so the rib cage and the pleura stay consistent. Dimensions and depths follow
+meshes/anatomy_facts.md; shapes are smooth proxies, not an atlas.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..envelope import skin_envelope
+from ..habitus import Habitus
+from ..shapes import (
+    catmull_rom,
+    clip_below,
+    ellipsoid_offset_point,
+    ellipsoid_shell_patch,
+    superellipsoid,
+    tapered,
+    tube,
+    union,
+)
+from ..types import AnatomyScene, Landmark
+from .gluteal import _spindle, _structure
+
+LUNG_CENTRE = np.array([-88.0, 0.0, -115.0])
+LUNG_HALF = np.array([50.0, 56.0, 112.0])  # apex at z = -3
+LUNG_BOTTOM = -185.0  # the region ends here; below it the lung is cut flat
+RIB_GAP_MM = 3.0  # pleura to the inner surface of a rib
+RIB_RADIUS = 5.0
+RIB_OUTER = RIB_GAP_MM + 2 * RIB_RADIUS  # pleura to the outer surface of the rib cage
+
+C7_SPINOUS = np.array([0.0, 64.0, -14.0])
+ACROMION = np.array([-165.0, 28.0, 18.0])
+
+
+def _lung_section(z):
+    """Semi-axes (a, b) of the lung's horizontal section at height z (0 above the apex)."""
+    s = 1.0 - ((z - LUNG_CENTRE[2]) / LUNG_HALF[2]) ** 2
+    s = np.sqrt(np.clip(s, 0.0, None))
+    return LUNG_HALF[0] * s, LUNG_HALF[1] * s
+
+
+def rib_line(k: int, n: int = 40) -> np.ndarray:
+    """Centre line (n, 3) of rib k (1..7): from beside the vertebra, around the lung, to the front,
+    dropping from back to front, RIB_GAP_MM + RIB_RADIUS outside the pleura."""
+    z_back = {1: -28.0, 2: -50.0, 3: -72.0, 4: -94.0, 5: -116.0, 6: -138.0, 7: -160.0}[k]
+    drop = 35.0 if k > 1 else 22.0
+    phi = np.radians(np.linspace(40.0 if k > 1 else 45.0, 290.0 if k > 1 else 275.0, n))
+    pts = [
+        ellipsoid_offset_point(LUNG_CENTRE, LUNG_HALF, p, z_back - drop * i / (n - 1), RIB_GAP_MM + RIB_RADIUS)
+        for i, p in enumerate(phi)
+    ]
+    # the neck of the rib reaches back to its transverse process beside the vertebra
+    head = np.array([-36.0, 14.0, z_back + 6.0])
+    return np.vstack([head, np.asarray(pts)])
+
+
+def _vertebra(z):
+    body = superellipsoid((0.0, -8.0, z), (18.0, 14.0, 8.0), exponent=2.4)
+    transverse = superellipsoid((-28.0, 8.0, z), (11.0, 6.0, 5.0))
+    transverse_l = superellipsoid((28.0, 8.0, z), (11.0, 6.0, 5.0))
+    arch = tube(np.array([[-14.0, 8.0, z], [0.0, 22.0, z], [14.0, 8.0, z]]), 4.0, 12)
+    spinous = tube(np.array([[0.0, 14.0, z], [0.0, 40.0, z - 6.0], [0.0, 62.0, z - 12.0]]), 4.5, 14)
+    return union([body, transverse, transverse_l, arch, spinous])
+
+
+def on_lung(phi_deg: float, z: float, distance: float) -> np.ndarray:
+    """A point `distance` mm outside the pleura, at section angle phi (degrees) and height z."""
+    return ellipsoid_offset_point(LUNG_CENTRE, LUNG_HALF, np.radians(phi_deg), z, distance)
+
+
+def _plexus_lines():
+    """Roots (5) and trunks (3) centre lines, and the point of rib 1 the trunks cross."""
+    rib1 = rib_line(1)
+    # where the trunks cross rib 1: its lateral part, behind the subclavian groove
+    k = np.argmin(np.abs(np.arctan2(rib1[1:, 1] - LUNG_CENTRE[1], rib1[1:, 0] - LUNG_CENTRE[0]) + np.radians(160.0)))
+    cross = rib1[1 + k]
+    # inferior trunk on rib 1: 3 mm outside the rib along the pleura's normal
+    over = on_lung(200.0, cross[2], RIB_GAP_MM + 2 * RIB_RADIUS + 3.0 + 3.5)
+    roots = {
+        "C5": [(-48.0, 6.0, 40.0), (-60.0, 0.0, 34.0), (-70.0, -2.0, 28.0)],
+        "C6": [(-48.0, 6.0, 20.0), (-60.0, 0.0, 22.0), (-70.0, -2.0, 24.0)],
+        "C7": [(-48.0, 6.0, 0.0), (-60.0, 0.0, 6.0), (-72.0, -2.0, 10.0)],
+        "C8": [(-46.0, 6.0, -20.0), (-58.0, 0.0, -8.0), (-74.0, -4.0, 2.0)],
+        "T1": [(-44.0, 4.0, -40.0), (-52.0, 2.0, -20.0), (-74.0, -4.0, 2.0)],
+    }
+    trunks = {
+        "superior": [(-70.0, -2.0, 26.0), (-96.0, -8.0, 28.0), tuple(over + (-4.0, -4.0, 16.0)), (-168.0, -30.0, 0.0)],
+        "middle": [(-72.0, -2.0, 10.0), (-96.0, -6.0, 20.0), tuple(over + (-2.0, -2.0, 8.0)), (-168.0, -26.0, -9.0)],
+        "inferior": [(-74.0, -4.0, 2.0), (-96.0, -4.0, 13.0), tuple(over), (-168.0, -22.0, -18.0)],
+    }
+    return roots, trunks, cross
+
+
+def _on_ribs(o_in, o_out, phi, z, taper=True):
+    """A slab on the rib cage from o_in to o_out mm outside the pleura, thinning toward its rim."""
+    if taper:
+        shape = tapered(o_out - o_in, phi, z)
+        outer = lambda p, zz: o_in + shape(p, zz)  # noqa: E731
+    else:
+        outer = o_out
+    return ellipsoid_shell_patch(LUNG_CENTRE, LUNG_HALF, o_in, outer, phi, z, n=(28, 28))
+
+
+def build(h: Habitus) -> AnatomyScene:
+    """The neck-shoulder region for habitus `h` (deterministic)."""
+    roots, trunks, cross = _plexus_lines()
+    plexus = union(
+        [tube(catmull_rom(p, 6), 2.5, 12) for p in roots.values()]
+        + [tube(catmull_rom(p, 8), 3.5, 16) for p in trunks.values()]
+    )
+    ribs = [(f"rib_{k}", tube(rib_line(k), RIB_RADIUS, 16, flatten=0.6, wide=(0.0, 0.0, 1.0))) for k in range(1, 8)]
+    ribs[0] = ("first_rib", ribs[0][1])
+    vertebrae = union([_vertebra(z) for z in (38.0, 18.0, -2.0, -22.0, -42.0)])
+    clavicle = tube(catmull_rom([(-22.0, -80.0, -34.0), (-60.0, -78.0, -20.0), (-110.0, -58.0, 0.0),
+                                 (-158.0, 4.0, 14.0)], 8), 7.0, 18)
+    # scapula on the posterolateral rib cage (second to fifth rib), its spine and the acromion
+    plate = _on_ribs(RIB_OUTER + 8.0, RIB_OUTER + 13.0, (95.0, 150.0), (-150.0, -40.0), taper=False)
+    spine = tube(np.array([[-88.0, 78.0, -46.0], [-125.0, 72.0, -30.0], [-162.0, 38.0, 6.0]]), 6.0, 14)
+    acromion = superellipsoid((-166.0, 22.0, 12.0), (18.0, 20.0, 6.0))
+    scapula = union([plate, spine, acromion])
+    lung = clip_below(superellipsoid(LUNG_CENTRE, LUNG_HALF, exponent=2.0, subdivisions=5), LUNG_BOTTOM)
+    # subclavian artery: arches over the dome and lies on rib 1 in front of the inferior trunk
+    rib1 = rib_line(1)
+    k = np.argmin(np.abs(np.arctan2(rib1[1:, 1] - LUNG_CENTRE[1], rib1[1:, 0] - LUNG_CENTRE[0]) + np.radians(140.0)))
+    groove = rib1[1 + k] + np.array([0.0, 0.0, RIB_RADIUS + 2.0 + 4.5])
+    artery = tube(catmull_rom([(-30.0, -46.0, -44.0), (-52.0, -40.0, -6.0), tuple(on_lung(235.0, -8.0, 10.0)),
+                               tuple(groove), (-170.0, -40.0, -26.0)], 10), 4.5, 18)
+    # upper trapezius: a broad, thin band from the neck over the top of the shoulder to the acromion
+    upper_trap = tube(catmull_rom([(-4.0, 52.0, 70.0), (-40.0, 44.0, 46.0), (-95.0, 36.0, 32.0),
+                                   (-158.0, 30.0, 26.0)], 10), 24.0, 32, flatten=0.25, wide=(0.0, 1.0, 0.0))
+    muscles = [
+        ("upper_trapezius", upper_trap),
+        ("middle_trapezius", _on_ribs(RIB_OUTER + 8.5, RIB_OUTER + 14.0, (55.0, 112.0), (-150.0, -30.0))),
+        ("rhomboid", _on_ribs(RIB_OUTER + 1.0, RIB_OUTER + 7.5, (60.0, 102.0), (-140.0, -40.0))),
+        ("erector_spinae", superellipsoid((-28.0, 50.0, -60.0), (25.0, 17.0, 125.0), exponent=2.6)),
+        ("infraspinatus", _on_ribs(RIB_OUTER + 14.0, RIB_OUTER + 26.0, (98.0, 148.0), (-148.0, -50.0))),
+        ("serratus_posterior", _on_ribs(RIB_OUTER + 0.5, RIB_OUTER + 3.0, (112.0, 175.0), (-175.0, -60.0))),
+        ("supraspinatus", _spindle((-90.0, 62.0, -20.0), (-168.0, 8.0, 0.0), 10.0, 6.0)),
+        ("levator_scapulae", _spindle((-42.0, 16.0, 80.0), (-86.0, 60.0, -36.0), 8.0, 5.0)),
+        ("anterior_scalene", _spindle((-36.0, -14.0, 45.0), (-78.0, -30.0, -22.0), 6.0, 4.0)),
+        ("middle_scalene", _spindle((-36.0, 18.0, 45.0), (-98.0, 12.0, -24.0), 7.0, 4.0)),
+        ("sternocleidomastoid", _spindle((-50.0, 6.0, 95.0), (-28.0, -86.0, -20.0), 10.0, 6.0)),
+    ]
+    structures = [
+        _structure("brachial_plexus", "nerve", plexus),
+        _structure("pleura", "pleura", lung),
+        _structure("subclavian_artery", "vessel", artery),
+        *[_structure(name, "bone", mesh) for name, mesh in ribs],
+        _structure("clavicle", "bone", clavicle),
+        _structure("scapula", "bone", scapula),
+        _structure("vertebrae_C5_T1", "bone", vertebrae),
+        *[_structure(name, "muscle", mesh) for name, mesh in muscles],
+    ]
+    skin = skin_envelope([(s.vertices, s.faces) for s in structures], h.neck_fat_mm, voxel_mm=2.5, bridge_mm=30.0)
+    structures.insert(0, _structure("skin", "skin", skin))
+    rib1 = rib_line(1)
+    landmarks = [
+        Landmark("acromion", ACROMION, "scapula"),
+        Landmark("spine of scapula", np.array([-125.0, 78.0, -30.0]), "scapula"),
+        Landmark("clavicle midpoint", np.array([-90.0, -75.0, -4.0]), "clavicle"),
+        Landmark("first rib", cross + np.array([0.0, 0.0, RIB_RADIUS * 0.6]), "first_rib"),
+        Landmark("C7 spinous process", C7_SPINOUS, "vertebrae_C5_T1"),
+    ]
+    meta = {
+        "units": "mm",
+        "frame": "LPS",
+        "source": "NeedleSafe generator (meshes/regions/shoulder.py), dimensions from meshes/anatomy_facts.md",
+        "licence": "MIT, generated by code",
+        "description": "Neck and shoulder, right side",
+        "habitus": h.to_dict(),
+    }
+    return AnatomyScene(f"shoulder-{h.name}", structures, landmarks, meta)
