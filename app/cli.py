@@ -46,7 +46,13 @@ def _parser() -> argparse.ArgumentParser:
         help="also generate a closed skin envelope this many mm (fat layer) outside every structure",
     )
 
-    sub.add_parser("packs", help="list the built-in packs")
+    p_packs = sub.add_parser("packs", help="list built-in packs and imported packs")
+    p_packs.add_argument("--dir", nargs="*", default=[], help="more folders to look in for packs")
+
+    b = sub.add_parser("build-region", help="write a generated region as a pack folder")
+    b.add_argument("name", choices=["gluteal", "shoulder"])
+    b.add_argument("--habitus", default="average", choices=["lean", "average", "high"])
+    b.add_argument("--out", required=True, help="pack folder to write")
 
     r = sub.add_parser("render", help="write an off-screen picture of a pack")
     r.add_argument("--pack", required=True, help="pack folder or built-in pack name")
@@ -116,10 +122,38 @@ def _import(args) -> int:
 
 
 def _packs(args) -> int:
-    from needlesafe.meshes.builtin import BUILTIN
+    import json
 
-    for name in sorted(BUILTIN):
-        print(f"{name}\tbuilt-in")
+    from needlesafe.meshes.builtin import builtin_names
+    from needlesafe.meshes.pack import MANIFEST_NAMES, find_packs, user_packs_dir
+
+    print("Built-in (generated, no download):")
+    for name in builtin_names():
+        print(f"  {name}")
+    packs = find_packs(args.dir)
+    print(f"Imported ({user_packs_dir()}{' and ' + ', '.join(args.dir) if args.dir else ''}):")
+    for folder in packs:
+        name = folder.name
+        manifest = next(folder / m for m in MANIFEST_NAMES if (folder / m).is_file())
+        try:
+            data = json.loads(manifest.read_text()) if manifest.suffix == ".json" else {}
+            name = data.get("name", name)
+            count = len(data.get("structures", []))
+            print(f"  {name}\t{folder}\t{count} structures")
+        except ValueError:
+            print(f"  {name}\t{folder}\t(unreadable manifest)")
+    if not packs:
+        print("  (none)")
+    return 0
+
+
+def _build_region(args) -> int:
+    from needlesafe.meshes.builtin import build_region
+    from needlesafe.meshes.pack import write_pack
+
+    scene = build_region(args.name, args.habitus)
+    path = write_pack(scene, args.out)
+    print(f"wrote {scene.name}: {len(scene.structures)} structures, {scene.n_triangles:,} triangles -> {path}")
     return 0
 
 
@@ -144,7 +178,7 @@ def main(argv=None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
-    handlers = {"check": _check, "import": _import, "packs": _packs, "render": _render, "gui": _gui, None: _gui}
+    handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render, "gui": _gui, None: _gui}
     if args.command is None:
         args.pack = "default"
     try:

@@ -39,6 +39,29 @@ _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 MIN_PLAUSIBLE_EXTENT_MM = 20.0
 
 
+def user_packs_dir() -> Path:
+    """Where imported packs live by name: $NEEDLESAFE_PACKS or ~/.local/share/needlesafe/packs."""
+    import os
+
+    root = os.environ.get("NEEDLESAFE_PACKS")
+    return Path(root) if root else Path.home() / ".local" / "share" / "needlesafe" / "packs"
+
+
+def find_packs(folders=()) -> list[Path]:
+    """Pack folders (holding a manifest) directly inside the user's pack folder and `folders`."""
+    out = []
+    for root in [user_packs_dir(), *map(Path, folders)]:
+        if not root.is_dir():
+            continue
+        if any((root / m).is_file() for m in MANIFEST_NAMES):
+            out.append(root)
+            continue
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and any((child / m).is_file() for m in MANIFEST_NAMES):
+                out.append(child)
+    return out
+
+
 def _read_manifest(folder: Path) -> tuple[dict, Path]:
     for name in MANIFEST_NAMES:
         path = folder / name
@@ -92,16 +115,19 @@ def _safe_file(folder: Path, rel, where: str) -> Path:
 
 
 def load_pack(source) -> AnatomyScene:
-    """Load and validate a pack: a folder path, a manifest path, or a built-in pack's name."""
-    from .builtin import BUILTIN, builtin_scene
+    """Load and validate a pack: a folder path, a manifest path, a built-in pack's name
+    ('gluteal', 'shoulder:lean', 'default') or the name of a pack in the user's pack folder."""
+    from .builtin import builtin_names, builtin_scene, is_builtin
 
-    if isinstance(source, str) and source in BUILTIN and not Path(source).exists():
+    if is_builtin(source) and not Path(source).exists():
         return builtin_scene(source)
     folder = Path(source)
     if folder.is_file() and folder.name in MANIFEST_NAMES:
         folder = folder.parent
+    if not folder.is_dir() and isinstance(source, str) and (user_packs_dir() / source).is_dir():
+        folder = user_packs_dir() / source
     if not folder.is_dir():
-        names = ", ".join(sorted(BUILTIN))
+        names = ", ".join(builtin_names())
         raise PackError(f"{source}: no such pack folder (built-in packs: {names})")
     data, mpath = _read_manifest(folder)
     if data.get("format", FORMAT) != FORMAT:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,9 @@ from needlesafe.meshes.shapes import superellipsoid, tube
 from needlesafe.meshes.types import DEFAULT_COLOUR, AnatomyScene, Landmark, Structure
 
 REPO = Path(__file__).resolve().parents[1]
+# generated regions are built into a fresh cache for each test run, never a stale one
+os.environ["NEEDLESAFE_CACHE"] = tempfile.mkdtemp(prefix="needlesafe-cache-")
+os.environ.setdefault("NEEDLESAFE_PACKS", tempfile.mkdtemp(prefix="needlesafe-packs-"))
 ANATOMY_DATA = Path(os.environ.get("NEEDLESAFE_ANATOMY_DATA", REPO.parent / "shared" / "anatomy-data"))
 
 

@@ -21,7 +21,6 @@ from ..types import DEFAULT_COLOUR, DEFAULT_MARGIN_MM, AnatomyScene, Landmark, S
 PSIS = np.array([-42.0, 52.0, 118.0])
 GREATER_TROCHANTER = np.array([-160.0, 26.0, 0.0])
 ISCHIAL_TUBEROSITY = np.array([-60.0, 41.0, -45.0])
-ILIAC_CREST = np.array([-120.0, 20.0, 168.0])
 SACRAL_MARGIN = np.array([-40.0, 50.0, 55.0])
 
 
@@ -86,7 +85,7 @@ def _gluteus_medius():
     u = np.array([-0.72, -0.62, 0.12])
     rot = frame(u, (0.0, 0.0, -1.0))
     rot = rot if rot[1, 2] > 0 else frame(u, (0.0, 0.0, 1.0))
-    centre = np.array([-105.0, 30.0, 105.0])
+    centre = np.array([-105.0, 37.0, 105.0])
     half = (70.0, 45.0, 10.0)
     v, f = superellipsoid(centre, half, exponent=2.4, rotation=rot)
     return bulge(v, centre, rot, half, 8.0), f
@@ -106,7 +105,10 @@ def build(h: Habitus) -> AnatomyScene:
     femur = _femur()
     sacrum = _sacrum()
     sciatic = tube(_sciatic_line(), 6.0, sides=24, flatten=0.5, wide=(1.0, 0.0, 0.0))
-    sup_gluteal = tube(catmull_rom([(-70.0, -2.0, 95.0), (-100.0, 16.0, 100.0), (-140.0, 18.0, 96.0)], 8), 1.5, 12)
+    sup_gluteal = tube(
+        catmull_rom([(-68.0, 56.0, 84.0), (-85.0, 45.3, 95.0), (-100.0, 33.7, 98.0), (-120.0, 15.4, 97.0),
+                     (-136.0, -1.6, 96.0)], 8), 1.5, 12
+    )
     muscles = [
         ("gluteus_maximus", _gluteus_maximus()),
         ("gluteus_medius", _gluteus_medius()),
@@ -130,7 +132,7 @@ def build(h: Habitus) -> AnatomyScene:
         Landmark("PSIS", PSIS, "hip_bone"),
         Landmark("greater trochanter", GREATER_TROCHANTER, "femur"),
         Landmark("ischial tuberosity", ISCHIAL_TUBEROSITY, "hip_bone"),
-        Landmark("iliac crest", ILIAC_CREST, "hip_bone"),
+        Landmark("iliac crest", hip[0][np.argmax(hip[0][:, 2])], "hip_bone"),
         Landmark("sacral margin", SACRAL_MARGIN, "sacrum"),
     ]
     meta = {

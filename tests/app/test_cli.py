@@ -8,23 +8,30 @@ import pytest
 from needlesafe.app.cli import main
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
+from needlesafe.geometry.placement import skin_entry
 from needlesafe.meshes.pack import load_pack
 
-CHECK = ["check", "--pack", "default", "--entry", "-9", "70", "-20", "--direction", "0", "-1", "0",
+SCENE = load_pack("default")
+# straight in from behind, over the sciatic nerve halfway between greater trochanter and ischial tuberosity
+_MID = 0.5 * sum(lm.point for lm in SCENE.landmarks if lm.name in ("greater trochanter", "ischial tuberosity"))
+ENTRY = skin_entry(SCENE, (-106.0, 0.0, _MID[2]))
+CHECK = ["check", "--pack", "default", "--entry", *[repr(float(x)) for x in ENTRY], "--direction", "0", "-1", "0",
          "--depth", "40", "--length", "75", "--gauge", "0.30"]
 
 
 def test_check_json_equals_engine(capsys):
     assert main(CHECK + ["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    rep = ClearanceEngine(load_pack("default")).report(Needle((-9, 70, -20), (0, -1, 0), 40, 75, 0.30))
+    rep = ClearanceEngine(SCENE).report(Needle(ENTRY, (0, -1, 0), 40, 75, 0.30))
     assert data == json.loads(rep.to_json())
     row = data["structures"][0]
     assert row["name"] == "sciatic_nerve" and row["role"] == "nerve"
     assert len(row["closest_point_needle"]) == 3 and len(row["closest_point_structure"]) == 3
-    assert data["path"]["safe_depth_mm"] < 51.0
+    hits = {h["name"]: h["depth_mm"] for h in data["path"]["first_hits"]}
+    assert list(hits)[:2] == ["skin", "gluteus_maximus"] and "sciatic_nerve" in hits
+    assert data["path"]["safe_depth_mm"] < hits["sciatic_nerve"] - 3.0
     assert data["path"]["bracketing"]["verdict"] == "danger"
-    assert [h["name"] for h in data["path"]["first_hits"]] == ["skin", "gluteus_maximus", "sciatic_nerve"]
+    assert data["path"]["bracketing"]["structure"] == "sciatic_nerve"
 
 
 def test_check_table(capsys):
@@ -70,6 +77,24 @@ def test_console_script_exit_code():
     assert "--depth" in proc.stderr
 
 
-def test_packs_lists_default(capsys):
+def test_packs_lists_builtin_and_imported(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEEDLESAFE_PACKS", str(tmp_path))
+    assert main(["build-region", "shoulder", "--habitus", "lean", "--out", str(tmp_path / "my_shoulder")]) == 0
+    assert "shoulder-lean" in capsys.readouterr().out
     assert main(["packs"]) == 0
-    assert "default" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "gluteal:lean" in out and "shoulder:high" in out and "default" in out
+    assert "shoulder-lean" in out and str(tmp_path / "my_shoulder") in out
+    # an imported pack is found by its folder name too
+    assert load_pack("my_shoulder").name == "shoulder-lean"
+
+
+def test_render_writes_a_picture(tmp_path, capsys):
+    out = tmp_path / "g.png"
+    assert main(["render", "--pack", "gluteal:lean", "--view", "lateral", "--out", str(out)]) == 0
+    import imageio.v3 as iio
+
+    img = iio.imread(out)[..., :3].astype(int)
+    assert img.shape[0] > 100 and img.std() > 20
+    yellow = (img[..., 0] > 180) & (img[..., 1] > 150) & (img[..., 2] < 110)
+    assert yellow.sum() > 50  # the sciatic nerve shows through the translucent skin

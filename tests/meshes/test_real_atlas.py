@@ -138,3 +138,26 @@ def test_check_command_on_real_pack(real_packs, capsys):
     names = {s["name"] for s in data["structures"]}
     assert "sciatic_nerve_r" in names and "pudendal_nerve_r" in names
     assert all(s["role"] in ("nerve", "pleura", "vessel") for s in data["structures"])
+
+
+@pytest.mark.parametrize("region", ["gluteal", "shoulder"])
+def test_generated_skin_wraps_every_nerve_and_bone(anatomy_data, tmp_path, region):
+    fat = 10.0
+    scene, rep = import_folder(anatomy_data / region, "m", "LSA", tmp_path / region, skin_fat_mm=fat)
+    skin = scene.structure("skin_envelope")
+    assert skin.is_closed and skin.role == "skin"
+    bvh = TriangleBVH(skin.vertices, skin.faces)
+    up = np.array([0.0, 0.0, 1.0])
+    depths = {}
+    for s in scene.structures:
+        if s.role not in ("nerve", "bone"):
+            continue
+        pts = s.vertices[:: max(1, len(s.vertices) // 400)]
+        inside = [(sum(bvh.ray_hits(p, up)[2:]) % 2) == 1 for p in pts]
+        assert all(inside), f"{s.name} pokes out of the generated skin"
+        depths[s.name] = min(bvh.point_distance(p)[0] for p in s.vertices)
+    shallowest = min(depths, key=depths.get)
+    # the grid may round the fat by a fraction of a voxel, never below what was asked minus 0.5 mm
+    assert depths[shallowest] >= fat - 0.5, f"{shallowest} only {depths[shallowest]:.2f} mm under the skin"
+    assert depths[shallowest] <= fat + 6.0
+    assert any("skin envelope" in w for w in rep.warnings)

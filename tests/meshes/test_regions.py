@@ -1,0 +1,183 @@
+"""The generated regions, measured with the engine against meshes/anatomy_facts.md, for every habitus."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from needlesafe.geometry.bvh import TriangleBVH
+from needlesafe.geometry.measure import surface_distance
+from needlesafe.meshes.builtin import build_region, builtin_scene
+from needlesafe.meshes.habitus import PRESETS
+
+FACTS = Path(__file__).resolve().parents[2] / "meshes" / "anatomy_facts.md"
+DOWN_Y = np.array([0.0, -1.0, 0.0])  # from behind, into the body
+DOWN_Z = np.array([0.0, 0.0, -1.0])  # from above
+
+
+def read_facts():
+    rows = []
+    for line in FACTS.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 10 or cells[0] in ("id", "---") or set(cells[0]) <= {"-"}:
+            continue
+        rows.append(dict(zip(["id", "region", "habitus", "quantity", "low", "high", "unit", "published",
+                              "population", "source"], cells)))
+    return rows
+
+
+FACT_ROWS = read_facts()
+CASES = [
+    (row, h)
+    for row in FACT_ROWS
+    for h in (PRESETS if row["habitus"] == "all" else [row["habitus"]])
+]
+
+
+def bvh(scene, name):
+    s = scene.structure(name)
+    return TriangleBVH(s.vertices, s.faces)
+
+
+def first_hit(scene, name, origin, direction):
+    return bvh(scene, name).ray_hits(origin, direction)[0]
+
+
+def landmark(scene, name):
+    return next(lm.point for lm in scene.landmarks if lm.name == name)
+
+
+def depth_from_behind(scene, name, x, z):
+    o = np.array([x, 1000.0, z])
+    return first_hit(scene, name, o, DOWN_Y) - first_hit(scene, "skin", o, DOWN_Y)
+
+
+def thickness_from_behind(scene, name, x, z):
+    o = np.array([x, 1000.0, z])
+    b = bvh(scene, name)
+    t0 = b.ray_hits(o, DOWN_Y)[0]
+    return b.ray_hits(o, DOWN_Y, t0 + 1e-6)[1] - t0
+
+
+def sciatic_projection(scene):
+    """Where the nerve crosses the IT-GT line seen from behind: distances (mm) from IT and from GT."""
+    it, gt = landmark(scene, "ischial tuberosity"), landmark(scene, "greater trochanter")
+    nerve = bvh(scene, "sciatic_nerve")
+    s = np.linspace(0.0, 1.0, 801)
+    hit = [np.isfinite(nerve.ray_hits(np.array([p[0], 1000.0, p[2]]), DOWN_Y)[0]) for p in it + s[:, None] * (gt - it)]
+    s_hit = s[np.array(hit)]
+    assert len(s_hit), "the sciatic nerve does not cross the IT-GT line"
+    length = float(np.linalg.norm(gt - it))
+    centre = 0.5 * (s_hit.min() + s_hit.max())
+    return centre * length, (1.0 - centre) * length
+
+
+def measure(fact_id, scene):
+    if fact_id == "sciatic_from_it":
+        return sciatic_projection(scene)[0]
+    if fact_id == "sciatic_from_gt":
+        return sciatic_projection(scene)[1]
+    if fact_id == "sciatic_csa":
+        nerve = scene.structure("sciatic_nerve")
+        seg = trimesh.intersections.mesh_plane(
+            trimesh.Trimesh(nerve.vertices, nerve.faces, process=False), (0, 0, 1), (0, 0, -45.0)
+        )
+        pts = seg.reshape(-1, 3)[:, :2]
+        c = pts.mean(axis=0)
+        ring = pts[np.argsort(np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0]))]  # the section is convex
+        x, y = ring[:, 0], ring[:, 1]
+        return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 100.0  # mm2 -> cm2
+    if fact_id == "sciatic_depth_transgluteal":
+        m = 0.5 * (landmark(scene, "ischial tuberosity") + landmark(scene, "greater trochanter"))
+        return depth_from_behind(scene, "sciatic_nerve", m[0], m[2])
+    if fact_id == "piriformis_depth_centre":
+        c = scene.structure("piriformis").vertices.mean(axis=0)
+        return depth_from_behind(scene, "piriformis", c[0], c[2])
+    if fact_id == "gluteal_fat":
+        c = scene.structure("gluteus_maximus").vertices.mean(axis=0)
+        return depth_from_behind(scene, "gluteus_maximus", c[0], c[2])
+    if fact_id == "supraclavicular_plexus_depth":
+        skin = bvh(scene, "skin")
+        return min(skin.point_distance(p)[0] for p in scene.structure("brachial_plexus").vertices)
+    if fact_id == "gb21_skin_to_pleura":
+        m = 0.5 * (landmark(scene, "C7 spinous process") + landmark(scene, "acromion"))
+        o = np.array([m[0], m[1], 1000.0])
+        entry = o + first_hit(scene, "skin", o, DOWN_Z) * DOWN_Z
+        return bvh(scene, "pleura").point_distance(entry)[0]
+    c7 = landmark(scene, "C7 spinous process")
+    x, z = c7[0] - 65.0, c7[2] - 70.0  # beside the medial border of the scapula, about T3-T4
+    if fact_id == "interscapular_skin_to_pleura":
+        return depth_from_behind(scene, "pleura", x, z)
+    if fact_id == "middle_trapezius_thickness":
+        return thickness_from_behind(scene, "middle_trapezius", x, z)
+    if fact_id == "rhomboid_thickness":
+        return thickness_from_behind(scene, "rhomboid", x, z)
+    if fact_id == "plexus_to_pleura":
+        a, b = scene.structure("brachial_plexus"), scene.structure("pleura")
+        return surface_distance(a.vertices, a.faces, b.vertices, b.faces)[0]
+    if fact_id == "plexus_to_first_rib":
+        a, b = scene.structure("brachial_plexus"), scene.structure("first_rib")
+        return surface_distance(a.vertices, a.faces, b.vertices, b.faces)[0]
+    raise KeyError(f"no measurement for fact '{fact_id}'")
+
+
+def test_facts_table_is_complete():
+    assert len(FACT_ROWS) >= 12
+    for row in FACT_ROWS:
+        assert float(row["low"]) < float(row["high"]), row["id"]
+        assert row["source"] and row["published"] or row["habitus"] != "all", row["id"]
+        assert row["region"] in ("gluteal", "shoulder")
+
+
+@pytest.mark.parametrize("row, habitus", CASES, ids=[f"{r['id']}-{h}" for r, h in CASES])
+def test_published_figure(row, habitus):
+    scene = builtin_scene(f"{row['region']}:{habitus}")
+    value = measure(row["id"], scene)
+    assert float(row["low"]) <= value <= float(row["high"]), (
+        f"{row['quantity']} = {value:.2f} {row['unit']} for habitus {habitus}; "
+        f"published {row['published']} ({row['source']})"
+    )
+
+
+def test_depths_grow_with_habitus():
+    depths = [measure("sciatic_depth_transgluteal", builtin_scene(f"gluteal:{h}")) for h in ("lean", "average", "high")]
+    assert depths[0] < depths[1] < depths[2]
+    depths = [measure("gb21_skin_to_pleura", builtin_scene(f"shoulder:{h}")) for h in ("lean", "average", "high")]
+    assert depths[0] < depths[1] < depths[2]
+
+
+@pytest.mark.parametrize("region", ["gluteal", "shoulder"])
+def test_mesh_quality(region):
+    scene = builtin_scene(region)
+    for s in scene.structures:
+        m = trimesh.Trimesh(s.vertices, s.faces, process=False)
+        assert s.is_closed and m.is_winding_consistent, s.name
+        assert m.volume > 0, f"{s.name} is inside out"
+    nerves = [s for s in scene.structures if s.role in ("nerve", "vessel")]
+    bones = [s for s in scene.structures if s.role == "bone"]
+    for n in nerves:
+        for b in bones:
+            d = surface_distance(n.vertices, n.faces, b.vertices, b.faces)[0]
+            assert d > 0.5, f"{n.name} touches {b.name} ({d:.2f} mm)"
+    # every other structure lies inside the closed skin
+    skin = bvh(scene, "skin")
+    for s in scene.structures[1:]:
+        centre = s.vertices.mean(axis=0)
+        _, _, n_before, n_after = skin.ray_hits(centre, np.array([0.0, 0.0, 1.0]))
+        assert (n_before + n_after) % 2 == 1, f"{s.name} is not inside the skin"
+
+
+def test_landmarks_lie_on_their_bones():
+    for region in ("gluteal", "shoulder"):
+        scene = builtin_scene(region)
+        for lm in scene.landmarks:
+            d = bvh(scene, lm.bone).point_distance(lm.point)[0]
+            assert d < 8.0, f"{region}: landmark {lm.name} is {d:.1f} mm from {lm.bone}"
+
+
+def test_generation_is_deterministic():
+    a = build_region("gluteal", "lean")
+    b = build_region("gluteal", "lean")
+    for sa, sb in zip(a.structures, b.structures):
+        assert np.array_equal(sa.vertices, sb.vertices) and np.array_equal(sa.faces, sb.faces)
