@@ -168,6 +168,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.depth_label = QtWidgets.QLabel("")
         bar.addWidget(self.depth_label)
         bar.addSeparator()
+        bar.addWidget(QtWidgets.QLabel(" Region "))
+        self.region = QtWidgets.QComboBox()
+        self.region.addItems(["gluteal", "shoulder"])
+        bar.addWidget(self.region)
+        bar.addWidget(QtWidgets.QLabel(" Habitus "))
+        self.habitus = QtWidgets.QComboBox()
+        self.habitus.addItems(["lean", "average", "high"])
+        self.habitus.setCurrentText("average")
+        bar.addWidget(self.habitus)
+        self.region.activated.connect(self._on_region)
+        self.habitus.activated.connect(self._on_region)
+        bar.addSeparator()
         for name in ("posterior", "lateral", "superior", "reset"):
             act = bar.addAction(name.capitalize())
             act.triggered.connect(lambda _=False, n=name: self.set_camera(n))
@@ -202,7 +214,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.error(f"Cannot open pack:\n{exc}")
             return False
         self.scene, self.engine = scene, engine
-        self.plotter.clear()
+        self.plotter.clear()  # also removes the lights: put the light kit back
+        self.plotter.enable_lightkit()
         self._actors = {}
         self._needle_actors = []
         for s in scene.structures:
@@ -218,6 +231,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_needle(initial_needle(scene, length, gauge))
         self.set_camera("reset")
         return True
+
+    def _on_region(self, _index=None):
+        """Open the built-in region and habitus chosen in the toolbar."""
+        self.open_pack(f"{self.region.currentText()}:{self.habitus.currentText()}")
 
     def _set_role_visible(self, role, visible):
         for s in self.scene.structures:

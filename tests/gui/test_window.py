@@ -1,4 +1,7 @@
 """The main window driven like a user: click the skin, change depth with keys, read the panel."""
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
@@ -117,3 +120,19 @@ def test_bad_pack_gives_a_dialog(window, monkeypatch, tmp_path):
     assert window.open_pack(tmp_path) is False
     assert shown and "not valid JSON" in shown[0]
     assert window.scene.name == "gluteal-average"  # the open pack is kept
+
+
+def test_region_and_habitus_switch(window, qtbot, tmp_path):
+    """Pick another region and habitus from the toolbar, as a user would."""
+    window.region.setCurrentText("shoulder")
+    window.region.activated.emit(window.region.currentIndex())
+    window.habitus.setCurrentText("high")
+    window.habitus.activated.emit(window.habitus.currentIndex())
+    assert window.scene.name == "shoulder-high"
+    names = {r.name for r in window.report.structures}
+    assert {"brachial_plexus", "pleura", "subclavian_artery"} <= names
+    shot = Path(os.environ.get("NEEDLESAFE_SCREENSHOTS", tmp_path)) / "window-shoulder-high.png"
+    window.grab().save(str(shot))
+    import imageio.v3 as iio
+
+    assert iio.imread(shot)[..., :3].std() > 20
