@@ -181,3 +181,37 @@ def test_generation_is_deterministic():
     b = build_region("gluteal", "lean")
     for sa, sb in zip(a.structures, b.structures):
         assert np.array_equal(sa.vertices, sb.vertices) and np.array_equal(sa.faces, sb.faces)
+
+
+def test_sciatic_nerve_leaves_below_piriformis():
+    scene = builtin_scene("gluteal")
+    nerve = scene.structure("sciatic_nerve").vertices
+    top = nerve[np.argmax(nerve[:, 2])]
+    up = np.array([0.0, 0.0, 1.0])
+    piriformis = first_hit(scene, "piriformis", top, up)
+    assert np.isfinite(piriformis), "piriformis is not above the nerve's exit"
+    for other in ("gluteus_maximus", "hip_bone"):
+        assert first_hit(scene, other, top, up) > piriformis
+
+
+def test_plexus_between_scalenes_and_pleura_above_first_rib():
+    scene = builtin_scene("shoulder")
+
+    def mean_y(name, z):
+        v = scene.structure(name).vertices
+        sel = v[(np.abs(v[:, 2] - z) < 4.0) & (v[:, 0] > -80.0) & (v[:, 0] < -45.0)]
+        assert len(sel), f"{name} has no vertices near z={z}"
+        return sel[:, 1].mean()
+
+    for z in (10.0, 20.0, 30.0):
+        # anterior scalene in front (-y), middle scalene behind (+y)
+        assert mean_y("anterior_scalene", z) < mean_y("brachial_plexus", z) < mean_y("middle_scalene", z)
+    pleura_top = scene.structure("pleura").vertices[:, 2].max()
+    assert pleura_top > scene.structure("first_rib").vertices[:, 2].max()
+    # the plexus passes over the first rib: from part of it a ray straight down meets rib 1 before the pleura
+    rib, pleura = bvh(scene, "first_rib"), bvh(scene, "pleura")
+    over = [
+        p for p in scene.structure("brachial_plexus").vertices
+        if rib.ray_hits(p, DOWN_Z)[0] < min(pleura.ray_hits(p, DOWN_Z)[0], 15.0)
+    ]
+    assert len(over) >= 5
