@@ -130,8 +130,8 @@ def build(h: Habitus) -> AnatomyScene:
     artery = tube(catmull_rom([(-30.0, -46.0, -44.0), (-52.0, -40.0, -6.0), tuple(on_lung(235.0, -8.0, 10.0)),
                                tuple(groove), (-170.0, -40.0, -26.0)], 10), 4.5, 18)
     # upper trapezius: a broad, thin band from the neck over the top of the shoulder to the acromion
-    upper_trap = tube(catmull_rom([(-4.0, 52.0, 70.0), (-40.0, 44.0, 46.0), (-95.0, 36.0, 32.0),
-                                   (-158.0, 30.0, 26.0)], 10), 24.0, 32, flatten=0.25, wide=(0.0, 1.0, 0.0))
+    upper_trap = tube(catmull_rom([(-4.0, 52.0, 66.0), (-40.0, 46.0, 38.0), (-95.0, 38.0, 20.0),
+                                   (-158.0, 30.0, 22.0)], 10), 24.0, 32, flatten=0.25, wide=(0.0, 1.0, 0.0))
     muscles = [
         ("upper_trapezius", upper_trap),
         ("middle_trapezius", _on_ribs(RIB_OUTER + 8.5, RIB_OUTER + 14.0, (55.0, 112.0), (-150.0, -30.0))),
