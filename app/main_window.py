@@ -14,13 +14,17 @@ import pyvista as pv  # noqa: E402
 from pyvistaqt import QtInteractor  # noqa: E402
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
+import pyqtgraph as pg  # noqa: E402
+
 from needlesafe.geometry.clearance import ClearanceEngine  # noqa: E402
 from needlesafe.geometry.needle import PRESETS, Needle, NeedleError  # noqa: E402
 from needlesafe.geometry.placement import aim, initial_needle, tilt  # noqa: E402
 from needlesafe.meshes.pack import load_pack  # noqa: E402
-from needlesafe.meshes.types import PackError  # noqa: E402
+from needlesafe.meshes.envelope import offset_surface  # noqa: E402
+from needlesafe.meshes.types import ROLES, PackError  # noqa: E402
 
 from .cli import DISCLAIMER  # noqa: E402
+from .scenario import Scenario, ScenarioError, load_scenario, save_scenario  # noqa: E402
 
 # Okabe-Ito colour-blind-safe palette; every status is also written as text.
 STATUS_COLOUR = {
@@ -83,7 +87,40 @@ class ClearancePanel(QtWidgets.QWidget):
         for w in (self.needle_label, self.safe_depth, self.bracketing, self.path):
             w.setWordWrap(True)
             layout.addWidget(w)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("clearance_plot")
+        self.plot.setLabel("bottom", "insertion depth", units="mm")
+        self.plot.setLabel("left", "clearance", units="mm")
+        self.plot.setMinimumHeight(200)
+        self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        layout.addWidget(self.plot, 1)
         self.report = None
+        self.curves = {}
+
+    def show_profile(self, depths, curves: dict, report) -> None:
+        """Clearance against depth for the nearest critical structures, their margins, the current
+        depth and the safe depth."""
+        self.plot.clear()
+        self.curves = {}
+        palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+        rows = sorted(
+            (r for r in report.structures if r.name in curves),
+            key=lambda r: float(np.min(curves[r.name])),
+        )[: len(palette)]
+        top = 0.0
+        for colour, r in zip(palette, rows):
+            y = curves[r.name]
+            self.curves[r.name] = self.plot.plot(depths, y, pen=pg.mkPen(colour, width=2), name=r.name)
+            self.plot.addItem(pg.InfiniteLine(r.margin_mm, angle=0, pen=pg.mkPen(colour, style=QtCore.Qt.DashLine)))
+            top = max(top, float(min(y[0], 4 * r.margin_mm + 10)))
+        n = report.needle
+        self.plot.addItem(pg.InfiniteLine(n.depth_mm, angle=90, pen=pg.mkPen("#000000", width=2)))
+        if report.path.safe_depth_mm is not None:
+            self.plot.addItem(
+                pg.InfiniteLine(report.path.safe_depth_mm, angle=90, pen=pg.mkPen("#009E73", style=QtCore.Qt.DotLine))
+            )
+        self.plot.setXRange(0, n.length_mm, padding=0.02)
+        self.plot.setYRange(0, max(top, 5.0), padding=0.05)
 
     def show_report(self, report) -> None:
         self.report = report
@@ -135,6 +172,17 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setWidget(self.panel)
         dock.setMinimumWidth(380)
         self.addDockWidget(QtCore.Qt.RightDockWidgetArea, dock)
+        self.layers = QtWidgets.QTreeWidget(self)
+        self.layers.setHeaderLabels(["structure", "opacity"])
+        self.layers.itemChanged.connect(self._on_layer_changed)
+        ldock = QtWidgets.QDockWidget("Layers", self)
+        ldock.setObjectName("layers_dock")
+        ldock.setWidget(self.layers)
+        self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, ldock)
+        self._shells = {}
+        self._shell_worker = None
+        self._dragging = False
+        self.settings = QtCore.QSettings("NeedleSafe", "NeedleSafe")
         self._build_controls()
         self._build_menus()
         self._build_shortcuts()
@@ -183,11 +231,24 @@ class MainWindow(QtWidgets.QMainWindow):
         for name in ("posterior", "lateral", "superior", "reset"):
             act = bar.addAction(name.capitalize())
             act.triggered.connect(lambda _=False, n=name: self.set_camera(n))
+        bar.addSeparator()
+        self.shells_action = bar.addAction("Danger shells")
+        self.shells_action.setCheckable(True)
+        self.shells_action.setToolTip("Translucent surfaces at each danger structure's clearance margin")
+        self.shells_action.toggled.connect(self.show_shells)
 
     def _build_menus(self):
         m = self.menuBar().addMenu("&File")
         a = m.addAction("Open pack…")
         a.triggered.connect(self._open_pack_dialog)
+        self.recent_menu = m.addMenu("Recent packs")
+        self._fill_recent()
+        m.addSeparator()
+        a = m.addAction("Open scenario…")
+        a.triggered.connect(self._open_scenario_dialog)
+        a = m.addAction("Save scenario…")
+        a.triggered.connect(self._save_scenario_dialog)
+        m.addSeparator()
         a = m.addAction("Export image…")
         a.triggered.connect(self._export_dialog)
         m.addSeparator()
@@ -227,10 +288,136 @@ class MainWindow(QtWidgets.QMainWindow):
             self._actors[s.name] = actor
         self.plotter.add_axes()
         self.setWindowTitle(f"NeedleSafe — {scene.name}")
+        self.pack_source = str(pack)
+        self._remember_pack(str(pack))
+        self._fill_layers()
+        self._shells = {}
+        if self.shells_action.isChecked():
+            self.show_shells(True)
         length, gauge = PRESETS[self.preset.currentText()][1], PRESETS[self.preset.currentText()][0]
         self.set_needle(initial_needle(scene, length, gauge))
         self.set_camera("reset")
         return True
+
+    # ----- layers ------------------------------------------------------------------------------
+    def _fill_layers(self):
+        self.layers.blockSignals(True)
+        self.layers.clear()
+        for role in ROLES:
+            members = [s for s in self.scene.structures if s.role == role]
+            if not members:
+                continue
+            parent = QtWidgets.QTreeWidgetItem(self.layers, [role, ""])
+            parent.setFlags(parent.flags() | QtCore.Qt.ItemIsUserCheckable | QtCore.Qt.ItemIsAutoTristate)
+            parent.setCheckState(0, QtCore.Qt.Checked)
+            for s in members:
+                item = QtWidgets.QTreeWidgetItem(parent, [s.name, ""])
+                item.setData(0, QtCore.Qt.UserRole, s.name)
+                item.setFlags(item.flags() | QtCore.Qt.ItemIsUserCheckable)
+                item.setCheckState(0, QtCore.Qt.Checked)
+                slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+                slider.setRange(0, 100)
+                slider.setValue(int(round(100 * self._actors[s.name].GetProperty().GetOpacity())))
+                slider.valueChanged.connect(lambda v, n=s.name: self.set_opacity(n, v / 100.0))
+                self.layers.setItemWidget(item, 1, slider)
+            parent.setExpanded(role in ("nerve", "pleura", "vessel"))
+        self.layers.blockSignals(False)
+
+    def _on_layer_changed(self, item, column):
+        name = item.data(0, QtCore.Qt.UserRole)
+        if name:
+            self._actors[name].SetVisibility(item.checkState(0) == QtCore.Qt.Checked)
+            self.plotter.render()
+
+    def set_opacity(self, name: str, opacity: float):
+        self._actors[name].GetProperty().SetOpacity(opacity)
+        self.plotter.render()
+
+    # ----- danger shells -------------------------------------------------------------------------
+    def show_shells(self, on: bool):
+        """Show (computing once per pack, off the GUI thread) or hide the margin shells."""
+        for name in list(self._shells):
+            actor = self.plotter.actors.get(f"shell:{name}")
+            if actor is not None:
+                actor.SetVisibility(on)
+        if on and not self._shells and self._shell_worker is None:
+            self.statusBar().showMessage("Computing danger shells…")
+            crit = [(s.name, s.vertices, s.faces, s.margin_mm) for s in self.scene.critical]
+            self._shell_worker = ShellWorker(crit, self)
+            self._shell_worker.done.connect(self._add_shells)
+            self._shell_worker.start()
+        self.plotter.render()
+
+    def _add_shells(self, shells: dict):
+        worker, self._shell_worker = self._shell_worker, None
+        if worker is not None:
+            worker.wait()
+        if self.scene is None or set(shells) - {s.name for s in self.scene.critical}:
+            return  # the pack changed meanwhile
+        self._shells = shells
+        for name, (v, f) in shells.items():
+            faces = np.hstack([np.full((len(f), 1), 3), f]).astype(np.int64).ravel()
+            colour = self.scene.structure(name).colour
+            self.plotter.add_mesh(pv.PolyData(v, faces), color=colour, opacity=0.18, name=f"shell:{name}",
+                                  pickable=False, smooth_shading=True)
+            self.plotter.actors[f"shell:{name}"].SetVisibility(self.shells_action.isChecked())
+        self.statusBar().showMessage(f"Danger shells: {len(shells)} structures", 3000)
+        self.plotter.render()
+
+    # ----- recent packs and scenarios -----------------------------------------------------------
+    def _remember_pack(self, source: str):
+        recent = [p for p in (self.settings.value("recent_packs") or []) if p != source]
+        self.settings.setValue("recent_packs", [source] + recent[:7])
+        self._fill_recent()
+
+    def _fill_recent(self):
+        self.recent_menu.clear()
+        for source in self.settings.value("recent_packs") or []:
+            a = self.recent_menu.addAction(source)
+            a.triggered.connect(lambda _=False, p=source: self.open_pack(p))
+
+    def scenario(self) -> Scenario:
+        cam = self.plotter.camera
+        camera = {
+            "position": list(cam.GetPosition()),
+            "focal_point": list(cam.GetFocalPoint()),
+            "view_up": list(cam.GetViewUp()),
+        }
+        return Scenario(self.pack_source, [self.needle], camera)
+
+    def save_scenario(self, path) -> bool:
+        try:
+            save_scenario(self.scenario(), path)
+        except (OSError, ValueError) as exc:
+            self.error(f"Could not save the scenario:\n{exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 3000)
+        return True
+
+    def open_scenario(self, path) -> bool:
+        """Load a scenario; a bad file gives a dialog and changes nothing."""
+        try:
+            sc = load_scenario(path)
+        except ScenarioError as exc:
+            self.error(f"Cannot open the scenario:\n{exc}")
+            return False
+        if sc.pack != self.pack_source and not self.open_pack(sc.pack):
+            return False
+        self.set_needle(sc.needles[0])
+        if sc.camera:
+            self.plotter.camera_position = [sc.camera["position"], sc.camera["focal_point"], sc.camera["view_up"]]
+            self.plotter.render()
+        return True
+
+    def _open_scenario_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open scenario", "", "Scenario (*.json)")
+        if path:
+            self.open_scenario(path)
+
+    def _save_scenario_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save scenario", "scenario.json", "Scenario (*.json)")
+        if path:
+            self.save_scenario(path)
 
     def _on_region(self, _index=None):
         """Open the built-in region and habitus chosen in the toolbar."""
@@ -261,6 +448,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.needle = needle
         self.report = self.engine.report(needle)
         self.panel.show_report(self.report)
+        depths, curves = self.engine.profile(needle)
+        self.panel.show_profile(depths, curves, self.report)
         self.depth_slider.blockSignals(True)
         self.depth_slider.setRange(0, int(round(needle.length_mm * 10)))
         self.depth_slider.setValue(int(round(needle.depth_mm * 10)))
@@ -358,6 +547,16 @@ class MainWindow(QtWidgets.QMainWindow):
             et = event.type()
             if et == QtCore.QEvent.MouseButtonPress and event.button() == QtCore.Qt.LeftButton:
                 self._press_pos = event.position().toPoint()
+                if self._near_entry_handle(obj, self._press_pos):
+                    self._dragging = True
+                    return True  # the handle is being dragged: the camera stays still
+            elif et == QtCore.QEvent.MouseMove and self._dragging:
+                self._drag_to(obj, event.position().toPoint())
+                return True
+            elif et == QtCore.QEvent.MouseButtonRelease and self._dragging:
+                self._dragging = False
+                self._press_pos = None
+                return True
             elif et == QtCore.QEvent.MouseButtonRelease and event.button() == QtCore.Qt.LeftButton:
                 pos = event.position().toPoint()
                 if self._press_pos is not None and (pos - self._press_pos).manhattanLength() <= 3:
@@ -367,6 +566,26 @@ class MainWindow(QtWidgets.QMainWindow):
                     QtCore.QTimer.singleShot(0, lambda: self.click_at(x, y))
                 self._press_pos = None
         return super().eventFilter(obj, event)
+
+    def _display_xy(self, widget, pos):
+        ratio = widget.devicePixelRatioF()
+        return int(round(pos.x() * ratio)), int(round((widget.height() - 1 - pos.y()) * ratio))
+
+    def _near_entry_handle(self, widget, pos, pixels: float = 12.0) -> bool:
+        ren = self.plotter.renderer
+        ren.SetWorldPoint(*self.needle.entry_lps, 1.0)
+        ren.WorldToDisplay()
+        hx, hy, _ = ren.GetDisplayPoint()
+        x, y = self._display_xy(widget, pos)
+        return (hx - x) ** 2 + (hy - y) ** 2 <= (pixels * widget.devicePixelRatioF()) ** 2
+
+    def _drag_to(self, widget, pos):
+        """Slide the entry over the skin under the cursor, keeping direction and depth."""
+        hit = self.pick(*self._display_xy(widget, pos))
+        if hit is None or self.scene.structure(hit[0]).role != "skin":
+            return
+        n = self.needle
+        self.set_needle(Needle(hit[1], n.direction, n.depth_mm, n.length_mm, n.gauge_mm))
 
     def pick(self, x: int, y: int):
         """(structure name, point (3,), normal (3,)) under display pixel (x, y) (VTK origin bottom-left), or None."""
@@ -421,6 +640,25 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event):  # noqa: N802 - Qt override
         self.plotter.close()
         super().closeEvent(event)
+
+
+class ShellWorker(QtCore.QThread):
+    """Computes danger shells (margin offset surfaces) off the GUI thread."""
+
+    done = QtCore.Signal(dict)
+
+    def __init__(self, structures, parent=None):
+        super().__init__(parent)
+        self.structures = structures
+
+    def run(self):
+        shells = {}
+        for name, v, f, margin in self.structures:
+            try:
+                shells[name] = offset_surface(v, f, max(margin, 0.5))
+            except Exception:  # noqa: BLE001 - a shell that cannot be built is just not drawn
+                continue
+        self.done.emit(shells)
 
 
 def run(pack="default") -> int:

@@ -419,6 +419,27 @@ def _scene_query(bmin, bmax, left, right, start, count, tris, roots, critical, r
     return hits, counts, seg, pts, entry_t
 
 
+@njit(cache=True)
+def _scene_profile(bmin, bmax, left, right, start, count, tris, roots, critical, entry, d, ts):
+    """Point distance (k, m) from entry + t d, for each t in ts, to every critical mesh (inf otherwise)."""
+    n = len(roots)
+    out = np.full((n, len(ts)), math.inf)
+    for i in range(n):
+        if not critical[i]:
+            continue
+        bound = math.inf
+        for j in range(len(ts)):
+            p = axpy(ts[j], d, entry)
+            # the distance moves by at most the step: a tight bound speeds the next query up
+            d2, _, _, _ = _segment_distance(bmin, bmax, left, right, start, count, tris, roots[i], p, p, bound)
+            if d2 == bound:  # nothing within the bound: search again without it
+                d2, _, _, _ = _segment_distance(bmin, bmax, left, right, start, count, tris, roots[i], p, p, math.inf)
+            out[i, j] = math.sqrt(d2)
+            step = ts[j + 1] - ts[j] if j + 1 < len(ts) else 0.0
+            bound = (out[i, j] + step + 1e-9) ** 2
+    return out
+
+
 class SceneBVH:
     """The BVHs of several meshes in one set of arrays, queried in one compiled call.
 
@@ -454,6 +475,13 @@ class SceneBVH:
         self.margins = np.asarray(margins, dtype=np.float64)
         if not (len(self.critical) == len(self.margins) == len(parts)):
             raise ValueError("one critical flag and one margin per mesh")
+
+    def profile(self, entry, direction, ts) -> np.ndarray:
+        """(k, m) distance (mm) from each point entry + t direction, t in ts (m,), to each critical mesh."""
+        return _scene_profile(
+            *self._nodes, self.tris, self.roots, self.critical, _tuple3(entry), _tuple3(direction),
+            np.ascontiguousarray(ts, dtype=np.float64),
+        )
 
     def query(self, entry, direction, depth: float, length: float, needle_radius: float):
         """Everything one needle update needs, for every mesh (k meshes, mm).

@@ -46,6 +46,22 @@ class ClearanceEngine:
         """Raw per-structure arrays for `needle` (see `SceneBVH.query`)."""
         return self.bvh.query(needle.entry_lps, needle.direction, needle.depth_mm, needle.length_mm, needle.radius_mm)
 
+    def profile(self, needle: Needle, n_samples: int = 121):
+        """Clearance against insertion depth along the needle's line, for the plot.
+
+        Returns (depths (m,) mm from 0 to the needle's length, {structure name: clearance (m,) mm}):
+        the clearance at depth t is the shaft's (the smallest point distance over [0, t], minus the
+        needle radius, never below 0), sampled every length/(m-1) mm; exact numbers at the current
+        depth come from `report`.
+        """
+        ts = np.linspace(0.0, needle.length_mm, n_samples)
+        dist = self.bvh.profile(needle.entry_lps, needle.direction, ts)
+        out = {}
+        for i, s in enumerate(self.structures):
+            if s.critical:
+                out[s.name] = np.maximum(np.minimum.accumulate(dist[i]) - needle.radius_mm, 0.0)
+        return ts, out
+
     def report(self, needle: Needle) -> ClearanceReport:
         """The full clearance report of `needle`. Never raises for a valid Needle: a failed
         computation gives status "unknown" (shown as danger)."""

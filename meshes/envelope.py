@@ -106,3 +106,15 @@ def skin_envelope(
     if mesh.volume < 0:
         mesh.invert()
     return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int32)
+
+
+def offset_surface(vertices, faces, distance_mm: float, voxel_mm: float | None = None):
+    """Closed surface about `distance_mm` outside one mesh (a danger shell at a clearance margin).
+
+    Same voxel method as `skin_envelope` without gap bridging; the voxel defaults to half the
+    distance (1 to 3 mm). Returns vertices (k, 3) float64 and faces (j, 3) int32.
+    """
+    if voxel_mm is None:
+        voxel_mm = float(np.clip(distance_mm / 2.0, 1.0, 3.0))
+    return skin_envelope([(vertices, faces)], max(0.0, distance_mm - voxel_mm), voxel_mm=voxel_mm,
+                         bridge_mm=0.0, smooth_iterations=5)

@@ -230,3 +230,16 @@ def test_safe_depth_is_monotone_and_tight(seed, nerve_and_bone):
         assert at.shaft_distance_mm <= 3.0 + 1e-6
         past = nerve_and_bone.report(base.at_depth(safe + 0.01)).structure("nerve")
         assert past.shaft_distance_mm < 3.0
+
+
+def test_profile_matches_reports(nerve_and_bone):
+    base = Needle((0, 40, 3), (0.1, -1, 0), 0.0, 60, 0.30)
+    depths, curves = nerve_and_bone.profile(base, 31)
+    assert depths[0] == 0.0 and depths[-1] == 60.0
+    curve = curves["nerve"]
+    assert np.all(np.diff(curve) <= 1e-12)  # clearance never grows with depth
+    for t, c in zip(depths[::5], curve[::5]):
+        row = nerve_and_bone.report(base.at_depth(t)).structure("nerve")
+        # sampled: never below the exact shaft clearance, and equal where the tip is the closest point
+        assert c >= row.shaft_distance_mm - 1e-9
+        assert c <= row.shaft_distance_mm + 2.0 + 1e-9  # within one sample step (2 mm) of it

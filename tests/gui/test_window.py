@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from needlesafe.app.main_window import STATUS_COLOUR, MainWindow
 from needlesafe.geometry.clearance import ClearanceEngine
@@ -136,3 +136,99 @@ def test_region_and_habitus_switch(window, qtbot, tmp_path):
     import imageio.v3 as iio
 
     assert iio.imread(shot)[..., :3].std() > 20
+
+
+def test_clearance_plot_follows_the_needle(window, qtbot):
+    curves = window.panel.curves
+    assert curves, "no curve in the clearance-versus-depth plot"
+    name, item = next(iter(curves.items()))
+    x, y = item.getData()
+    assert x[0] == 0.0 and x[-1] == pytest.approx(window.needle.length_mm)
+    assert np.all(np.diff(y) <= 1e-9)
+    # the plotted clearance at the current depth is never above the panel's exact number
+    row = window.report.structure(name)
+    at = np.interp(window.needle.depth_mm, x, y)
+    assert at >= row.shaft_distance_mm - 0.5 and at <= row.shaft_distance_mm + 1.0
+    qtbot.keyClick(window, QtCore.Qt.Key_Plus, QtCore.Qt.ShiftModifier)
+    assert window.panel.curves  # redrawn for the new needle
+
+
+def test_layers_hide_and_fade(window, qtbot):
+    root = window.layers.invisibleRootItem()
+    skin_group = next(root.child(i) for i in range(root.childCount()) if root.child(i).text(0) == "skin")
+    skin_group.setCheckState(0, QtCore.Qt.Unchecked)  # as a click on the checkbox does
+    assert not window._actors["skin"].GetVisibility()
+    skin_group.setCheckState(0, QtCore.Qt.Checked)
+    assert window._actors["skin"].GetVisibility()
+    item = skin_group.child(0)
+    slider = window.layers.itemWidget(item, 1)
+    slider.setValue(80)
+    assert window._actors["skin"].GetProperty().GetOpacity() == pytest.approx(0.8)
+
+
+def test_danger_shells_are_computed_off_the_gui_thread(window, qtbot):
+    window.shells_action.trigger()
+    qtbot.waitUntil(lambda: bool(window._shells), timeout=20000)
+    for s in window.scene.critical:
+        assert window.plotter.actors[f"shell:{s.name}"].GetVisibility()
+    window.shells_action.trigger()
+    assert not any(window.plotter.actors[f"shell:{s.name}"].GetVisibility() for s in window.scene.critical)
+
+
+def test_scenario_round_trip_and_bad_files(window, qtbot, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+    path = tmp_path / "s.json"
+    qtbot.keyClick(window, QtCore.Qt.Key_Left)
+    saved = window.needle
+    assert window.save_scenario(path)
+    qtbot.keyClick(window, QtCore.Qt.Key_Plus, QtCore.Qt.ShiftModifier)
+    assert window.open_scenario(path)
+    assert np.allclose(window.needle.entry_lps, saved.entry_lps)
+    assert np.allclose(window.needle.direction, saved.direction)
+    assert window.needle.depth_mm == pytest.approx(saved.depth_mm)
+    # corrupt, hostile and wrong files: a dialog each, the needle untouched
+    for text in ['{"format": "needlesafe-scenario", "version": 1, "pack": "default", "needles": [{"entry_lps": '
+                 '[0, 0], "direction": [0, 0, 1], "depth_mm": 1}]}',
+                 "{not json", '{"format": "something", "needles": []}',
+                 '{"format": "needlesafe-scenario", "version": 1, "pack": "nowhere/pack", "needles": '
+                 '[{"entry_lps": [0, 0, 0], "direction": [0, 0, 1], "depth_mm": 1}]}']:
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        before = window.needle
+        assert window.open_scenario(bad) is False
+        assert window.needle is before
+    assert len(shown) == 4 and "three numbers" in shown[0] and "JSON" in shown[1]
+    # a failed save leaves the earlier file as it was
+    original = path.read_bytes()
+    import needlesafe.meshes.io as io
+
+    monkeypatch.setattr(io.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    assert window.save_scenario(path) is False
+    assert path.read_bytes() == original and "disk full" in shown[-1]
+
+
+def test_drag_the_entry_handle(window, qtbot):
+    win = window
+    win.set_camera("posterior")
+    cam_before = win.plotter.camera_position
+    widget = win.plotter.interactor
+    start = win.needle.entry_lps
+    hx, hy = world_to_display(win, start)
+    target = skin_entry(win.scene, start + np.array([25.0, 0.0, -20.0]))
+    tx, ty = world_to_display(win, target)
+    ratio = widget.devicePixelRatioF()
+
+    def qpos(x, y):
+        return QtCore.QPoint(int(x / ratio), int(widget.height() - 1 - y / ratio))
+
+    qtbot.mousePress(widget, QtCore.Qt.LeftButton, pos=qpos(hx, hy))
+    for k in range(1, 6):
+        x = hx + (tx - hx) * k / 5
+        y = hy + (ty - hy) * k / 5
+        ev = QtGui.QMouseEvent(QtCore.QEvent.MouseMove, QtCore.QPointF(qpos(x, y)), QtCore.QPointF(qpos(x, y)),
+                               QtCore.Qt.NoButton, QtCore.Qt.LeftButton, QtCore.Qt.NoModifier)
+        QtWidgets.QApplication.sendEvent(widget, ev)
+    qtbot.mouseRelease(widget, QtCore.Qt.LeftButton, pos=qpos(tx, ty))
+    assert np.linalg.norm(win.needle.entry_lps - target) < 3.0
+    assert win.plotter.camera_position == cam_before  # the drag moved the needle, not the camera
