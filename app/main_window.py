@@ -164,7 +164,8 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         self.setWindowTitle("NeedleSafe")
         self.resize(1280, 800)
-        self.plotter = QtInteractor(self, multi_samples=multi_samples)
+        # no auto-update timer: the view repaints when something changes, not five times a second
+        self.plotter = QtInteractor(self, multi_samples=multi_samples, auto_update=False)
         self.setCentralWidget(self.plotter.interactor)
         self.panel = ClearancePanel(self)
         dock = QtWidgets.QDockWidget("Clearance", self)
@@ -327,11 +328,11 @@ class MainWindow(QtWidgets.QMainWindow):
         name = item.data(0, QtCore.Qt.UserRole)
         if name:
             self._actors[name].SetVisibility(item.checkState(0) == QtCore.Qt.Checked)
-            self.plotter.render()
+            self._repaint()
 
     def set_opacity(self, name: str, opacity: float):
         self._actors[name].GetProperty().SetOpacity(opacity)
-        self.plotter.render()
+        self._repaint()
 
     # ----- danger shells -------------------------------------------------------------------------
     def show_shells(self, on: bool):
@@ -346,7 +347,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._shell_worker = ShellWorker(crit, self)
             self._shell_worker.done.connect(self._add_shells)
             self._shell_worker.start()
-        self.plotter.render()
+        self._repaint()
 
     def _add_shells(self, shells: dict):
         worker, self._shell_worker = self._shell_worker, None
@@ -362,7 +363,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                   pickable=False, smooth_shading=True)
             self.plotter.actors[f"shell:{name}"].SetVisibility(self.shells_action.isChecked())
         self.statusBar().showMessage(f"Danger shells: {len(shells)} structures", 3000)
-        self.plotter.render()
+        self._repaint()
 
     # ----- recent packs and scenarios -----------------------------------------------------------
     def _remember_pack(self, source: str):
@@ -406,7 +407,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_needle(sc.needles[0])
         if sc.camera:
             self.plotter.camera_position = [sc.camera["position"], sc.camera["focal_point"], sc.camera["view_up"]]
-            self.plotter.render()
+            self._repaint()
         return True
 
     def _open_scenario_dialog(self):
@@ -427,7 +428,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for s in self.scene.structures:
             if s.role == role:
                 self._actors[s.name].SetVisibility(visible)
-        self.plotter.render()
+        self._repaint()
 
     def set_camera(self, view: str):
         """Camera presets in the LPS frame: posterior looks from +y, lateral from patient right (-x)."""
@@ -440,7 +441,7 @@ class MainWindow(QtWidgets.QMainWindow):
         up = (0, 0, 1) if view != "superior" else (0, 1, 0)
         self.plotter.camera_position = [tuple(c + 1.6 * r * np.asarray(pos, float)), tuple(c), up]
         self.plotter.reset_camera_clipping_range()
-        self.plotter.render()
+        self._repaint()
 
     # ----- needle -------------------------------------------------------------------------------
     def set_needle(self, needle: Needle) -> None:
@@ -459,13 +460,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.needle_changed.emit(self.report)
 
     def _draw_needle(self):
+        # every actor is replaced without rendering; one render at the end
         for name in self._needle_actors:
             self.plotter.remove_actor(name, render=False)
         self._needle_actors = []
         n = self.needle
         shaft = pv.Line(n.entry_lps, n.tip_lps) if n.depth_mm > 0 else None
         if shaft is not None:
-            self.plotter.add_mesh(shaft.tube(radius=0.6), color=NEEDLE_COLOUR, name="needle:shaft", pickable=False)
+            self.plotter.add_mesh(shaft.tube(radius=0.6), color=NEEDLE_COLOUR, name="needle:shaft", pickable=False,
+                                  render=False)
             self._needle_actors.append("needle:shaft")
         # remaining length ahead of the tip as a dashed line (2 mm on, 2 mm off)
         ahead = n.length_mm - n.depth_mm
@@ -478,13 +481,16 @@ class MainWindow(QtWidgets.QMainWindow):
                 pts.append(n.tip_lps + min(s0 + 2.0, ahead) * n.direction)
                 lines += [2, 2 * k, 2 * k + 1]
             dashed = pv.PolyData(np.array(pts), lines=np.array(lines))
-            self.plotter.add_mesh(dashed, color="#202020", line_width=3, name="needle:ahead", pickable=False)
+            self.plotter.add_mesh(dashed, color="#202020", line_width=3, name="needle:ahead", pickable=False,
+                                  render=False)
             self._needle_actors.append("needle:ahead")
         tip = pv.Sphere(radius=1.0, center=n.tip_lps)
-        self.plotter.add_mesh(tip, color=STATUS_COLOUR[self.report.level], name="needle:tip", pickable=False)
+        self.plotter.add_mesh(tip, color=STATUS_COLOUR[self.report.level], name="needle:tip", pickable=False,
+                              render=False)
         self._needle_actors.append("needle:tip")
         handle = pv.Sphere(radius=2.0, center=n.entry_lps)
-        self.plotter.add_mesh(handle, color="#0072B2", name="needle:entry", pickable=False)
+        self.plotter.add_mesh(handle, color="#0072B2", name="needle:entry", pickable=False,
+                              render=False)
         self._needle_actors.append("needle:entry")
         # closest-point lines to danger structures within 20 mm
         for r in self.report.structures:
@@ -494,9 +500,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 continue
             name = f"needle:closest:{r.name}"
             line = pv.Line(r.closest_point_needle, r.closest_point_structure)
-            self.plotter.add_mesh(line, color=STATUS_COLOUR[r.level], line_width=3, name=name, pickable=False)
+            self.plotter.add_mesh(line, color=STATUS_COLOUR[r.level], line_width=3, name=name, pickable=False,
+                                  render=False)
             self._needle_actors.append(name)
-        self.plotter.render()
+        self._repaint()
 
     def set_depth(self, depth_mm: float):
         depth = min(max(0.0, depth_mm), self.needle.length_mm)
@@ -633,6 +640,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plotter.render()
         self.plotter.screenshot(str(path))
         return path
+
+    def _repaint(self) -> None:
+        """Schedule one redraw of the 3D view (Qt coalesces several requests into one frame)."""
+        self.plotter.update()
 
     def error(self, message: str) -> None:
         QtWidgets.QMessageBox.critical(self, "NeedleSafe", message)
