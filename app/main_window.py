@@ -19,7 +19,7 @@ import pyqtgraph as pg  # noqa: E402
 from needlesafe.geometry.clearance import ClearanceEngine  # noqa: E402
 from needlesafe.geometry.needle import PRESETS, Needle, NeedleError  # noqa: E402
 from needlesafe.geometry.placement import aim, initial_needle, tilt  # noqa: E402
-from needlesafe.meshes.pack import load_pack  # noqa: E402
+from needlesafe.meshes.pack import find_packs, load_pack  # noqa: E402
 from needlesafe.meshes.envelope import offset_surface  # noqa: E402
 from needlesafe.meshes.types import ROLES, PackError  # noqa: E402
 
@@ -219,7 +219,10 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.addSeparator()
         bar.addWidget(QtWidgets.QLabel(" Region "))
         self.region = QtWidgets.QComboBox()
+        self.region.setToolTip("Built-in regions, then packs found in the user's pack folder")
         self.region.addItems(["gluteal", "shoulder"])
+        for folder in find_packs():
+            self.region.addItem(folder.name, str(folder))
         bar.addWidget(self.region)
         bar.addWidget(QtWidgets.QLabel(" Habitus "))
         self.habitus = QtWidgets.QComboBox()
@@ -257,9 +260,11 @@ class MainWindow(QtWidgets.QMainWindow):
         a.triggered.connect(self.close)
         v = self.menuBar().addMenu("&View")
         self.hide_skin = v.addAction("Hide skin")
+        self.hide_skin.setShortcut(QtGui.QKeySequence("Alt+S"))
         self.hide_skin.setCheckable(True)
         self.hide_skin.toggled.connect(lambda on: self._set_role_visible("skin", not on))
         self.hide_muscle = v.addAction("Hide muscles")
+        self.hide_muscle.setShortcut(QtGui.QKeySequence("Alt+M"))
         self.hide_muscle.setCheckable(True)
         self.hide_muscle.toggled.connect(lambda on: self._set_role_visible("muscle", not on))
         h = self.menuBar().addMenu("&Help")
@@ -421,8 +426,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_scenario(path)
 
     def _on_region(self, _index=None):
-        """Open the built-in region and habitus chosen in the toolbar."""
-        self.open_pack(f"{self.region.currentText()}:{self.habitus.currentText()}")
+        """Open the region (with the habitus) or the imported pack chosen in the toolbar."""
+        folder = self.region.currentData()
+        self.habitus.setEnabled(folder is None)
+        if folder:
+            self.open_pack(folder)
+        else:
+            self.open_pack(f"{self.region.currentText()}:{self.habitus.currentText()}")
 
     def _set_role_visible(self, role, visible):
         for s in self.scene.structures:

@@ -232,3 +232,41 @@ def test_drag_the_entry_handle(window, qtbot):
     qtbot.mouseRelease(widget, QtCore.Qt.LeftButton, pos=qpos(tx, ty))
     assert np.linalg.norm(win.needle.entry_lps - target) < 3.0
     assert win.plotter.camera_position == cam_before  # the drag moved the needle, not the camera
+
+
+def test_click_a_muscle_to_aim(window, qtbot):
+    win = window
+    win.set_camera("posterior")
+    win.hide_skin.trigger()  # peel the skin off, as a user would, to see the muscle
+    target_struct = win.scene.structure("gluteus_maximus")
+    target = target_struct.vertices[np.argmax(target_struct.vertices[:, 1])]  # its most posterior point
+    entry = win.needle.entry_lps
+    click_display(qtbot, win, *world_to_display(win, target))
+    aimed = (target - entry) / np.linalg.norm(target - entry)
+    assert np.degrees(np.arccos(np.clip(aimed @ win.needle.direction, -1, 1))) < 3.0
+    assert np.allclose(win.needle.entry_lps, entry)  # aiming keeps the entry
+
+
+@pytest.mark.parametrize("region, nerve", [("gluteal", "sciatic_nerve"), ("shoulder", "brachial_plexus")])
+def test_screenshot_shows_the_nerve(window, qtbot, tmp_path, region, nerve):
+    win = window
+    win.region.setCurrentText(region)
+    win.region.activated.emit(win.region.currentIndex())
+    win.hide_muscle.trigger()  # peel: skin stays, translucent
+    win.set_camera("posterior")
+    shot = Path(os.environ.get("NEEDLESAFE_SCREENSHOTS", tmp_path)) / f"window-{region}-nerve.png"
+    win.export_image(shot)
+    win.grab().save(str(shot.with_name(f"full-{region}.png")))
+    import imageio.v3 as iio
+
+    img = iio.imread(shot)[..., :3].astype(int)
+    h, w = img.shape[:2]
+    yellow = (img[..., 0] > 170) & (img[..., 1] > 140) & (img[..., 2] < 120) & (img[..., 0] - img[..., 2] > 80)
+    pts = win.scene.structure(nerve).vertices[::20]
+    hits = 0
+    for p in pts:
+        x, y = world_to_display(win, p)
+        row, col = h - 1 - y, x
+        if 2 <= row < h - 2 and 2 <= col < w - 2 and yellow[row - 2:row + 3, col - 2:col + 3].any():
+            hits += 1
+    assert hits >= 0.3 * len(pts), f"nerve colour found at only {hits} of {len(pts)} projected nerve points"
