@@ -37,6 +37,7 @@ STATUS_COLOUR = {
 SKIN_OPACITY = 0.35
 CLOSEST_LINE_MM = 20.0  # closest-point lines are drawn for danger structures nearer than this
 NEEDLE_COLOUR = "#404040"
+TRIGGER_POINT_COLOUR = "#56B4E9"  # sky blue: a target, not a danger
 
 ABOUT = f"""<h3>NeedleSafe</h3>
 <p>A dry-needling safety trainer. <b>{DISCLAIMER}</b> Distances come from the anatomy pack shown,
@@ -188,6 +189,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._build_shortcuts()
         self._actors = {}
+        self._markers = {}
         self._needle_actors = []
         self.scene = None
         self.engine = None
@@ -292,6 +294,13 @@ class MainWindow(QtWidgets.QMainWindow):
                 name=f"structure:{s.name}", pickable=True, specular=0.2,
             )
             self._actors[s.name] = actor
+        self._markers = {}
+        for tp in scene.trigger_points:
+            actor = self.plotter.add_mesh(
+                pv.Sphere(radius=3.0, center=tp.point), color=TRIGGER_POINT_COLOUR, name=f"trigger:{tp.name}",
+                pickable=True, render=False,
+            )
+            self._markers[tp.name] = (actor, tp)
         self.plotter.add_axes()
         self.setWindowTitle(f"NeedleSafe — {scene.name}")
         self.pack_source = str(pack)
@@ -614,6 +623,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if not picker.Pick(x, y, 0, renderer):
             return None
         actor = picker.GetActor()
+        for name, (a, tp) in self._markers.items():
+            if a is actor:
+                return f"trigger:{name}", np.asarray(tp.point, float), np.array(picker.GetPickNormal())
         for name, a in self._actors.items():
             if a is actor:
                 return name, np.array(picker.GetPickPosition()), np.array(picker.GetPickNormal())
@@ -626,7 +638,10 @@ class MainWindow(QtWidgets.QMainWindow):
         name, point, normal = hit
         n = self.needle
         try:
-            if self.scene.structure(name).role == "skin":
+            if name.startswith("trigger:"):  # aim at the trigger point's centre
+                self.set_needle(Needle(n.entry_lps, aim(n.entry_lps, point), n.depth_mm, n.length_mm, n.gauge_mm))
+                self.statusBar().showMessage(f"Aiming at the {name[8:]} trigger point", 3000)
+            elif self.scene.structure(name).role == "skin":
                 inward = -normal / np.linalg.norm(normal)
                 self.set_needle(Needle(point, inward, min(n.depth_mm, n.length_mm), n.length_mm, n.gauge_mm))
             else:

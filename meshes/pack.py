@@ -6,7 +6,8 @@ Manifest (JSON shown; TOML has the same keys)::
      "units": "mm", "frame": "LPS", "source": "...", "licence": "...",
      "structures": [{"name": "sciatic_nerve_r", "file": "sciatic_nerve_r.ply", "role": "nerve",
                      "colour": "#f4d03f", "critical": true, "margin_mm": 3.0}, ...],
-     "landmarks": [{"name": "ischial tuberosity", "point": [x, y, z], "bone": "hip_bone_r"}, ...]}
+     "landmarks": [{"name": "ischial tuberosity", "point": [x, y, z], "bone": "hip_bone_r"}, ...],
+     "trigger_points": [{"name": "piriformis", "point": [x, y, z], "muscle": "piriformis_r"}, ...]}
 
 `role`, `colour`, `critical` and `margin_mm` default by role (see `types.py`). Loading validates
 everything and raises `PackError` naming the file and the problem.
@@ -30,6 +31,7 @@ from .types import (
     Landmark,
     PackError,
     Structure,
+    TriggerPoint,
 )
 
 MANIFEST_NAMES = ("pack.json", "pack.toml")
@@ -180,11 +182,21 @@ def load_pack(source) -> AnatomyScene:
         if bone and bone not in seen:
             raise PackError(f"{where}: bone '{bone}' is not a structure of this pack")
         landmarks.append(Landmark(entry["name"], _point(entry.get("point"), where), bone))
+    trigger_points = []
+    for k, entry in enumerate(data.get("trigger_points", []) or []):
+        where = f"{mpath}: trigger_points[{k}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise PackError(f"{where}: expected an object with a 'name'")
+        muscle = entry.get("muscle", "")
+        if muscle and muscle not in seen:
+            raise PackError(f"{where}: muscle '{muscle}' is not a structure of this pack")
+        trigger_points.append(TriggerPoint(entry["name"], _point(entry.get("point"), where), muscle))
     scene = AnatomyScene(
         name=str(data.get("name", folder.name)),
         structures=structures,
         landmarks=landmarks,
-        metadata={k: v for k, v in data.items() if k not in ("structures", "landmarks")},
+        metadata={k: v for k, v in data.items() if k not in ("structures", "landmarks", "trigger_points")},
+        trigger_points=trigger_points,
     )
     extent = float(np.linalg.norm(np.ptp(scene.bounds(), axis=0)))
     if extent < MIN_PLAUSIBLE_EXTENT_MM:
@@ -222,6 +234,9 @@ def write_pack(scene: AnatomyScene, folder) -> Path:
     manifest["structures"] = entries
     manifest["landmarks"] = [
         {"name": lm.name, "point": [float(x) for x in lm.point], "bone": lm.bone} for lm in scene.landmarks
+    ]
+    manifest["trigger_points"] = [
+        {"name": tp.name, "point": [float(x) for x in tp.point], "muscle": tp.muscle} for tp in scene.trigger_points
     ]
     path = folder / "pack.json"
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")

@@ -82,6 +82,15 @@ class Landmark:
 
 
 @dataclass
+class TriggerPoint:
+    """A named needling target: point (3,) mm LPS inside `muscle`."""
+
+    name: str
+    point: np.ndarray
+    muscle: str = ""
+
+
+@dataclass
 class AnatomyScene:
     """A loaded, validated pack: structures and landmarks in mm, LPS."""
 
@@ -89,6 +98,7 @@ class AnatomyScene:
     structures: list[Structure]
     landmarks: list[Landmark] = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
+    trigger_points: list[TriggerPoint] = field(default_factory=list)
 
     def structure(self, name: str) -> Structure:
         for s in self.structures:

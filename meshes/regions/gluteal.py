@@ -15,7 +15,7 @@ import numpy as np
 from ..envelope import skin_envelope
 from ..habitus import Habitus
 from ..shapes import bulge, catmull_rom, frame, superellipsoid, tube, union
-from ..types import DEFAULT_COLOUR, DEFAULT_MARGIN_MM, AnatomyScene, Landmark, Structure
+from ..types import DEFAULT_COLOUR, DEFAULT_MARGIN_MM, AnatomyScene, Landmark, Structure, TriggerPoint
 
 # bony landmarks (points on the bone surfaces), mm
 PSIS = np.array([-42.0, 52.0, 118.0])
@@ -135,6 +135,12 @@ def build(h: Habitus) -> AnatomyScene:
         Landmark("iliac crest", hip[0][np.argmax(hip[0][:, 2])], "hip_bone"),
         Landmark("sacral margin", SACRAL_MARGIN, "sacrum"),
     ]
+    trigger_points = [
+        TriggerPoint("piriformis", np.array([-91.0, 17.0, 63.0]), "piriformis"),
+        TriggerPoint("gluteus medius", np.array([-118.0, 42.0, 112.0]), "gluteus_medius"),
+        TriggerPoint("gluteus maximus", np.array([-100.0, 46.0, 20.0]), "gluteus_maximus"),
+        TriggerPoint("quadratus femoris", np.array([-106.0, 0.0, -29.0]), "quadratus_femoris"),
+    ]
     meta = {
         "units": "mm",
         "frame": "LPS",
@@ -143,4 +149,4 @@ def build(h: Habitus) -> AnatomyScene:
         "description": "Gluteal region, right side, patient prone",
         "habitus": h.to_dict(),
     }
-    return AnatomyScene(f"gluteal-{h.name}", structures, landmarks, meta)
+    return AnatomyScene(f"gluteal-{h.name}", structures, landmarks, meta, trigger_points)

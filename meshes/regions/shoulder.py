@@ -22,7 +22,7 @@ from ..shapes import (
     tube,
     union,
 )
-from ..types import AnatomyScene, Landmark
+from ..types import AnatomyScene, Landmark, TriggerPoint
 from .gluteal import _spindle, _structure
 
 LUNG_CENTRE = np.array([-88.0, 0.0, -115.0])
@@ -165,6 +165,17 @@ def build(h: Habitus) -> AnatomyScene:
         Landmark("first rib", cross + np.array([0.0, 0.0, RIB_RADIUS * 0.6]), "first_rib"),
         Landmark("C7 spinous process", C7_SPINOUS, "vertebrae_C5_T1"),
     ]
+    def mid_patch(o_in, o_out, phi, z):
+        return on_lung(0.5 * (phi[0] + phi[1]), 0.5 * (z[0] + z[1]), o_in + 0.5 * (o_out - o_in))
+
+    trigger_points = [
+        TriggerPoint("upper trapezius (GB21)", np.array([-82.0, 40.0, 22.0]), "upper_trapezius"),
+        TriggerPoint("levator scapulae", np.array([-64.0, 38.0, 22.0]), "levator_scapulae"),
+        TriggerPoint("infraspinatus", mid_patch(RIB_OUTER + 14.0, RIB_OUTER + 22.0, (98.0, 148.0), (-148.0, -50.0)),
+                     "infraspinatus"),
+        TriggerPoint("rhomboid", mid_patch(RIB_OUTER + 1.0, RIB_OUTER + 5.0, (60.0, 102.0), (-140.0, -40.0)), "rhomboid"),
+        TriggerPoint("anterior scalene", np.array([-57.0, -22.0, 12.0]), "anterior_scalene"),
+    ]
     meta = {
         "units": "mm",
         "frame": "LPS",
@@ -173,4 +184,4 @@ def build(h: Habitus) -> AnatomyScene:
         "description": "Neck and shoulder, right side",
         "habitus": h.to_dict(),
     }
-    return AnatomyScene(f"shoulder-{h.name}", structures, landmarks, meta)
+    return AnatomyScene(f"shoulder-{h.name}", structures, landmarks, meta, trigger_points)

@@ -270,3 +270,16 @@ def test_screenshot_shows_the_nerve(window, qtbot, tmp_path, region, nerve):
         if 2 <= row < h - 2 and 2 <= col < w - 2 and yellow[row - 2:row + 3, col - 2:col + 3].any():
             hits += 1
     assert hits >= 0.3 * len(pts), f"nerve colour found at only {hits} of {len(pts)} projected nerve points"
+
+
+def test_click_a_trigger_point_marker_to_aim(window, qtbot):
+    win = window
+    win.set_camera("posterior")
+    win.hide_skin.trigger()
+    win.hide_muscle.trigger()  # markers stay visible when the muscles are peeled away
+    tp = next(t for t in win.scene.trigger_points if t.name == "gluteus maximus")
+    entry = win.needle.entry_lps
+    click_display(qtbot, win, *world_to_display(win, tp.point))
+    aimed = (tp.point - entry) / np.linalg.norm(tp.point - entry)
+    assert aimed @ win.needle.direction == pytest.approx(1.0, abs=1e-9)
+    assert "trigger point" in win.statusBar().currentMessage()

@@ -215,3 +215,13 @@ def test_plexus_between_scalenes_and_pleura_above_first_rib():
         if rib.ray_hits(p, DOWN_Z)[0] < min(pleura.ray_hits(p, DOWN_Z)[0], 15.0)
     ]
     assert len(over) >= 5
+
+
+def test_trigger_points_lie_inside_their_muscles():
+    for region in ("gluteal", "shoulder"):
+        scene = builtin_scene(region)
+        assert len(scene.trigger_points) >= 4
+        for tp in scene.trigger_points:
+            b = bvh(scene, tp.muscle)
+            _, _, before, after = b.ray_hits(tp.point, np.array([0.0, 0.0, 1.0]))
+            assert (before + after) % 2 == 1, f"{region}: trigger point {tp.name} is outside {tp.muscle}"
