@@ -63,9 +63,8 @@ def cache_dir() -> Path:
 
 def _source_key(region: str, hab: str) -> str:
     here = Path(__file__).resolve().parent
-    files = [here / "shapes.py", here / "envelope.py", here / "habitus.py", here / "regions" / f"{region}.py"]
-    if region == "shoulder":
-        files.append(here / "regions" / "gluteal.py")  # shared helpers
+    files = [here / "shapes.py", here / "envelope.py", here / "habitus.py", here / "types.py",
+             here / "regions" / "common.py", here / "regions" / f"{region}.py"]
     h = hashlib.sha256()
     for f in files:
         h.update(f.read_bytes())

@@ -116,6 +116,21 @@ def _safe_file(folder: Path, rel, where: str) -> Path:
     return path
 
 
+def _named_points(data: dict, key: str, ref: str, cls, names: set, mpath) -> list:
+    """Validated `key` entries ({"name", "point", ref}) as `cls(name, point, ref)`; `ref`, when given,
+    must name a structure of the pack."""
+    out = []
+    for k, entry in enumerate(data.get(key, []) or []):
+        where = f"{mpath}: {key}[{k}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise PackError(f"{where}: expected an object with a 'name'")
+        target = entry.get(ref, "")
+        if target and target not in names:
+            raise PackError(f"{where}: {ref} '{target}' is not a structure of this pack")
+        out.append(cls(entry["name"], _point(entry.get("point"), where), target))
+    return out
+
+
 def load_pack(source) -> AnatomyScene:
     """Load and validate a pack: a folder path, a manifest path, a built-in pack's name
     ('gluteal', 'shoulder:lean', 'default') or the name of a pack in the user's pack folder."""
@@ -173,24 +188,8 @@ def load_pack(source) -> AnatomyScene:
         path = _safe_file(folder, entry.get("file"), where)
         v, f = read_mesh(path)
         structures.append(Structure(name, role, v, f, colour, critical, margin, entry.get("file")))
-    landmarks = []
-    for k, entry in enumerate(data.get("landmarks", []) or []):
-        where = f"{mpath}: landmarks[{k}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise PackError(f"{where}: expected an object with a 'name'")
-        bone = entry.get("bone", "")
-        if bone and bone not in seen:
-            raise PackError(f"{where}: bone '{bone}' is not a structure of this pack")
-        landmarks.append(Landmark(entry["name"], _point(entry.get("point"), where), bone))
-    trigger_points = []
-    for k, entry in enumerate(data.get("trigger_points", []) or []):
-        where = f"{mpath}: trigger_points[{k}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise PackError(f"{where}: expected an object with a 'name'")
-        muscle = entry.get("muscle", "")
-        if muscle and muscle not in seen:
-            raise PackError(f"{where}: muscle '{muscle}' is not a structure of this pack")
-        trigger_points.append(TriggerPoint(entry["name"], _point(entry.get("point"), where), muscle))
+    landmarks = _named_points(data, "landmarks", "bone", Landmark, seen, mpath)
+    trigger_points = _named_points(data, "trigger_points", "muscle", TriggerPoint, seen, mpath)
     scene = AnatomyScene(
         name=str(data.get("name", folder.name)),
         structures=structures,
