@@ -1,0 +1,153 @@
+"""Safety maps: for every skin vertex, how deep a needle may go before any critical clearance drops
+below its margin, and whether a bone would stop it first (mm, LPS).
+
+The per-vertex query is the one behind `ClearanceReport.path.safe_depth_mm` (the first depth at
+which the needle's line comes within margin + radius of a critical surface, a swept-sphere query)
+plus the first bone crossing, run for all vertices in one compiled, parallel loop.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from needlesafe.meshes.types import AnatomyScene
+
+from .bvh import SceneBVH, _offset_entry, _ray_hits
+
+#: The longest needle a map considers (mm): safe depths are capped here.
+MAX_DEPTH_MM = 100.0
+
+
+@dataclass
+class SafetyMap:
+    """Per skin vertex (n,): entry points, needle directions, safe depth, first bone depth.
+
+    safe_depth_mm is capped at `max_depth_mm`; bone_depth_mm is inf where no bone lies within it;
+    backstop is True where the bone comes first; limiting holds the index (into `critical_names`)
+    of the structure that sets the safe depth, or -1.
+    """
+
+    pack: str
+    mode: str
+    points: np.ndarray
+    directions: np.ndarray
+    safe_depth_mm: np.ndarray
+    bone_depth_mm: np.ndarray
+    limiting: np.ndarray
+    critical_names: list
+    max_depth_mm: float
+    needle_radius_mm: float
+
+    @property
+    def backstop(self) -> np.ndarray:
+        return self.bone_depth_mm <= self.safe_depth_mm
+
+    def danger_zone(self, needle_length_mm: float) -> np.ndarray:
+        """(n,) bool: vertices where a needle of this length, fully inserted, breaks a margin."""
+        return self.safe_depth_mm < needle_length_mm
+
+
+@njit(cache=True, parallel=True)
+def _map_kernel(bmin, bmax, left, right, start, count, tris, roots, critical, bone, radii,
+                points, dirs, max_depth, needle_r, lo, hi, safe, bone_t, limiting):
+    for v in prange(lo, hi):
+        o = (points[v, 0], points[v, 1], points[v, 2])
+        d = (dirs[v, 0], dirs[v, 1], dirs[v, 2])
+        best = max_depth
+        which = -1
+        k = 0
+        for i in range(len(roots)):
+            if critical[i]:
+                t = _offset_entry(bmin, bmax, left, right, start, count, tris, roots[i], o, d,
+                                  radii[i] + needle_r, best)
+                if t < best:
+                    best = t
+                    which = k
+                k += 1
+        safe[v] = best
+        limiting[v] = which
+        bt = math.inf
+        for i in range(len(roots)):
+            if bone[i]:
+                t = _ray_hits(bmin, bmax, left, right, start, count, tris, roots[i], o, d, 0.0)[0]
+                if t < bt:
+                    bt = t
+        bone_t[v] = bt if bt <= max_depth else math.inf
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(n, 3) unit area-weighted vertex normals of an outward-oriented mesh."""
+    tris = vertices[faces]
+    fn = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    vn = np.zeros_like(vertices)
+    for k in range(3):
+        np.add.at(vn, faces[:, k], fn)
+    norm = np.linalg.norm(vn, axis=1)
+    norm[norm == 0] = 1.0
+    return vn / norm[:, None]
+
+
+def skin_of(scene: AnatomyScene):
+    """The pack's skin surface (the closed one, else the largest), or raise ValueError."""
+    skins = [s for s in scene.structures if s.role == "skin"]
+    if not skins:
+        raise ValueError(f"pack '{scene.name}' has no skin: import it with --skin-fat to build one")
+    closed = [s for s in skins if s.is_closed]
+    return max(closed or skins, key=lambda s: s.n_triangles)
+
+
+def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30,
+                       max_depth_mm: float = MAX_DEPTH_MM, progress=None, chunks: int = 20) -> SafetyMap:
+    """The safety map of `engine`'s scene.
+
+    direction: "normal" (inward skin normal at each vertex) or a (3,) vector used for every vertex.
+    progress: optional callable(fraction) -> bool; returning False cancels (raises InterruptedError).
+    """
+    scene = engine.scene
+    skin = skin_of(scene)
+    points = np.ascontiguousarray(skin.vertices, dtype=np.float64)
+    if isinstance(direction, str):
+        if direction != "normal":
+            raise ValueError("direction must be 'normal' or three numbers")
+        dirs = -vertex_normals(points, skin.faces)
+        mode = "normal"
+    else:
+        d = np.asarray(direction, dtype=np.float64).reshape(-1)
+        if d.shape != (3,) or not np.all(np.isfinite(d)) or np.linalg.norm(d) < 1e-9:
+            raise ValueError("direction must be three finite numbers, not all zero")
+        d = d / np.linalg.norm(d)
+        dirs = np.repeat(d[None], len(points), axis=0)
+        mode = "direction " + " ".join(f"{x:.4f}" for x in d)
+    # start a hair inside the skin so the skin itself is not counted
+    points = np.ascontiguousarray(points + 1e-6 * dirs)
+    dirs = np.ascontiguousarray(dirs)
+    bvh: SceneBVH = engine.bvh
+    bone = np.array([s.role == "bone" for s in engine.structures], dtype=np.bool_)
+    n = len(points)
+    safe = np.empty(n)
+    bone_t = np.empty(n)
+    limiting = np.empty(n, dtype=np.int64)
+    edges = np.linspace(0, n, max(1, chunks) + 1).astype(int)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        _map_kernel(*bvh._nodes, bvh.tris, bvh.roots, bvh.critical, bone, bvh.margins, points, dirs,
+                    float(max_depth_mm), 0.5 * needle_gauge_mm, lo, hi, safe, bone_t, limiting)
+        if progress is not None and progress(hi / n) is False:
+            raise InterruptedError("safety map cancelled")
+    names = [s.name for s in engine.structures if s.critical]
+    return SafetyMap(scene.name, mode, skin.vertices.copy(), dirs, safe, bone_t, limiting, names,
+                     float(max_depth_mm), 0.5 * needle_gauge_mm)
+
+
+def safe_depth_naive(engine, point, direction, needle_gauge_mm: float = 0.30,
+                     max_depth_mm: float = MAX_DEPTH_MM) -> float:
+    """The straightforward per-vertex answer: one full clearance report for a needle of the map's length."""
+    from .needle import Needle
+
+    rep = engine.report(Needle(point, direction, 0.0, max_depth_mm, needle_gauge_mm))
+    return rep.path.safe_depth_mm
+
+
+__all__ = ["SafetyMap", "compute_safety_map", "safe_depth_naive", "vertex_normals", "skin_of"]
