@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 DISCLAIMER = "NeedleSafe is an educational trainer, not a clinical device."
 
@@ -53,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("name", choices=["gluteal", "shoulder"])
     b.add_argument("--habitus", default="average", choices=["lean", "average", "high"])
     b.add_argument("--out", required=True, help="pack folder to write")
+
+    mp = sub.add_parser("map", help="safety map: the deepest safe insertion from every skin vertex")
+    mp.add_argument("--pack", required=True, help="pack folder or built-in pack name")
+    mp.add_argument("--direction", nargs="+", default=["normal"], metavar="D",
+                    help="'normal' (inward skin normal, default) or three numbers DX DY DZ")
+    mp.add_argument("--length", type=float, default=50.0, help="needle length for the danger zone, mm")
+    mp.add_argument("--gauge", type=float, default=0.30, help="needle diameter, mm")
+    mp.add_argument("--out", required=True, help="map.vtp, map.csv or map.png")
 
     r = sub.add_parser("render", help="write an off-screen picture of a pack")
     r.add_argument("--pack", required=True, help="pack folder or built-in pack name")
@@ -166,6 +175,51 @@ def _render(args) -> int:
     return 0
 
 
+def _map(args) -> int:
+    import time
+
+    from needlesafe.app.safety_export import write_map
+    from needlesafe.geometry.clearance import ClearanceEngine
+    from needlesafe.geometry.safety_map import compute_safety_map
+    from needlesafe.meshes.pack import load_pack
+
+    if args.direction == ["normal"]:
+        direction = "normal"
+    else:
+        try:
+            direction = [float(x) for x in args.direction]
+        except ValueError:
+            direction = None
+        if direction is None or len(direction) != 3:
+            print("needlesafe: error: --direction takes 'normal' or three numbers", file=sys.stderr)
+            return 2
+    if not (args.length > 0 and math.isfinite(args.length)):
+        print("needlesafe: error: --length must be a positive number of mm", file=sys.stderr)
+        return 2
+    if Path(args.out).suffix.lower() not in (".vtp", ".csv", ".png"):
+        print(f"needlesafe: error: {args.out}: write the map as .vtp, .csv or .png", file=sys.stderr)
+        return 2
+    scene = load_pack(args.pack)
+    engine = ClearanceEngine(scene)
+    t0 = time.perf_counter()
+    try:
+        smap = compute_safety_map(engine, direction, args.gauge)
+    except ValueError as exc:
+        print(f"needlesafe: error: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - t0
+    try:
+        path = write_map(scene, smap, args.out, args.length)
+    except ValueError as exc:
+        print(f"needlesafe: error: {exc}", file=sys.stderr)
+        return 2
+    danger = int(smap.danger_zone(args.length).sum())
+    print(f"safety map of {scene.name}: {len(smap.points):,} skin vertices in {elapsed:.2f} s; "
+          f"{danger:,} in the danger zone of a {args.length:g} mm needle; "
+          f"{int(smap.backstop.sum()):,} with a bony backstop -> {path}")
+    return 0
+
+
 def _gui(args) -> int:
     from needlesafe.app.main_window import run
 
@@ -178,7 +232,7 @@ def main(argv=None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
-    handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render, "gui": _gui, None: _gui}
+    handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render, "map": _map, "gui": _gui, None: _gui}
     if args.command is None:
         args.pack = "default"
     try:

@@ -183,6 +183,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, ldock)
         self._shells = {}
         self._shell_worker = None
+        self._maps = {}  # (pack, mode) -> SafetyMap
+        self._map_worker = None
+        self.safety_map = None
         self._dragging = False
         self.settings = QtCore.QSettings("NeedleSafe", "NeedleSafe")
         self._build_controls()
@@ -242,6 +245,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.shells_action.setCheckable(True)
         self.shells_action.setToolTip("Translucent surfaces at each danger structure's clearance margin")
         self.shells_action.toggled.connect(self.show_shells)
+        bar.addSeparator()
+        self.map_action = bar.addAction("Safety map")
+        self.map_action.setCheckable(True)
+        self.map_action.setToolTip("Heat map on the skin: the deepest safe insertion from every point")
+        self.map_action.toggled.connect(self.show_safety_map)
+        self.map_mode = QtWidgets.QComboBox()
+        self.map_mode.addItems(["skin normal", "needle direction"])
+        self.map_mode.setToolTip("Direction of the needle at every skin point of the map")
+        self.map_mode.activated.connect(lambda _i: self.map_action.isChecked() and self.show_safety_map(True))
+        bar.addWidget(self.map_mode)
 
     def _build_menus(self):
         m = self.menuBar().addMenu("&File")
@@ -309,6 +322,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._shells = {}
         if self.shells_action.isChecked():
             self.show_shells(True)
+        self.safety_map = None
+        if self.map_action.isChecked():
+            self.show_safety_map(True)
         length, gauge = PRESETS[self.preset.currentText()][1], PRESETS[self.preset.currentText()][0]
         self.set_needle(initial_needle(scene, length, gauge))
         self.set_camera("reset")
@@ -377,6 +393,83 @@ class MainWindow(QtWidgets.QMainWindow):
                                   pickable=False, smooth_shading=True)
             self.plotter.actors[f"shell:{name}"].SetVisibility(self.shells_action.isChecked())
         self.statusBar().showMessage(f"Danger shells: {len(shells)} structures", 3000)
+        self._repaint()
+
+    # ----- safety map ----------------------------------------------------------------------------
+    def _map_key(self):
+        if self.map_mode.currentIndex() == 0:
+            return (self.pack_source, "normal")
+        d = np.round(self.needle.direction, 4)
+        return (self.pack_source, tuple(float(x) for x in d))
+
+    def show_safety_map(self, on: bool):
+        """Show the safety map (computed off the GUI thread with a progress dialog, cached per pack
+        and direction mode), or hide it and bring the skin back."""
+        for name in ("safety_map", "safety_map:outline"):
+            if name in self.plotter.actors:
+                self.plotter.remove_actor(name, render=False)
+        if not on:
+            self.safety_map = None
+            self._set_role_visible("skin", not self.hide_skin.isChecked())
+            return
+        key = self._map_key()
+        if key in self._maps:
+            self._draw_map(self._maps[key])
+            return
+        if self._map_worker is not None:
+            return
+        direction = "normal" if key[1] == "normal" else np.array(key[1])
+        self._map_worker = MapWorker(self.engine, direction, self.needle.gauge_mm, self)
+        self._map_progress = QtWidgets.QProgressDialog("Computing the safety map…", "Cancel", 0, 100, self)
+        self._map_progress.setWindowTitle("Safety map")
+        self._map_progress.setMinimumDuration(0)
+        self._map_progress.canceled.connect(self._map_worker.cancel)
+        self._map_worker.progress.connect(self._map_progress.setValue)
+        self._map_worker.finished_map.connect(lambda smap, k=key: self._map_done(k, smap))
+        self._map_worker.failed.connect(self._map_failed)
+        self._map_progress.show()
+        self._map_worker.start()
+
+    def _map_done(self, key, smap):
+        self._finish_map_worker()
+        if key[0] != self.pack_source:
+            return  # the pack changed meanwhile
+        self._maps[key] = smap
+        if self.map_action.isChecked():
+            self._draw_map(smap)
+
+    def _map_failed(self, message: str):
+        self._finish_map_worker()
+        self.map_action.blockSignals(True)
+        self.map_action.setChecked(False)
+        self.map_action.blockSignals(False)
+        if message:
+            self.error(f"The safety map could not be computed:\n{message}")
+        else:
+            self.statusBar().showMessage("Safety map cancelled", 3000)
+
+    def _finish_map_worker(self):
+        worker, self._map_worker = self._map_worker, None
+        if worker is not None:
+            worker.wait()
+        if getattr(self, "_map_progress", None) is not None:
+            self._map_progress.reset()
+            self._map_progress.hide()
+
+    def _draw_map(self, smap):
+        from .render import add_safety_map
+        from .safety_export import map_polydata
+
+        self.safety_map = smap
+        for s in self.scene.structures:  # the map replaces the skin
+            if s.role == "skin":
+                self._actors[s.name].SetVisibility(False)
+        add_safety_map(self.plotter, map_polydata(self.scene, smap), self.needle.length_mm, smap.max_depth_mm)
+        danger = int(smap.danger_zone(self.needle.length_mm).sum())
+        self.statusBar().showMessage(
+            f"Safety map: {danger:,} of {len(smap.points):,} skin points are unsafe for a "
+            f"{self.needle.length_mm:.0f} mm needle (outlined)", 5000,
+        )
         self._repaint()
 
     # ----- recent packs and scenarios -----------------------------------------------------------
@@ -535,6 +628,8 @@ class MainWindow(QtWidgets.QMainWindow):
         gauge, length = PRESETS[text]
         n = self.needle
         self.set_needle(Needle(n.entry_lps, n.direction, min(n.depth_mm, length), length, gauge))
+        if self.safety_map is not None:
+            self._draw_map(self.safety_map)  # the danger zone depends on the needle's length
 
     def tilt_needle(self, screen_axis: str, degrees: float):
         """Tilt about the camera's up ('horizontal' keys) or right ('vertical' keys) axis."""
@@ -676,6 +771,39 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event):  # noqa: N802 - Qt override
         self.plotter.close()
         super().closeEvent(event)
+
+
+class MapWorker(QtCore.QThread):
+    """Computes a safety map off the GUI thread, reporting progress; cancel() stops it between chunks."""
+
+    progress = QtCore.Signal(int)
+    finished_map = QtCore.Signal(object)
+    failed = QtCore.Signal(str)  # "" when cancelled
+
+    def __init__(self, engine, direction, gauge_mm, parent=None):
+        super().__init__(parent)
+        self.engine, self.direction, self.gauge_mm = engine, direction, gauge_mm
+        self._cancel = False
+
+    def cancel(self):
+        self._cancel = True
+
+    def run(self):
+        from needlesafe.geometry.safety_map import compute_safety_map
+
+        def report(fraction):
+            self.progress.emit(int(100 * fraction))
+            return not self._cancel
+
+        try:
+            smap = compute_safety_map(self.engine, self.direction, self.gauge_mm, progress=report)
+        except InterruptedError:
+            self.failed.emit("")
+            return
+        except Exception as exc:  # noqa: BLE001 - shown to the user as a dialog, never a traceback
+            self.failed.emit(str(exc))
+            return
+        self.finished_map.emit(smap)
 
 
 class ShellWorker(QtCore.QThread):

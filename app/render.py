@@ -63,3 +63,46 @@ def render_scene(scene, view: str, out, size=(1280, 960), needle=None, hidden_ro
     pl.screenshot(str(out))
     pl.close()
     return out
+
+
+def render_safety_map(scene, smap, out, needle_length_mm: float = 50.0, view: str = "posterior",
+                      size=(1280, 960)) -> Path:
+    """A picture of the safety map: safe depth as a heat map on the skin, with a legend in mm, and
+    the danger zone (safe depth shorter than the needle) outlined in black."""
+    _offscreen_backend()
+    import pyvista as pv
+
+    from .safety_export import map_polydata
+
+    poly = map_polydata(scene, smap)
+    pl = pv.Plotter(off_screen=True, window_size=list(size))
+    pl.set_background("white")
+    add_safety_map(pl, poly, needle_length_mm, smap.max_depth_mm)
+    lo, hi = scene.bounds()
+    c = (lo + hi) / 2
+    r = float(np.linalg.norm(hi - lo))
+    d, up = VIEWS[view]
+    pl.camera_position = [tuple(c + 1.5 * r * np.asarray(d)), tuple(c), up]
+    pl.reset_camera()
+    pl.add_text(f"{scene.name}: safe depth ({smap.mode}), danger zone for a {needle_length_mm:.0f} mm needle",
+                font_size=10, color="black")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pl.screenshot(str(out))
+    pl.close()
+    return out
+
+
+def add_safety_map(plotter, poly, needle_length_mm: float, max_depth_mm: float, name: str = "safety_map"):
+    """Add the heat map (red shallow, through yellow, to blue deep; colour-blind friendly 'plasma'
+    reversed would lose red=danger, so 'RdYlBu') and the danger-zone outline to a plotter."""
+    plotter.add_mesh(poly, scalars="safe_depth_mm", cmap="RdYlBu", clim=[0.0, max_depth_mm], name=name,
+                     smooth_shading=True, pickable=True, render=False,
+                     scalar_bar_args={"title": "safe depth (mm)", "color": "black", "n_labels": 6, "fmt": "%.0f"})
+    try:
+        outline = poly.contour([needle_length_mm], scalars="safe_depth_mm")
+    except Exception:  # noqa: BLE001 - no contour (no danger zone) is a valid outcome
+        outline = None
+    if outline is not None and outline.n_points:
+        plotter.add_mesh(outline, color="black", line_width=4, name=f"{name}:outline", pickable=False, render=False)
+    return plotter

@@ -104,7 +104,7 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
     """The safety map of `engine`'s scene.
 
     direction: "normal" (inward skin normal at each vertex) or a (3,) vector used for every vertex.
-    progress: optional callable(fraction) -> bool; returning False cancels (raises InterruptedError).
+    progress: optional callable(fraction); a false (not None) return cancels (raises InterruptedError).
     """
     scene = engine.scene
     skin = skin_of(scene)
@@ -134,8 +134,10 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
     for lo, hi in zip(edges[:-1], edges[1:]):
         _map_kernel(*bvh._nodes, bvh.tris, bvh.roots, bvh.critical, bone, bvh.margins, points, dirs,
                     float(max_depth_mm), 0.5 * needle_gauge_mm, lo, hi, safe, bone_t, limiting)
-        if progress is not None and progress(hi / n) is False:
-            raise InterruptedError("safety map cancelled")
+        if progress is not None:
+            go_on = progress(float(hi) / n)
+            if go_on is not None and not go_on:
+                raise InterruptedError("safety map cancelled")
     names = [s.name for s in engine.structures if s.critical]
     return SafetyMap(scene.name, mode, skin.vertices.copy(), dirs, safe, bone_t, limiting, names,
                      float(max_depth_mm), 0.5 * needle_gauge_mm)

@@ -100,3 +100,40 @@ def test_render_writes_a_picture(tmp_path, capsys):
     assert img.shape[0] > 100 and img.std() > 20
     yellow = (img[..., 0] > 180) & (img[..., 1] > 150) & (img[..., 2] < 110)
     assert yellow.sum() > 50  # the sciatic nerve shows through the translucent skin
+
+
+def test_map_command_writes_csv_vtp_png(tmp_path, capsys):
+    import csv
+
+    out = tmp_path / "map.csv"
+    assert main(["map", "--pack", "gluteal", "--out", str(out), "--length", "60"]) == 0
+    assert "danger zone of a 60 mm needle" in capsys.readouterr().out
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) > 1000
+    # a sampled row equals `check` for the same needle
+    row = rows[len(rows) // 3]
+    entry = [row["x_mm"], row["y_mm"], row["z_mm"]]
+    direction = [row["dx"], row["dy"], row["dz"]]
+    assert main(["check", "--pack", "gluteal", "--entry", *entry, "--direction", *direction, "--depth", "0",
+                 "--length", "100", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["path"]["safe_depth_mm"] == pytest.approx(float(row["safe_depth_mm"]), abs=0.01)
+    for name in ("map.vtp", "map.png"):
+        assert main(["map", "--pack", "gluteal", "--direction", "0", "-1", "0", "--out", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).stat().st_size > 1000
+    import pyvista as pv
+
+    poly = pv.read(tmp_path / "map.vtp")
+    assert "safe_depth_mm" in poly.point_data and poly.n_points > 1000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--direction", "1", "2"], "three numbers"),
+    (["--direction", "up"], "three numbers"),
+    (["--out", "/tmp/map.txt"], ".vtp, .csv or .png"),
+    (["--length", "-5"], "positive"),
+])
+def test_map_command_bad_arguments(argv, message, tmp_path, capsys):
+    base = ["map", "--pack", "gluteal", "--out", str(tmp_path / "m.csv")]
+    assert main(base + argv) == 2
+    assert message in capsys.readouterr().err

@@ -283,3 +283,38 @@ def test_click_a_trigger_point_marker_to_aim(window, qtbot):
     aimed = (tp.point - entry) / np.linalg.norm(tp.point - entry)
     assert aimed @ win.needle.direction == pytest.approx(1.0, abs=1e-9)
     assert "trigger point" in win.statusBar().currentMessage()
+
+
+def test_safety_map_with_progress_and_cancel(window, qtbot, tmp_path):
+    win = window
+    # cancel at once: no map, the skin comes back, the window still answers
+    win.map_action.trigger()
+    win._map_progress.cancel()
+    qtbot.waitUntil(lambda: win._map_worker is None, timeout=30000)
+    if win.safety_map is None:  # the cancel arrived before the last chunk
+        assert not win.map_action.isChecked()
+        assert win._actors["skin"].GetVisibility()
+        win.map_action.trigger()
+    else:
+        win.map_action.trigger()
+        win.map_action.trigger()
+    qtbot.waitUntil(lambda: win.safety_map is not None, timeout=30000)
+    smap = win.safety_map
+    assert "safety_map" in win.plotter.actors and not win._actors["skin"].GetVisibility()
+    # the map agrees with single checks at sampled skin points
+    idx = np.random.default_rng(1).choice(len(smap.points), 10, replace=False)
+    for i in idx:
+        rep = win.engine.report(type(win.needle)(smap.points[i], smap.directions[i], 0.0, smap.max_depth_mm, 0.3))
+        assert rep.path.safe_depth_mm == pytest.approx(smap.safe_depth_mm[i], abs=1e-3)
+    win.set_camera("posterior")
+    shot = Path(os.environ.get("NEEDLESAFE_SCREENSHOTS", tmp_path)) / "safety-map.png"
+    win.export_image(shot)
+    import imageio.v3 as iio
+
+    img = iio.imread(shot)[..., :3].astype(int)
+    red = (img[..., 0] > 150) & (img[..., 2] < 90)
+    blue = (img[..., 2] > 120) & (img[..., 0] < 90)
+    assert red.sum() > 200 and blue.sum() > 200  # shallow (danger) and deep (safe) zones both show
+    # switching it off brings the skin back
+    win.map_action.trigger()
+    assert "safety_map" not in win.plotter.actors and win._actors["skin"].GetVisibility()

@@ -1,0 +1,58 @@
+"""Writing safety maps: VTP (skin with point data), CSV (one row per vertex) and PNG pictures."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from needlesafe.meshes.io import atomic_write_bytes, atomic_write_text
+
+
+def map_polydata(scene, smap):
+    """The skin as pyvista PolyData with the map as point arrays."""
+    import pyvista as pv
+
+    from needlesafe.geometry.safety_map import skin_of
+
+    skin = skin_of(scene)
+    faces = np.hstack([np.full((len(skin.faces), 1), 3), skin.faces]).astype(np.int64).ravel()
+    poly = pv.PolyData(skin.vertices.copy(), faces)
+    poly.point_data["safe_depth_mm"] = smap.safe_depth_mm
+    poly.point_data["bone_depth_mm"] = np.where(np.isfinite(smap.bone_depth_mm), smap.bone_depth_mm, -1.0)
+    poly.point_data["backstop"] = smap.backstop.astype(np.uint8)
+    poly.point_data["direction"] = smap.directions
+    return poly
+
+
+def write_map(scene, smap, out, needle_length_mm: float = 50.0) -> Path:
+    """Write the map as .vtp, .csv or .png (by suffix); writes are atomic."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["vertex", "x_mm", "y_mm", "z_mm", "dx", "dy", "dz", "safe_depth_mm", "bone_depth_mm",
+                    "backstop", "limiting_structure"])
+        for i, (p, d) in enumerate(zip(smap.points, smap.directions)):
+            lim = smap.critical_names[smap.limiting[i]] if smap.limiting[i] >= 0 else ""
+            bone = smap.bone_depth_mm[i]
+            w.writerow([i, *(f"{x:.3f}" for x in p), *(f"{x:.5f}" for x in d), f"{smap.safe_depth_mm[i]:.3f}",
+                        f"{bone:.3f}" if np.isfinite(bone) else "", int(smap.backstop[i]), lim])
+        atomic_write_text(out, buf.getvalue())
+    elif suffix == ".vtp":
+        import tempfile
+
+        poly = map_polydata(scene, smap)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "map.vtp"
+            poly.save(str(path))
+            atomic_write_bytes(out, path.read_bytes())
+    elif suffix == ".png":
+        from .render import render_safety_map
+
+        render_safety_map(scene, smap, out, needle_length_mm)
+    else:
+        raise ValueError(f"{out}: write the map as .vtp, .csv or .png")
+    return out

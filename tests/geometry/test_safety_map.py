@@ -1,0 +1,84 @@
+"""Safety maps against single clearance reports and against analytic geometry."""
+import numpy as np
+import pytest
+
+from needlesafe.geometry.clearance import ClearanceEngine
+from needlesafe.geometry.needle import Needle
+from needlesafe.geometry.safety_map import compute_safety_map, skin_of, vertex_normals
+from needlesafe.meshes.builtin import builtin_scene
+
+from ..conftest import box_mesh, cylinder_mesh, scene_of, structure
+
+
+def test_flat_skin_over_a_nerve_and_a_bone():
+    # skin: a box whose top face is y = 40; nerve (radius 5, margin 3) along x at y = z = 0; bone plate at y = -30
+    import trimesh
+
+    box = trimesh.Trimesh(*box_mesh((-100, -80, -100), (100, 40, 100)), process=False)
+    v, f = trimesh.remesh.subdivide_to_size(box.vertices, box.faces, max_edge=4.0)
+    skin = structure("skin", "skin", (v, f))
+    nerve = structure("nerve", "nerve", cylinder_mesh(5.0, -60, 60, sides=256), margin=3.0)
+    bone = structure("bone", "bone", box_mesh((-90, -35, 20), (90, -30, 90)))
+    eng = ClearanceEngine(scene_of(skin, nerve, bone))
+    smap = compute_safety_map(eng, direction=(0, -1, 0), needle_gauge_mm=0.3)
+    top = np.isclose(smap.points[:, 1], 40.0)
+    checked = 0
+    for i in np.flatnonzero(top):
+        p, depth, bone_depth = smap.points[i], smap.safe_depth_mm[i], smap.bone_depth_mm[i]
+        if abs(p[0]) < 50 and abs(p[2]) < 1e-9:  # straight over the nerve: 40 - (5 + 3 + 0.15), facets aside
+            assert 40 - 8.15 - 1e-6 <= depth <= 40 - 8.15 + 5 * (1 - np.cos(np.pi / 256)) + 1e-6
+            checked += 1
+        if abs(p[0]) < 50 and 30 < p[2] < 80:  # over the bone plate (top at y = -30): 70 mm down, a backstop
+            assert bone_depth == pytest.approx(70.0, abs=1e-5)
+            assert depth == pytest.approx(smap.max_depth_mm) and smap.backstop[i]
+            checked += 1
+    assert checked > 20
+    assert smap.danger_zone(40.0).any() and not smap.danger_zone(10.0).any()
+
+
+@pytest.mark.parametrize("region", ["gluteal", "shoulder"])
+def test_map_agrees_with_single_checks(region):
+    scene = builtin_scene(region)
+    eng = ClearanceEngine(scene)
+    smap = compute_safety_map(eng)
+    idx = np.random.default_rng(7).choice(len(smap.points), 40, replace=False)
+    for i in idx:
+        rep = eng.report(Needle(smap.points[i], smap.directions[i], 0.0, smap.max_depth_mm, 0.30))
+        assert rep.path.safe_depth_mm == pytest.approx(smap.safe_depth_mm[i], abs=1e-4)
+        first_bone = min((h.depth_mm for h in rep.path.first_hits if h.role == "bone"), default=np.inf)
+        assert first_bone == pytest.approx(smap.bone_depth_mm[i], abs=1e-4) or (
+            np.isinf(first_bone) and np.isinf(smap.bone_depth_mm[i])
+        )
+
+
+def test_normals_point_out_and_progress_can_cancel():
+    scene = builtin_scene("gluteal")
+    skin = skin_of(scene)
+    n = vertex_normals(skin.vertices, skin.faces)
+    from needlesafe.geometry.bvh import TriangleBVH
+
+    bvh = TriangleBVH(skin.vertices, skin.faces)
+    up = np.array([0.3, 0.2, 0.93])
+    for i in np.random.default_rng(3).choice(len(n), 200, replace=False):
+        outside = sum(bvh.ray_hits(skin.vertices[i] + 0.5 * n[i], up)[2:]) % 2 == 0
+        inside = sum(bvh.ray_hits(skin.vertices[i] - 0.5 * n[i], up)[2:]) % 2 == 1
+        assert outside and inside
+    seen = []
+
+    def stop_half_way(fraction):
+        seen.append(fraction)
+        return fraction < 0.5
+
+    with pytest.raises(InterruptedError):
+        compute_safety_map(ClearanceEngine(scene), progress=stop_half_way)
+    assert seen and seen[-1] >= 0.5 and seen == sorted(seen)
+
+
+def test_bad_direction_and_missing_skin():
+    eng = ClearanceEngine(builtin_scene("gluteal"))
+    for bad in ("sideways", (0, 0, 0), (np.nan, 1, 0)):
+        with pytest.raises(ValueError):
+            compute_safety_map(eng, bad)
+    no_skin = scene_of(structure("nerve", "nerve", cylinder_mesh(5.0, -10, 10, sides=16), margin=3.0))
+    with pytest.raises(ValueError, match="no skin"):
+        compute_safety_map(ClearanceEngine(no_skin))
