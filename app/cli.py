@@ -63,6 +63,22 @@ def _parser() -> argparse.ArgumentParser:
     mp.add_argument("--gauge", type=float, default=0.30, help="needle diameter, mm")
     mp.add_argument("--out", required=True, help="map.vtp, map.csv or map.png")
 
+    ex = sub.add_parser("exercises", help="list the exercises")
+    ex.add_argument("--dir", help="a folder of exercise files (default: the shipped ones)")
+
+    sc = sub.add_parser("score", help="score one needle against an exercise")
+    sc.add_argument("exercise", help="exercise id (shipped) or path to an exercise file")
+    sc.add_argument("--entry", type=float, nargs=3, required=True, metavar=("X", "Y", "Z"))
+    sc.add_argument("--direction", type=float, nargs=3, required=True, metavar=("DX", "DY", "DZ"))
+    sc.add_argument("--depth", type=float, required=True)
+    sc.add_argument("--redirections", type=int, default=0)
+    sc.add_argument("--student", help="also append the attempt to this student's log")
+    sc.add_argument("--json", action="store_true")
+
+    at = sub.add_parser("attempts", help="read a student's attempt log: table, summary, CSV export")
+    at.add_argument("log", help="a .jsonl attempt log")
+    at.add_argument("--csv", help="write the attempts as CSV here")
+
     r = sub.add_parser("render", help="write an off-screen picture of a pack")
     r.add_argument("--pack", required=True, help="pack folder or built-in pack name")
     r.add_argument("--view", default="posterior", choices=["posterior", "lateral", "superior", "oblique"])
@@ -220,6 +236,90 @@ def _map(args) -> int:
     return 0
 
 
+def _exercise_path(ref: str):
+    from needlesafe.app.exercises import builtin_exercises
+
+    p = Path(ref)
+    if p.suffix == ".json" and p.exists():
+        return p
+    for q in builtin_exercises():
+        if q.stem == ref:
+            return q
+    raise PackError(f"no exercise '{ref}' (shipped: {', '.join(q.stem for q in builtin_exercises())})")
+
+
+def _exercises(args) -> int:
+    from needlesafe.app.exercises import ExerciseError, builtin_exercises, load_exercise
+
+    paths = sorted(Path(args.dir).glob("*.json")) if args.dir else builtin_exercises()
+    for p in paths:
+        try:
+            e = load_exercise(p)
+            print(f"{p.stem:<32} {e.pack:<10} {e.title}")
+        except ExerciseError as exc:
+            print(f"{p.stem:<32} INVALID: {exc}")
+    return 0
+
+
+def _score(args) -> int:
+    import json
+
+    from needlesafe.app.exercises import (
+        ExerciseError, append_attempt, attempt_record, load_exercise, log_path, score_attempt,
+    )
+    from needlesafe.geometry.clearance import ClearanceEngine
+    from needlesafe.geometry.needle import Needle
+    from needlesafe.meshes.pack import load_pack
+
+    path = _exercise_path(args.exercise)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        scene = load_pack(data.get("pack", ""))
+        ex = load_exercise(path, scene)
+    except (ExerciseError, ValueError) as exc:
+        print(f"needlesafe: error: {exc}", file=sys.stderr)
+        return 2
+    needle = Needle(args.entry, args.direction, args.depth, ex.needle_length_mm, ex.needle_gauge_mm)
+    report = ClearanceEngine(scene).report(needle)
+    score = score_attempt(ex, report, args.redirections)
+    if args.student:
+        try:
+            append_attempt(log_path(args.student), attempt_record(args.student, ex, report, score))
+        except (ExerciseError, OSError) as exc:
+            print(f"needlesafe: error: could not log the attempt: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(score.to_dict()))
+    else:
+        print(f"{ex.title}: {score.score}/100, {'PASSED' if score.passed else 'not passed'}")
+        for line in score.feedback:
+            print(f"  - {line}")
+    return 0
+
+
+def _attempts(args) -> int:
+    from needlesafe.app.exercises import ExerciseError, attempts_csv, read_attempts, summary
+    from needlesafe.meshes.io import atomic_write_text
+
+    try:
+        attempts, problems = read_attempts(args.log)
+    except ExerciseError as exc:
+        print(f"needlesafe: error: {exc}", file=sys.stderr)
+        return 2
+    for a in attempts:
+        s = a["score"]
+        print(f"{a.get('time', ''):<26} {a.get('student', ''):<16} {a['exercise']:<28} {s['score']:>3} "
+              f"{'passed' if s.get('passed') else ''}")
+    for ex_id, s in summary(attempts).items():
+        print(f"summary {ex_id}: {s['attempts']} attempts, {s['passed']} passed, best {s['best']}, mean {s['mean']:.0f}")
+    for p in problems:
+        print(f"warning: {p}", file=sys.stderr)
+    if args.csv:
+        atomic_write_text(Path(args.csv), attempts_csv(attempts))
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def _gui(args) -> int:
     from needlesafe.app.main_window import run
 
@@ -232,7 +332,8 @@ def main(argv=None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
-    handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render, "map": _map, "gui": _gui, None: _gui}
+    handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render, "map": _map, "exercises": _exercises,
+                "score": _score, "attempts": _attempts, "gui": _gui, None: _gui}
     if args.command is None:
         args.pack = "default"
     try:

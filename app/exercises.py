@@ -1,0 +1,303 @@
+"""Exercises, attempt scoring and the per-student attempt log (no Qt here).
+
+An exercise is a JSON file an instructor can write without code::
+
+    {"format": "needlesafe-exercise", "version": 1, "id": "gluteal-piriformis",
+     "title": "Piriformis trigger point", "pack": "gluteal",
+     "target": {"trigger_point": "piriformis", "tolerance_mm": 8},
+     "needle": {"length_mm": 75, "gauge_mm": 0.30},
+     "constraints": {"clearance_mm": {"sciatic_nerve": 5}, "backstop_required": false, "max_redirections": 3},
+     "teaching": "...", "source": "..."}
+
+`target` names a trigger point of the pack, or gives {"structure": NAME, "point": [x, y, z]}.
+`clearance_mm` raises (never lowers) a structure's margin for this exercise. Attempts are appended
+to a JSON Lines log, one object a line; a damaged line never hides the others.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from needlesafe.geometry.needle import Needle, NeedleError
+
+FORMAT = "needlesafe-exercise"
+EXERCISE_DIR = Path(__file__).resolve().parent / "exercises"
+MAX_FILE_BYTES = 2_000_000
+
+
+class ExerciseError(ValueError):
+    """An exercise or attempt-log file cannot be used; the message says why."""
+
+
+@dataclass
+class Exercise:
+    id: str
+    title: str
+    pack: str
+    target_point: np.ndarray
+    target_name: str
+    target_structure: str
+    tolerance_mm: float
+    needle_length_mm: float
+    needle_gauge_mm: float
+    clearance_mm: dict = field(default_factory=dict)
+    backstop_required: bool = False
+    max_redirections: int = 3
+    teaching: str = ""
+    source: str = ""
+
+
+def _num(value, where, positive=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ExerciseError(f"{where}: expected a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise ExerciseError(f"{where}: must be positive")
+    return float(value)
+
+
+def parse_exercise(data, scene=None, where="exercise") -> Exercise:
+    """Validate an exercise dict; with `scene`, resolve and check its target against the pack."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ExerciseError(f"{where}: not a NeedleSafe exercise (format must be '{FORMAT}')")
+    if data.get("version") != 1:
+        raise ExerciseError(f"{where}: unsupported exercise version {data.get('version')!r}")
+    for key in ("id", "title", "pack"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise ExerciseError(f"{where}: '{key}' must be a non-empty string")
+    target = data.get("target")
+    if not isinstance(target, dict):
+        raise ExerciseError(f"{where}: 'target' must be an object")
+    tolerance = _num(target.get("tolerance_mm", 8.0), f"{where}: target.tolerance_mm")
+    needle = data.get("needle") or {}
+    if not isinstance(needle, dict):
+        raise ExerciseError(f"{where}: 'needle' must be an object")
+    length = _num(needle.get("length_mm", 50.0), f"{where}: needle.length_mm")
+    gauge = _num(needle.get("gauge_mm", 0.30), f"{where}: needle.gauge_mm")
+    cons = data.get("constraints") or {}
+    if not isinstance(cons, dict):
+        raise ExerciseError(f"{where}: 'constraints' must be an object")
+    clearance = cons.get("clearance_mm") or {}
+    if not isinstance(clearance, dict):
+        raise ExerciseError(f"{where}: constraints.clearance_mm must map structure names to mm")
+    clearance = {str(k): _num(v, f"{where}: constraints.clearance_mm.{k}", positive=False) for k, v in clearance.items()}
+    backstop = cons.get("backstop_required", False)
+    if not isinstance(backstop, bool):
+        raise ExerciseError(f"{where}: constraints.backstop_required must be true or false")
+    redirections = cons.get("max_redirections", 3)
+    if isinstance(redirections, bool) or not isinstance(redirections, int) or redirections < 0:
+        raise ExerciseError(f"{where}: constraints.max_redirections must be a whole number >= 0")
+    for key in ("teaching", "source"):
+        if not isinstance(data.get(key, ""), str):
+            raise ExerciseError(f"{where}: '{key}' must be text")
+    point, name, structure = None, "", str(target.get("structure", ""))
+    if "trigger_point" in target:
+        name = str(target["trigger_point"])
+        if scene is not None:
+            tp = next((t for t in scene.trigger_points if t.name == name), None)
+            if tp is None:
+                raise ExerciseError(f"{where}: pack '{data['pack']}' has no trigger point '{name}'")
+            point, structure = np.asarray(tp.point, float), tp.muscle
+    else:
+        pt = target.get("point")
+        if not isinstance(pt, list) or len(pt) != 3:
+            raise ExerciseError(f"{where}: target needs a 'trigger_point' name or a 'point' [x, y, z]")
+        point = np.array([_num(v, f"{where}: target.point", positive=False) for v in pt])
+        name = structure or "target"
+    if scene is not None:
+        names = {s.name for s in scene.structures}
+        for s in list(clearance) + ([structure] if structure else []):
+            if s not in names:
+                raise ExerciseError(f"{where}: '{s}' is not a structure of pack '{data['pack']}'")
+    return Exercise(
+        data["id"], data["title"], data["pack"], point, name, structure, tolerance, length, gauge, clearance,
+        backstop, redirections, data.get("teaching", ""), data.get("source", ""),
+    )
+
+
+def load_exercise(path, scene=None) -> Exercise:
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ExerciseError(f"{path}: file is too large for an exercise")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExerciseError(f"{path}: file not found") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, ExerciseError):
+            raise
+        raise ExerciseError(f"{path}: not valid JSON ({exc})") from None
+    return parse_exercise(data, scene, str(path))
+
+
+def builtin_exercises() -> list[Path]:
+    """The exercise files shipped with NeedleSafe."""
+    return sorted(EXERCISE_DIR.glob("*.json"))
+
+
+@dataclass
+class Score:
+    score: int  # 0..100
+    passed: bool
+    target_reached: bool
+    target_distance_mm: float
+    clearance_ok: bool
+    backstop_ok: bool
+    redirections: int
+    feedback: list
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
+    """Score an attempt from its clearance report: target 40, clearance 40, backstop 10, redirections 10.
+
+    An attempt passes when it reaches the target with every clearance kept (and a bony backstop
+    ahead when the exercise requires one). Unknown clearances count as unsafe.
+    """
+    n = report.needle
+    feedback = []
+    dist = float(np.linalg.norm(n.tip_lps - exercise.target_point)) if exercise.target_point is not None else math.inf
+    reached = dist <= exercise.tolerance_mm
+    if reached:
+        feedback.append(f"Target reached: the tip is {dist:.1f} mm from the {exercise.target_name} target.")
+    else:
+        feedback.append(f"Target missed: the tip is {dist:.1f} mm from the {exercise.target_name} target "
+                        f"(allowed {exercise.tolerance_mm:.0f} mm).")
+    clearance_ok = True
+    for row in report.structures:
+        needed = max(row.margin_mm, exercise.clearance_mm.get(row.name, 0.0))
+        if row.shaft_distance_mm is None:
+            clearance_ok = False
+            feedback.append(f"Unsafe: the clearance to {row.name} could not be computed (treated as contact).")
+        elif row.penetrated:
+            clearance_ok = False
+            feedback.append(f"Unsafe: the needle touches {row.name}.")
+        elif row.shaft_distance_mm < needed:
+            clearance_ok = False
+            feedback.append(f"Unsafe: {row.shaft_distance_mm:.1f} mm from {row.name}; keep at least {needed:.1f} mm.")
+    if clearance_ok:
+        feedback.append("Every danger structure kept its margin.")
+    br = report.path.bracketing
+    backstop_ok = (br.verdict == "bone" and br.backstop) or not exercise.backstop_required
+    if exercise.backstop_required and not backstop_ok:
+        feedback.append(f"No bony backstop ahead of the tip ({br.message or br.verdict}); aim so a bone stops the needle.")
+    elif br.verdict == "bone" and br.backstop:
+        feedback.append(f"Good bracketing: {br.message}.")
+    redir_ok = redirections <= exercise.max_redirections
+    if not redir_ok:
+        feedback.append(f"{redirections} redirections (at most {exercise.max_redirections}): plan the angle before inserting.")
+    score = 40 * reached + 40 * clearance_ok + 10 * backstop_ok + 10 * redir_ok
+    passed = bool(reached and clearance_ok and backstop_ok)
+    return Score(int(score), passed, bool(reached), dist, bool(clearance_ok), bool(backstop_ok), int(redirections), feedback)
+
+
+# ----- the attempt log -------------------------------------------------------------------------------
+
+def attempts_dir() -> Path:
+    root = os.environ.get("NEEDLESAFE_ATTEMPTS")
+    return Path(root) if root else Path.home() / ".local" / "share" / "needlesafe" / "attempts"
+
+
+def log_path(student: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in student.strip())[:64]
+    if not safe:
+        raise ExerciseError("a student name is needed to log attempts")
+    return attempts_dir() / f"{safe}.jsonl"
+
+
+def append_attempt(path, record: dict) -> None:
+    """Append one attempt as one JSON line: a single O_APPEND write then fsync, so concurrent
+    appends never interleave and a crash can cut at most the line being written."""
+    line = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        # a previous crash may have left a line without its newline: start on a fresh line
+        if os.fstat(fd).st_size > 0:
+            with open(path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                if fh.read(1) != b"\n":
+                    line = b"\n" + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def attempt_record(student: str, exercise: Exercise, report, score: Score) -> dict:
+    return {
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "student": student,
+        "exercise": exercise.id,
+        "title": exercise.title,
+        "pack": exercise.pack,
+        "needle": {k: v for k, v in report.needle.to_dict().items() if k != "tip_lps"},
+        "score": score.to_dict(),
+        "level": report.level,
+        "safe_depth_mm": report.path.safe_depth_mm,
+    }
+
+
+def read_attempts(path) -> tuple[list, list]:
+    """All valid attempts of a log and a list of problems ("line 7: not JSON"); never raises for
+    bad lines, so one damaged line loses nothing else."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ExerciseError(f"{path}: file not found") from None
+    attempts, problems = [], []
+    for k, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line.decode("utf-8"))
+            if not isinstance(rec, dict) or not isinstance(rec.get("exercise"), str):
+                raise ValueError("not an attempt record")
+            Needle.from_dict(rec["needle"])
+            if not isinstance(rec.get("score"), dict) or not isinstance(rec["score"].get("score"), int):
+                raise ValueError("no score")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, NeedleError) as exc:
+            problems.append(f"line {k}: skipped ({exc})")
+            continue
+        attempts.append(rec)
+    return attempts, problems
+
+
+def summary(attempts: list) -> dict:
+    """Per exercise: attempts, passes, best and mean score."""
+    out = {}
+    for rec in attempts:
+        s = out.setdefault(rec["exercise"], {"attempts": 0, "passed": 0, "best": 0, "total": 0})
+        s["attempts"] += 1
+        s["passed"] += bool(rec["score"].get("passed"))
+        s["best"] = max(s["best"], rec["score"]["score"])
+        s["total"] += rec["score"]["score"]
+    for s in out.values():
+        s["mean"] = s.pop("total") / s["attempts"]
+    return out
+
+
+def attempts_csv(attempts: list) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["time", "student", "exercise", "score", "passed", "target_distance_mm", "clearance_ok",
+                "backstop_ok", "redirections", "level", "entry_x", "entry_y", "entry_z", "dx", "dy", "dz",
+                "depth_mm"])
+    for r in attempts:
+        s, n = r["score"], r["needle"]
+        w.writerow([r.get("time", ""), r.get("student", ""), r["exercise"], s["score"], s.get("passed"),
+                    f"{s.get('target_distance_mm', float('nan')):.2f}", s.get("clearance_ok"), s.get("backstop_ok"),
+                    s.get("redirections"), r.get("level", ""), *n["entry_lps"], *n["direction"], n["depth_mm"]])
+    return buf.getvalue()
