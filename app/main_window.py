@@ -24,6 +24,18 @@ from needlesafe.meshes.envelope import offset_surface  # noqa: E402
 from needlesafe.meshes.types import ROLES, PackError  # noqa: E402
 
 from .cli import DISCLAIMER  # noqa: E402
+from .exercises import (  # noqa: E402
+    ExerciseError,
+    append_attempt,
+    attempt_record,
+    attempts_csv,
+    builtin_exercises,
+    load_exercise,
+    log_path,
+    read_attempts,
+    score_attempt,
+    summary,
+)
 from .scenario import Scenario, ScenarioError, load_scenario, save_scenario  # noqa: E402
 
 # Okabe-Ito colour-blind-safe palette; every status is also written as text.
@@ -181,8 +193,21 @@ class MainWindow(QtWidgets.QMainWindow):
         ldock.setObjectName("layers_dock")
         ldock.setWidget(self.layers)
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, ldock)
+        self.exercise_panel = ExercisePanel(self)
+        self.exercise_dock = QtWidgets.QDockWidget("Exercise", self)
+        self.exercise_dock.setObjectName("exercise_dock")
+        self.exercise_dock.setWidget(self.exercise_panel)
+        self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, self.exercise_dock)
+        self.tabifyDockWidget(ldock, self.exercise_dock)
+        ldock.setMaximumWidth(340)
+        self.exercise_dock.setMaximumWidth(340)
+        self.exercise_dock.hide()
+        self.exercise_panel.check.clicked.connect(self.check_attempt)
         self._shells = {}
         self._shell_worker = None
+        self.exercise = None
+        self.redirections = 0
+        self._ref_direction = None
         self._maps = {}  # (pack, mode) -> SafetyMap
         self._map_worker = None
         self.safety_map = None
@@ -282,6 +307,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.hide_muscle.setShortcut(QtGui.QKeySequence("Alt+M"))
         self.hide_muscle.setCheckable(True)
         self.hide_muscle.toggled.connect(lambda on: self._set_role_visible("muscle", not on))
+        e = self.menuBar().addMenu("&Exercises")
+        for path in builtin_exercises():
+            try:
+                title = load_exercise(path).title
+            except ExerciseError:
+                continue
+            a = e.addAction(title)
+            a.triggered.connect(lambda _=False, p=path: self.start_exercise(p))
+        e.addSeparator()
+        a = e.addAction("Open exercise file…")
+        a.triggered.connect(self._open_exercise_dialog)
+        a = e.addAction("Review attempts…")
+        a.triggered.connect(self._review_dialog)
         h = self.menuBar().addMenu("&Help")
         a = h.addAction("About NeedleSafe")
         a.triggered.connect(lambda: QtWidgets.QMessageBox.about(self, "About NeedleSafe", ABOUT))
@@ -325,6 +363,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.safety_map = None
         if self.map_action.isChecked():
             self.show_safety_map(True)
+        self.exercise = None  # an exercise belongs to the pack it was started on
+        self.exercise_dock.hide()
         length, gauge = PRESETS[self.preset.currentText()][1], PRESETS[self.preset.currentText()][0]
         self.set_needle(initial_needle(scene, length, gauge))
         self.set_camera("reset")
@@ -472,6 +512,92 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self._repaint()
 
+    # ----- exercises -----------------------------------------------------------------------------
+    def start_exercise(self, path) -> bool:
+        """Open the exercise's pack and needle, mark its target and show its teaching text."""
+        try:
+            import json
+
+            pack = json.loads(Path(path).read_text(encoding="utf-8")).get("pack", "")
+            if not isinstance(pack, str) or not self.open_pack(pack):
+                raise ExerciseError(f"{path}: its pack '{pack}' cannot be opened")
+            ex = load_exercise(path, self.scene)
+        except (ExerciseError, ValueError, OSError) as exc:
+            self.error(f"Cannot start the exercise:\n{exc}")
+            return False
+        self.exercise = ex
+        self.redirections = 0
+        self._ref_direction = None
+        n = self.needle
+        self.set_needle(Needle(n.entry_lps, n.direction, 0.0, ex.needle_length_mm, ex.needle_gauge_mm))
+        self.plotter.add_mesh(pv.Sphere(radius=max(2.0, ex.tolerance_mm / 2), center=ex.target_point),
+                              color="#E69F00", opacity=0.5, name="exercise:target", pickable=False, render=False)
+        preset = f"{ex.needle_gauge_mm:.2f}x{ex.needle_length_mm:.0f}"
+        if preset in PRESETS:
+            self.preset.blockSignals(True)
+            self.preset.setCurrentText(preset)
+            self.preset.blockSignals(False)
+        self.exercise_panel.show_exercise(ex)
+        self.exercise_dock.show()
+        self.exercise_dock.raise_()
+        self._repaint()
+        return True
+
+    def check_attempt(self):
+        """Score the current needle, show the feedback and append the attempt to the student's log."""
+        if self.exercise is None:
+            return None
+        student = self.exercise_panel.student.text().strip()
+        if not student:
+            student, ok = QtWidgets.QInputDialog.getText(self, "Student", "Your name, for the attempt log:")
+            if not ok or not student.strip():
+                return None
+            self.exercise_panel.student.setText(student.strip())
+        score = score_attempt(self.exercise, self.report, self.redirections)
+        self.exercise_panel.show_score(score)
+        try:
+            path = log_path(student)
+            append_attempt(path, attempt_record(student, self.exercise, self.report, score))
+            self.statusBar().showMessage(f"Attempt saved to {path}", 5000)
+        except (ExerciseError, OSError) as exc:
+            self.error(f"The attempt was scored but could not be saved:\n{exc}")
+        self.redirections = 0
+        self._ref_direction = None
+        return score
+
+    def _open_exercise_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open exercise", "", "Exercise (*.json)")
+        if path:
+            self.start_exercise(path)
+
+    def _review_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Review attempts", "", "Attempt log (*.jsonl)")
+        if path:
+            self.review_attempts(path)
+
+    def review_attempts(self, path):
+        """Open an attempt log in the review dialog (non-modal); returns the dialog or None."""
+        try:
+            attempts, problems = read_attempts(path)
+        except ExerciseError as exc:
+            self.error(f"Cannot open the attempt log:\n{exc}")
+            return None
+        dlg = ReviewDialog(attempts, problems, self)
+        dlg.replay.connect(self.replay_attempt)
+        dlg.show()
+        self._review = dlg
+        return dlg
+
+    def replay_attempt(self, record: dict):
+        """Show an attempt's needle on its pack."""
+        pack = record.get("pack", "")
+        if pack != getattr(self, "pack_source", None) and not self.open_pack(pack):
+            return
+        try:
+            self.set_needle(Needle.from_dict(record["needle"]))
+        except (NeedleError, KeyError) as exc:
+            self.error(f"This attempt cannot be replayed:\n{exc}")
+
     # ----- recent packs and scenarios -----------------------------------------------------------
     def _remember_pack(self, source: str):
         recent = [p for p in (self.settings.value("recent_packs") or []) if p != source]
@@ -558,6 +684,12 @@ class MainWindow(QtWidgets.QMainWindow):
     # ----- needle -------------------------------------------------------------------------------
     def set_needle(self, needle: Needle) -> None:
         """Make `needle` current: recompute the report, update the panel and the 3D needle."""
+        if self.exercise is not None and needle.depth_mm > 2.0:
+            if self._ref_direction is None:
+                self._ref_direction = needle.direction
+            elif np.degrees(np.arccos(np.clip(needle.direction @ self._ref_direction, -1.0, 1.0))) > 5.0:
+                self.redirections += 1  # a change of angle of more than 5 degrees with the needle in
+                self._ref_direction = needle.direction
         self.needle = needle
         self.report = self.engine.report(needle)
         self.panel.show_report(self.report)
@@ -771,6 +903,110 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event):  # noqa: N802 - Qt override
         self.plotter.close()
         super().closeEvent(event)
+
+
+class ExercisePanel(QtWidgets.QWidget):
+    """Exercise title, teaching text and source, the student's name, Check attempt, feedback."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        self.title = QtWidgets.QLabel("")
+        f = self.title.font()
+        f.setBold(True)
+        f.setPointSize(f.pointSize() + 2)
+        self.title.setFont(f)
+        self.title.setWordWrap(True)
+        self.teaching = QtWidgets.QLabel("")
+        self.teaching.setWordWrap(True)
+        self.source = QtWidgets.QLabel("")
+        self.source.setWordWrap(True)
+        self.source.setStyleSheet("color: #555555; font-size: 9pt;")
+        self.student = QtWidgets.QLineEdit()
+        self.student.setPlaceholderText("student name")
+        self.check = QtWidgets.QPushButton("Check attempt")
+        self.result = QtWidgets.QTextBrowser()
+        self.result.setMinimumHeight(160)
+        for w in (self.title, self.teaching, self.source, self.student, self.check):
+            layout.addWidget(w)
+        layout.addWidget(self.result, 1)
+
+    def show_exercise(self, ex):
+        self.title.setText(ex.title)
+        self.teaching.setText(ex.teaching)
+        self.source.setText(f"Source: {ex.source}" if ex.source else "")
+        self.result.setPlainText(
+            f"Target: {ex.target_name} (within {ex.tolerance_mm:.0f} mm). "
+            f"Needle {ex.needle_gauge_mm:.2f} × {ex.needle_length_mm:.0f} mm."
+        )
+
+    def show_score(self, score):
+        verdict = "PASSED" if score.passed else "NOT PASSED"
+        colour = STATUS_COLOUR["safe"] if score.passed else STATUS_COLOUR["danger"]
+        import html
+
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in score.feedback)
+        self.result.setHtml(
+            f"<p style='background:{colour}; color:black; padding:4px'><b>{score.score}/100 — {verdict}</b></p>"
+            f"<ul>{items}</ul>"
+        )
+
+
+class ReviewDialog(QtWidgets.QDialog):
+    """An instructor's view of an attempt log: a table, a summary per exercise, replay, CSV export."""
+
+    replay = QtCore.Signal(dict)
+
+    def __init__(self, attempts, problems, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Review attempts")
+        self.resize(900, 500)
+        self.attempts = attempts
+        layout = QtWidgets.QVBoxLayout(self)
+        self.table = QtWidgets.QTableWidget(len(attempts), 6)
+        self.table.setHorizontalHeaderLabels(["time", "student", "exercise", "score", "passed", "level"])
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
+        for i, a in enumerate(attempts):
+            s = a["score"]
+            for j, text in enumerate([a.get("time", ""), a.get("student", ""), a["exercise"], str(s["score"]),
+                                      "yes" if s.get("passed") else "no", a.get("level", "")]):
+                self.table.setItem(i, j, QtWidgets.QTableWidgetItem(text))
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+        layout.addWidget(self.table, 1)
+        lines = [f"{ex}: {v['attempts']} attempts, {v['passed']} passed, best {v['best']}, mean {v['mean']:.0f}"
+                 for ex, v in summary(attempts).items()]
+        self.summary = QtWidgets.QLabel("\n".join(lines) or "no attempts")
+        layout.addWidget(self.summary)
+        if problems:
+            warn = QtWidgets.QLabel(f"{len(problems)} damaged line(s) skipped: " + "; ".join(problems[:3]))
+            warn.setWordWrap(True)
+            warn.setStyleSheet("color: #D55E00;")
+            layout.addWidget(warn)
+        buttons = QtWidgets.QHBoxLayout()
+        self.replay_button = QtWidgets.QPushButton("Replay in 3D")
+        self.replay_button.clicked.connect(self._replay)
+        self.export_button = QtWidgets.QPushButton("Export CSV…")
+        self.export_button.clicked.connect(self._export_dialog)
+        buttons.addWidget(self.replay_button)
+        buttons.addWidget(self.export_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+
+    def _replay(self):
+        row = self.table.currentRow()
+        if 0 <= row < len(self.attempts):
+            self.replay.emit(self.attempts[row])
+
+    def _export_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export attempts", "attempts.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def export_csv(self, path):
+        from needlesafe.meshes.io import atomic_write_text
+
+        atomic_write_text(Path(path), attempts_csv(self.attempts))
 
 
 class MapWorker(QtCore.QThread):

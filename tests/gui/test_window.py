@@ -318,3 +318,67 @@ def test_safety_map_with_progress_and_cancel(window, qtbot, tmp_path):
     # switching it off brings the skin back
     win.map_action.trigger()
     assert "safety_map" not in win.plotter.actors and win._actors["skin"].GetVisibility()
+
+
+def test_exercise_end_to_end_and_review(window, qtbot, tmp_path, monkeypatch):
+    from needlesafe.app.exercises import builtin_exercises, read_attempts, score_attempt
+    from needlesafe.geometry.placement import tilt
+
+    from ..app.test_exercises import approaches
+
+    monkeypatch.setenv("NEEDLESAFE_ATTEMPTS", str(tmp_path))
+    win = window
+    assert any(p.stem == "gluteal-gluteus-medius" for p in builtin_exercises())
+    menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Exercises")
+    action = next(a for a in menu.actions() if a.text() == "Gluteus medius with the ilium as a backstop")
+    action.trigger()
+    assert win.exercise is not None and win.exercise_dock.isVisible()
+    assert "exercise:target" in win.plotter.actors
+    assert win.needle.length_mm == 75.0
+    ex = win.exercise
+    good = next(nd for nd in approaches(ex, win.engine) if score_attempt(ex, win.engine.report(nd)).passed)
+    # a wrong angle with the needle in, then back to the good one: two redirections
+    win.set_needle(good.at_depth(10.0))
+    win.set_needle(type(good)(good.entry_lps, tilt(good.direction, (0, 0, 1), 12.0), 10.0, 75.0, 0.3))
+    win.set_needle(good)
+    assert win.redirections == 2  # away and back, both with the needle in
+    win.exercise_panel.student.setText("Ana Lopez")
+    qtbot.mouseClick(win.exercise_panel.check, QtCore.Qt.LeftButton)
+    assert "PASSED" in win.exercise_panel.result.toPlainText() and "90/100" not in win.exercise_panel.result.toPlainText()
+    log = tmp_path / "Ana_Lopez.jsonl"
+    attempts, problems = read_attempts(log)
+    assert len(attempts) == 1 and not problems
+    rec = attempts[0]
+    assert rec["exercise"] == "gluteal-gluteus-medius" and rec["student"] == "Ana Lopez"
+    assert rec["score"]["passed"] and rec["score"]["redirections"] == 2
+    # a second, failing attempt: the needle only half way
+    win.set_needle(good.at_depth(good.depth_mm / 2))
+    qtbot.mouseClick(win.exercise_panel.check, QtCore.Qt.LeftButton)
+    assert "NOT PASSED" in win.exercise_panel.result.toPlainText()
+    # the instructor opens the log, replays the first attempt and exports CSV
+    dlg = win.review_attempts(log)
+    qtbot.addWidget(dlg)
+    assert dlg.table.rowCount() == 2 and "1 passed" in dlg.summary.text()
+    win.set_needle(good.at_depth(1.0))
+    dlg.table.selectRow(0)
+    qtbot.mouseClick(dlg.replay_button, QtCore.Qt.LeftButton)
+    assert win.needle.depth_mm == pytest.approx(good.depth_mm)
+    dlg.export_csv(tmp_path / "a.csv")
+    assert (tmp_path / "a.csv").read_text().count("\n") == 3
+    shot = Path(os.environ.get("NEEDLESAFE_SCREENSHOTS", tmp_path)) / "exercise.png"
+    win.grab().save(str(shot))
+
+
+def test_hostile_log_and_exercise_files_give_dialogs(window, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "needlesafe-exercise", "version": 1, "id": "x", "title": "x", "pack": "gluteal", '
+                   '"target": {"trigger_point": "nowhere"}}')
+    assert window.start_exercise(bad) is False and "no trigger point" in shown[-1]
+    assert window.review_attempts(tmp_path / "missing.jsonl") is None and "not found" in shown[-1]
+    junk = tmp_path / "junk.jsonl"
+    junk.write_bytes(b"\x00\x01garbage\n[1,2]\n")
+    dlg = window.review_attempts(junk)
+    assert dlg is not None and dlg.table.rowCount() == 0
+    dlg.close()
