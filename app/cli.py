@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     at.add_argument("log", help="a .jsonl attempt log")
     at.add_argument("--csv", help="write the attempts as CSV here")
 
+    rp = sub.add_parser("report", help="HTML report of a scenario or of one logged attempt")
+    src = rp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--scenario", help="a scenario .json")
+    src.add_argument("--log", help="an attempt log .jsonl (with --attempt)")
+    rp.add_argument("--attempt", type=int, default=1, help="which attempt of the log, from 1 (default 1)")
+    rp.add_argument("--out", required=True, help="report .html to write")
+
     r = sub.add_parser("render", help="write an off-screen picture of a pack")
     r.add_argument("--pack", required=True, help="pack folder or built-in pack name")
     r.add_argument("--view", default="posterior", choices=["posterior", "lateral", "superior", "oblique"])
@@ -320,6 +327,50 @@ def _attempts(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    import tempfile
+
+    from needlesafe.app.exercises import ExerciseError, read_attempts
+    from needlesafe.app.render import render_scene
+    from needlesafe.app.report_html import build_report, needle_section
+    from needlesafe.app.scenario import ScenarioError, load_scenario
+    from needlesafe.geometry.clearance import ClearanceEngine
+    from needlesafe.geometry.needle import Needle
+    from needlesafe.meshes.io import atomic_write_text
+    from needlesafe.meshes.pack import load_pack
+
+    score = None
+    try:
+        if args.scenario:
+            sc = load_scenario(args.scenario)
+            pack, needles, title = sc.pack, sc.needles, f"Scenario {Path(args.scenario).name}"
+        else:
+            attempts, _ = read_attempts(args.log)
+            if not 1 <= args.attempt <= len(attempts):
+                print(f"needlesafe: error: the log has {len(attempts)} valid attempts", file=sys.stderr)
+                return 2
+            rec = attempts[args.attempt - 1]
+            pack, needles, score = rec["pack"], [Needle.from_dict(rec["needle"])], rec["score"]
+            title = f"Attempt {args.attempt}: {rec.get('student', '')}, {rec.get('title', rec['exercise'])}"
+    except (ScenarioError, ExerciseError) as exc:
+        print(f"needlesafe: error: {exc}", file=sys.stderr)
+        return 2
+    scene = load_pack(pack)
+    engine = ClearanceEngine(scene)
+    sections = []
+    for k, n in enumerate(needles, start=1):
+        depths, curves = engine.profile(n)
+        label = f"Needle {k}" if len(needles) > 1 else "Needle"
+        sections.append(needle_section(label, engine.report(n), depths, curves, score))
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / "view.png"
+        render_scene(scene, "oblique", png, size=(960, 720), needles=needles, muscle_opacity=0.35)
+        image = png.read_bytes()
+    atomic_write_text(Path(args.out), build_report(title, scene.name, sections, image))
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _gui(args) -> int:
     from needlesafe.app.main_window import run
 
@@ -333,7 +384,7 @@ def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render, "map": _map, "exercises": _exercises,
-                "score": _score, "attempts": _attempts, "gui": _gui, None: _gui}
+                "score": _score, "attempts": _attempts, "report": _report, "gui": _gui, None: _gui}
     if args.command is None:
         args.pack = "default"
     try:

@@ -203,8 +203,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.exercise_dock.setMaximumWidth(340)
         self.exercise_dock.hide()
         self.exercise_panel.check.clicked.connect(self.check_attempt)
+        self.compare = QtWidgets.QTableWidget(0, 5, self)
+        self.compare.setHorizontalHeaderLabels(["needle", "status", "nearest danger", "safe depth mm", "bracketing"])
+        self.compare.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.compare.verticalHeader().setVisible(False)
+        self.compare.horizontalHeader().setStretchLastSection(True)
+        self.compare_dock = QtWidgets.QDockWidget("Compare needles", self)
+        self.compare_dock.setObjectName("compare_dock")
+        self.compare_dock.setWidget(self.compare)
+        self.addDockWidget(QtCore.Qt.BottomDockWidgetArea, self.compare_dock)
+        self.compare_dock.hide()
         self._shells = {}
         self._shell_worker = None
+        self.pinned = []  # needles kept on screen to compare with the current one
+        self.last_score = None
+        self._presentation = None
         self.exercise = None
         self.redirections = 0
         self._ref_direction = None
@@ -280,6 +293,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.map_mode.setToolTip("Direction of the needle at every skin point of the map")
         self.map_mode.activated.connect(lambda _i: self.map_action.isChecked() and self.show_safety_map(True))
         bar.addWidget(self.map_mode)
+        bar.addSeparator()
+        self.pin_action = bar.addAction("Pin needle")
+        self.pin_action.setToolTip("Keep this needle on screen, with its own readout, to compare with the next")
+        self.pin_action.triggered.connect(self.pin_needle)
+        self.unpin_action = bar.addAction("Clear pins")
+        self.unpin_action.triggered.connect(self.clear_pins)
+        self.present_action = bar.addAction("Presentation")
+        self.present_action.setCheckable(True)
+        self.present_action.setShortcut(QtGui.QKeySequence("F11"))
+        self.present_action.setToolTip("Full screen, large high-contrast readout, other panels hidden (F11)")
+        self.present_action.toggled.connect(self.set_presentation)
 
     def _build_menus(self):
         m = self.menuBar().addMenu("&File")
@@ -295,6 +319,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         a = m.addAction("Export image…")
         a.triggered.connect(self._export_dialog)
+        a = m.addAction("Export report…")
+        a.triggered.connect(self._report_dialog)
         m.addSeparator()
         a = m.addAction("Quit")
         a.triggered.connect(self.close)
@@ -365,6 +391,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_safety_map(True)
         self.exercise = None  # an exercise belongs to the pack it was started on
         self.exercise_dock.hide()
+        self.pinned = []  # the compare table follows with the first needle below
         length, gauge = PRESETS[self.preset.currentText()][1], PRESETS[self.preset.currentText()][0]
         self.set_needle(initial_needle(scene, length, gauge))
         self.set_camera("reset")
@@ -512,6 +539,116 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self._repaint()
 
+    # ----- comparing needles, presentation, report -----------------------------------------------
+    PIN_COLOURS = ["#0072B2", "#CC79A7", "#009E73", "#E69F00", "#56B4E9"]
+
+    def pin_needle(self):
+        """Keep the current needle on screen (its own colour and readout) to compare with the next."""
+        self.pinned.append(self.needle)
+        self._draw_pins()
+        self._update_compare()
+        self.compare_dock.show()
+
+    def clear_pins(self):
+        self.pinned = []
+        self._draw_pins()
+        self._update_compare()
+
+    def _draw_pins(self):
+        for name in [n for n in self.plotter.actors if n.startswith("pin:")]:
+            self.plotter.remove_actor(name, render=False)
+        for k, n in enumerate(self.pinned):
+            colour = self.PIN_COLOURS[k % len(self.PIN_COLOURS)]
+            if n.depth_mm > 0:
+                self.plotter.add_mesh(pv.Line(n.entry_lps, n.tip_lps).tube(radius=0.6), color=colour,
+                                      name=f"pin:{k}:shaft", pickable=False, render=False)
+            self.plotter.add_mesh(pv.Sphere(radius=1.5, center=n.entry_lps), color=colour, name=f"pin:{k}:entry",
+                                  pickable=False, render=False)
+        self._repaint()
+
+    def _update_compare(self):
+        if self.engine is None or self.needle is None:
+            return
+        needles = [("current", self.needle, self.report)] + [
+            (f"pin {k + 1}", n, self.engine.report(n)) for k, n in enumerate(self.pinned)
+        ]
+        self.compare.setRowCount(len(needles))
+        for i, (label, n, rep) in enumerate(needles):
+            rows = [r for r in rep.structures if r.shaft_distance_mm is not None]
+            near = min(rows, key=lambda r: r.shaft_distance_mm) if rows else None
+            cells = [
+                f"{label}: {n.gauge_mm:.2f}×{n.length_mm:.0f}, {n.depth_mm:.1f} mm in",
+                rep.level.upper(),
+                f"{near.name} {_mm(near.shaft_distance_mm)} mm" if near else "unknown",
+                _mm(rep.path.safe_depth_mm),
+                rep.path.bracketing.message or rep.path.bracketing.verdict,
+            ]
+            for j, text in enumerate(cells):
+                item = QtWidgets.QTableWidgetItem(text)
+                if j == 1:
+                    item.setBackground(QtGui.QColor(STATUS_COLOUR[rep.level]))
+                    item.setForeground(QtGui.QColor("black"))
+                self.compare.setItem(i, j, item)
+        self.compare.resizeColumnsToContents()
+
+    def set_presentation(self, on: bool):
+        """Full screen with a large, high-contrast clearance readout; every other panel hidden."""
+        docks = [d for d in self.findChildren(QtWidgets.QDockWidget) if d.objectName() != "clearance_dock"]
+        if on:
+            self._presentation = {d: d.isVisible() for d in docks}
+            self._presentation["font"] = self.panel.font()
+            self._presentation["background"] = self.plotter.background_color
+            for d in docks:
+                d.hide()
+            big = QtGui.QFont(self.panel.font())
+            big.setPointSize(max(16, big.pointSize() * 2))
+            self.panel.setFont(big)
+            self.panel.table.setFont(big)
+            self.panel.table.resizeRowsToContents()
+            self.plotter.set_background("black")
+            self.showFullScreen()
+        elif self._presentation:
+            state, self._presentation = self._presentation, None
+            self.panel.setFont(state.pop("font"))
+            self.panel.table.setFont(self.panel.font())
+            self.plotter.set_background(state.pop("background"))
+            for d, visible in state.items():
+                d.setVisible(visible)
+            self.showNormal()
+        self._repaint()
+
+    def export_report(self, path) -> bool:
+        """An HTML report of the current needle (and pinned ones, and the last exercise score):
+        the view, the clearance tables and the clearance-versus-depth plots."""
+        import tempfile
+
+        from needlesafe.meshes.io import atomic_write_text
+
+        from .report_html import build_report, needle_section
+
+        sections = []
+        for k, n in enumerate([self.needle] + self.pinned):
+            depths, curves = self.engine.profile(n)
+            score = self.last_score.to_dict() if (k == 0 and self.last_score is not None) else None
+            title = "Current needle" if k == 0 else f"Pinned needle {k}"
+            sections.append(needle_section(title, self.engine.report(n), depths, curves, score))
+        with tempfile.TemporaryDirectory() as tmp:
+            png = self.export_image(Path(tmp) / "view.png")
+            image = png.read_bytes()
+        title = f"NeedleSafe report: {self.exercise.title}" if self.exercise else f"NeedleSafe report: {self.scene.name}"
+        try:
+            atomic_write_text(Path(path), build_report(title, self.scene.name, sections, image))
+        except OSError as exc:
+            self.error(f"Could not write the report:\n{exc}")
+            return False
+        self.statusBar().showMessage(f"Report written to {path}", 5000)
+        return True
+
+    def _report_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export report", "report.html", "HTML (*.html)")
+        if path:
+            self.export_report(path)
+
     # ----- exercises -----------------------------------------------------------------------------
     def start_exercise(self, path) -> bool:
         """Open the exercise's pack and needle, mark its target and show its teaching text."""
@@ -554,6 +691,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 return None
             self.exercise_panel.student.setText(student.strip())
         score = score_attempt(self.exercise, self.report, self.redirections)
+        self.last_score = score
         self.exercise_panel.show_score(score)
         try:
             path = log_path(student)
@@ -617,7 +755,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "focal_point": list(cam.GetFocalPoint()),
             "view_up": list(cam.GetViewUp()),
         }
-        return Scenario(self.pack_source, [self.needle], camera)
+        return Scenario(self.pack_source, [self.needle] + list(self.pinned), camera)
 
     def save_scenario(self, path) -> bool:
         try:
@@ -637,7 +775,9 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         if sc.pack != self.pack_source and not self.open_pack(sc.pack):
             return False
+        self.pinned = list(sc.needles[1:])
         self.set_needle(sc.needles[0])
+        self._draw_pins()
         if sc.camera:
             self.plotter.camera_position = [sc.camera["position"], sc.camera["focal_point"], sc.camera["view_up"]]
             self._repaint()
@@ -701,6 +841,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.depth_slider.blockSignals(False)
         self.depth_label.setText(f" {needle.depth_mm:.1f} / {needle.length_mm:.0f} mm ")
         self._draw_needle()
+        self._update_compare()
         self.needle_changed.emit(self.report)
 
     def _draw_needle(self):

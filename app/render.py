@@ -32,8 +32,10 @@ def _offscreen_backend():
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
-def render_scene(scene, view: str, out, size=(1280, 960), needle=None, hidden_roles=()) -> Path:
-    """Write a PNG of `scene` seen from `view` (posterior, lateral, superior, oblique)."""
+def render_scene(scene, view: str, out, size=(1280, 960), needle=None, hidden_roles=(), needles=(),
+                 muscle_opacity: float = 1.0) -> Path:
+    """Write a PNG of `scene` seen from `view` (posterior, lateral, superior, oblique), with `needle`
+    and any further `needles` drawn (inserted part solid, the rest of the length thin)."""
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}")
     _offscreen_backend()
@@ -46,10 +48,16 @@ def render_scene(scene, view: str, out, size=(1280, 960), needle=None, hidden_ro
             continue
         faces = np.hstack([np.full((len(s.faces), 1), 3), s.faces]).astype(np.int64).ravel()
         opacity, specular = ROLE_STYLE[s.role]
+        if s.role == "muscle":
+            opacity = muscle_opacity
         pl.add_mesh(pv.PolyData(s.vertices, faces), color=s.colour, opacity=opacity, specular=specular,
                     smooth_shading=True)
-    if needle is not None:
-        pl.add_mesh(pv.Line(needle.entry_lps, needle.tip_lps).tube(radius=0.6), color="#303030")
+    for k, n in enumerate([needle] * (needle is not None and not needles) + list(needles)):
+        colour = ["#303030", "#0072B2", "#D55E00", "#009E73"][k % 4]
+        if n.depth_mm > 0:
+            pl.add_mesh(pv.Line(n.entry_lps, n.tip_lps).tube(radius=0.8), color=colour)
+        pl.add_mesh(pv.Line(n.tip_lps, n.end_lps), color=colour, line_width=2)
+        pl.add_mesh(pv.Sphere(radius=2.0, center=n.entry_lps), color=colour)
     lo, hi = scene.bounds()
     c = (lo + hi) / 2
     r = float(np.linalg.norm(hi - lo))

@@ -382,3 +382,43 @@ def test_hostile_log_and_exercise_files_give_dialogs(window, tmp_path, monkeypat
     dlg = window.review_attempts(junk)
     assert dlg is not None and dlg.table.rowCount() == 0
     dlg.close()
+
+
+def test_compare_pinned_needles_presentation_and_report(window, qtbot, tmp_path):
+    win = window
+    safe = win.needle
+    win.pin_action.trigger()
+    assert win.compare_dock.isVisible() and len(win.pinned) == 1
+    # a second, unsafe trajectory: straight onto the sciatic nerve
+    target = skin_entry(win.scene, (-106.0, 0.0, -22.0))
+    nerve_at = None
+    win.set_needle(type(safe)(target, (0, -1, 0), 0.0, 75.0, 0.3))
+    nerve_at = next(h.depth_mm for h in win.report.path.first_hits if h.name == "sciatic_nerve")
+    win.set_depth(nerve_at + 1.0)
+    assert win.compare.rowCount() == 2
+    assert win.compare.item(0, 1).text() == "CONTACT"
+    assert win.compare.item(1, 1).text() == win.engine.report(safe).level.upper()
+    assert any(n.startswith("pin:0") for n in win.plotter.actors)
+    # the scenario keeps both needles
+    path = tmp_path / "two.json"
+    assert win.save_scenario(path)
+    win.clear_pins()
+    assert win.compare.rowCount() == 1
+    assert win.open_scenario(path) and len(win.pinned) == 1
+    # presentation mode: full screen, only the clearance readout, large font; and back
+    size = win.panel.font().pointSize()
+    win.present_action.trigger()
+    qtbot.wait(50)
+    assert win.isFullScreen() and not win.compare_dock.isVisible() and not win.layers.isVisible()
+    assert win.panel.font().pointSize() >= 2 * size or win.panel.font().pointSize() >= 16
+    shot = Path(os.environ.get("NEEDLESAFE_SCREENSHOTS", tmp_path)) / "presentation.png"
+    win.grab().save(str(shot))
+    win.present_action.trigger()
+    qtbot.wait(50)
+    assert not win.isFullScreen() and win.compare_dock.isVisible() and win.panel.font().pointSize() == size
+    # the HTML report carries the view, both needles' tables and plots
+    report = tmp_path / "r.html"
+    assert win.export_report(report)
+    text = report.read_text()
+    assert text.count("<svg") == 2 and "data:image/png;base64," in text and "sciatic_nerve" in text
+    assert "not a clinical device" in text

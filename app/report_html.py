@@ -1,0 +1,119 @@
+"""A self-contained HTML report of a scenario or an attempt: the view, the clearance tables and the
+clearance-versus-depth plots (inline SVG), one section per needle. No Qt here."""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+
+from .cli import DISCLAIMER
+
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+LEVEL_COLOUR = {"safe": "#009E73", "caution": "#F0E442", "danger": "#E69F00", "contact": "#D55E00",
+                "unknown": "#D55E00"}
+
+
+def _mm(x) -> str:
+    if x is None or not math.isfinite(x):
+        return "unknown"
+    return f"{math.floor(x * 100.0) / 100.0:.2f}"
+
+
+def profile_svg(depths, curves: dict, report, width=640, height=280) -> str:
+    """Clearance against depth as an inline SVG: curves, margins (dashed), current and safe depth."""
+    pad_l, pad_r, pad_t, pad_b = 60, 12, 12, 36
+    rows = sorted((r for r in report.structures if r.name in curves), key=lambda r: float(np.min(curves[r.name])))
+    rows = rows[: len(PALETTE)]
+    y_top = max([5.0] + [float(min(curves[r.name][0], 4 * r.margin_mm + 10)) for r in rows])
+    x_max = float(depths[-1]) or 1.0
+
+    def sx(x):
+        return pad_l + (width - pad_l - pad_r) * float(x) / x_max
+
+    def sy(y):
+        return pad_t + (height - pad_t - pad_b) * (1.0 - min(float(y), y_top) / y_top)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect x="{pad_l}" y="{pad_t}" width="{width - pad_l - pad_r}" height="{height - pad_t - pad_b}" '
+           f'fill="white" stroke="#999"/>']
+    for k in range(6):
+        xv = x_max * k / 5
+        out.append(f'<text x="{sx(xv):.1f}" y="{height - 18}" text-anchor="middle">{xv:.0f}</text>')
+        yv = y_top * k / 5
+        out.append(f'<text x="{pad_l - 4}" y="{sy(yv) + 4:.1f}" text-anchor="end">{yv:.0f}</text>')
+    out.append(f'<text x="{(width + pad_l) / 2:.0f}" y="{height - 3}" text-anchor="middle">insertion depth (mm)</text>')
+    mid = (height - pad_b + pad_t) / 2
+    out.append(f'<text x="14" y="{mid:.0f}" text-anchor="middle" transform="rotate(-90 14 {mid:.0f})">clearance (mm)</text>')
+    for colour, r in zip(PALETTE, rows):
+        pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(depths, curves[r.name]))
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        out.append(f'<line x1="{sx(0):.1f}" x2="{sx(x_max):.1f}" y1="{sy(r.margin_mm):.1f}" y2="{sy(r.margin_mm):.1f}" '
+                   f'stroke="{colour}" stroke-dasharray="6 4"/>')
+    n = report.needle
+    out.append(f'<line x1="{sx(n.depth_mm):.1f}" x2="{sx(n.depth_mm):.1f}" y1="{pad_t}" y2="{height - pad_b}" '
+               f'stroke="black" stroke-width="2"/>')
+    if report.path.safe_depth_mm is not None:
+        x = sx(report.path.safe_depth_mm)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#009E73" '
+                   f'stroke-dasharray="2 3"/>')
+    for k, (colour, r) in enumerate(zip(PALETTE, rows)):
+        y = pad_t + 14 + 14 * k
+        out.append(f'<line x1="{width - 170}" x2="{width - 150}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
+                   f'stroke-width="2"/><text x="{width - 145}" y="{y}">{html.escape(r.name)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def needle_section(title: str, report, depths, curves, score=None) -> str:
+    n = report.needle
+    rows = []
+    for r in sorted(report.structures, key=lambda r: (r.shaft_distance_mm is not None, r.shaft_distance_mm or 0.0)):
+        colour = LEVEL_COLOUR[r.level]
+        rows.append(f"<tr><td>{html.escape(r.name)}</td><td>{html.escape(r.role)}</td><td>{r.margin_mm:.1f}</td>"
+                    f"<td>{_mm(r.shaft_distance_mm)}</td><td>{_mm(r.tip_distance_mm)}</td>"
+                    f"<td style='background:{colour}'>{r.level.upper()}</td></tr>")
+    p = report.path
+    hits = ", ".join(f"{html.escape(h.name)} {h.depth_mm:.1f} mm" for h in p.first_hits) or "nothing"
+    parts = [
+        f"<h2>{html.escape(title)}</h2>",
+        f"<p>Needle {n.gauge_mm:.2f} × {n.length_mm:.0f} mm, inserted {n.depth_mm:.1f} mm; entry "
+        f"({', '.join(f'{x:.1f}' for x in n.entry_lps)}) mm, direction "
+        f"({', '.join(f'{x:.3f}' for x in n.direction)}). Overall: "
+        f"<b style='background:{LEVEL_COLOUR[report.level]}; padding:0 4px'>{report.level.upper()}</b></p>",
+        "<table><tr><th>structure</th><th>role</th><th>margin mm</th><th>shaft mm</th><th>tip mm</th>"
+        "<th>status</th></tr>" + "".join(rows) + "</table>",
+        f"<p>Safe depth: {_mm(p.safe_depth_mm)} mm"
+        f"{' (limited by ' + html.escape(p.limiting_structure) + ')' if p.limiting_structure else ''}. "
+        f"Bracketing: {html.escape(p.bracketing.message or p.bracketing.verdict)}. Along the path: {hits}.</p>",
+        profile_svg(depths, curves, report),
+    ]
+    if score is not None:
+        items = "".join(f"<li>{html.escape(f)}</li>" for f in score.get("feedback", []))
+        parts.insert(1, f"<p><b>Score {score.get('score')}/100 — {'PASSED' if score.get('passed') else 'NOT PASSED'}"
+                        f"</b></p><ul>{items}</ul>")
+    return "\n".join(parts)
+
+
+def build_report(title: str, pack_name: str, sections: list, image_png: bytes | None = None) -> str:
+    """The whole HTML document; sections are from `needle_section`, the image a PNG of the view."""
+    img = ""
+    if image_png:
+        img = f'<img alt="3D view" src="data:image/png;base64,{base64.b64encode(image_png).decode()}" ' \
+              f'style="max-width:100%; border:1px solid #ccc">'
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif; max-width:960px; margin:2em auto; color:#111}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #bbb; padding:3px 8px; text-align:left}}
+.note{{color:#555; font-size:90%}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="note">Pack: {html.escape(pack_name)}. Written {when} by NeedleSafe. {html.escape(DISCLAIMER)}
+Distances are to the needle's surface, rounded down to 0.01 mm.</p>
+{img}
+{''.join(sections)}
+</body></html>
+"""
