@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from needlesafe.geometry.needle import Needle, NeedleError
+from needlesafe.meshes.io import read_json
 
 FORMAT = "needlesafe-exercise"
 EXERCISE_DIR = Path(__file__).resolve().parent / "exercises"
@@ -121,17 +122,7 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
 
 
 def load_exercise(path, scene=None) -> Exercise:
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ExerciseError(f"{path}: file is too large for an exercise")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExerciseError(f"{path}: file not found") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        if isinstance(exc, ExerciseError):
-            raise
-        raise ExerciseError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path, MAX_FILE_BYTES, ExerciseError, "exercise")
     return parse_exercise(data, scene, str(path))
 
 

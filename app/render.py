@@ -52,20 +52,26 @@ def render_scene(scene, view: str, out, size=(1280, 960), needle=None, hidden_ro
             opacity = muscle_opacity
         pl.add_mesh(pv.PolyData(s.vertices, faces), color=s.colour, opacity=opacity, specular=specular,
                     smooth_shading=True)
-    for k, n in enumerate([needle] * (needle is not None and not needles) + list(needles)):
+    drawn = list(needles) or ([needle] if needle is not None else [])
+    for k, n in enumerate(drawn):
         colour = ["#303030", "#0072B2", "#D55E00", "#009E73"][k % 4]
         if n.depth_mm > 0:
             pl.add_mesh(pv.Line(n.entry_lps, n.tip_lps).tube(radius=0.8), color=colour)
         pl.add_mesh(pv.Line(n.tip_lps, n.end_lps), color=colour, line_width=2)
         pl.add_mesh(pv.Sphere(radius=2.0, center=n.entry_lps), color=colour)
+    return _frame_and_save(pl, scene, view, f"{scene.name} — {view}", out, zoom=1.15)
+
+
+def _frame_and_save(pl, scene, view: str, title: str, out, zoom: float = 1.0) -> Path:
+    """Point the camera at the whole scene from `view`, caption it, write the PNG, close the plotter."""
     lo, hi = scene.bounds()
     c = (lo + hi) / 2
     r = float(np.linalg.norm(hi - lo))
     d, up = VIEWS[view]
     pl.camera_position = [tuple(c + 1.5 * r * np.asarray(d)), tuple(c), up]
     pl.reset_camera()
-    pl.camera.zoom(1.15)
-    pl.add_text(f"{scene.name} — {view}", font_size=10, color="black")
+    pl.camera.zoom(zoom)
+    pl.add_text(title, font_size=10, color="black")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     pl.screenshot(str(out))
@@ -86,19 +92,8 @@ def render_safety_map(scene, smap, out, needle_length_mm: float = 50.0, view: st
     pl = pv.Plotter(off_screen=True, window_size=list(size))
     pl.set_background("white")
     add_safety_map(pl, poly, needle_length_mm, smap.max_depth_mm)
-    lo, hi = scene.bounds()
-    c = (lo + hi) / 2
-    r = float(np.linalg.norm(hi - lo))
-    d, up = VIEWS[view]
-    pl.camera_position = [tuple(c + 1.5 * r * np.asarray(d)), tuple(c), up]
-    pl.reset_camera()
-    pl.add_text(f"{scene.name}: safe depth ({smap.mode}), danger zone for a {needle_length_mm:.0f} mm needle",
-                font_size=10, color="black")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pl.screenshot(str(out))
-    pl.close()
-    return out
+    title = f"{scene.name}: safe depth ({smap.mode}), danger zone for a {needle_length_mm:.0f} mm needle"
+    return _frame_and_save(pl, scene, view, title, out)
 
 
 def add_safety_map(plotter, poly, needle_length_mm: float, max_depth_mm: float, name: str = "safety_map"):

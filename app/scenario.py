@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from needlesafe.geometry.needle import Needle, NeedleError
-from needlesafe.meshes.io import atomic_write_text
+from needlesafe.meshes.io import atomic_write_text, read_json
 
 FORMAT = "needlesafe-scenario"
 MAX_BYTES = 5_000_000
@@ -61,16 +61,7 @@ def _vec3(value, where):
 def load_scenario(path) -> Scenario:
     """Read and validate a scenario file; ScenarioError names the problem."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ScenarioError(f"{path}: file is too large for a scenario")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: file not found") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        if isinstance(exc, ScenarioError):
-            raise
-        raise ScenarioError(f"{path}: not a valid scenario (JSON error: {exc})") from None
+    data = read_json(path, MAX_BYTES, ScenarioError, "scenario")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ScenarioError(f"{path}: not a NeedleSafe scenario (format must be '{FORMAT}')")
     if data.get("version") != 1:

@@ -123,3 +123,20 @@ def write_ply(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
     rec["n"] = 3
     rec["i"] = f
     atomic_write_bytes(path, header + v.tobytes() + rec.tobytes())
+
+
+def read_json(path, max_bytes: int, error=ValueError, what: str = "file"):
+    """Parse a small JSON file; every failure is raised as `error` with a message naming the file."""
+    import json
+
+    path = Path(path)
+    try:
+        if path.stat().st_size > max_bytes:
+            raise error(f"{path}: file is too large for a {what}")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, error):
+            raise
+        raise error(f"{path}: not a valid {what} (JSON error: {exc})") from None

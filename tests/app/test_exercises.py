@@ -119,7 +119,7 @@ def test_bad_exercises(change, message):
 def test_corrupt_exercise_file(tmp_path):
     p = tmp_path / "e.json"
     p.write_text("{ not json")
-    with pytest.raises(ExerciseError, match="not valid JSON"):
+    with pytest.raises(ExerciseError, match="not a valid exercise"):
         load_exercise(p)
 
 
