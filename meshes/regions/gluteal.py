@@ -103,6 +103,9 @@ def build(h: Habitus) -> AnatomyScene:
         ("inferior_gemellus", spindle((-66.0, -4.0, 2.0), (-148.0, 0.0, 2.0), 5.0, 3.0)),
         ("quadratus_femoris", spindle((-70.0, 2.0, -28.0), (-142.0, -2.0, -30.0), 9.0, 6.0)),
         ("hamstrings_origin", spindle((-60.0, 38.0, -62.0), (-85.0, 28.0, -250.0), 17.0, 9.0)),
+        # thigh muscles deep and lateral to the nerve, so the thigh reads as a thigh
+        ("adductor_magnus", spindle((-52.0, -12.0, -55.0), (-118.0, -22.0, -245.0), 22.0, 9.0)),
+        ("vastus_lateralis", spindle((-178.0, -6.0, -25.0), (-160.0, -24.0, -250.0), 20.0, 10.0)),
     ]
     structures = [
         structure("sciatic_nerve", "nerve", sciatic),
