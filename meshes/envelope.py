@@ -70,7 +70,7 @@ def skin_envelope(
         span = hi - lo + 2 * (fat_mm + bridge_mm)
         voxel_mm = max(2.0, float(np.prod(span) / 3.0e6) ** (1.0 / 3.0))
     level = fat_mm + voxel_mm  # a surface point lies within sqrt(3)/2 voxel of its voxel centre
-    pad = level + bridge_mm + 3 * voxel_mm
+    pad = level + 0.5 * bridge_mm + 3 * voxel_mm  # room for the fat and for the closing radius
     origin = lo - pad
     shape = np.ceil((hi - lo + 2 * pad) / voxel_mm).astype(int) + 1
     if int(np.prod(shape)) > max_voxels:
