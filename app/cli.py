@@ -245,6 +245,7 @@ def _map(args) -> int:
 
 def _exercise_path(ref: str):
     from needlesafe.app.exercises import builtin_exercises
+    from needlesafe.meshes.types import PackError
 
     p = Path(ref)
     if p.suffix == ".json" and p.exists():

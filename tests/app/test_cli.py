@@ -137,3 +137,35 @@ def test_map_command_bad_arguments(argv, message, tmp_path, capsys):
     base = ["map", "--pack", "gluteal", "--out", str(tmp_path / "m.csv")]
     assert main(base + argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_exercise_commands_score_log_and_report(tmp_path, monkeypatch, capsys):
+    from needlesafe.app.exercises import builtin_exercises, load_exercise
+
+    from .test_exercises import approaches, engine_for
+
+    monkeypatch.setenv("NEEDLESAFE_ATTEMPTS", str(tmp_path))
+    assert main(["exercises"]) == 0
+    assert "gluteal-piriformis" in capsys.readouterr().out
+    eng = engine_for("gluteal")
+    ex = load_exercise(next(p for p in builtin_exercises() if p.stem == "gluteal-piriformis"), eng.scene)
+    nd = next(iter(approaches(ex, eng)))
+    args = ["score", "gluteal-piriformis", "--entry", *map(repr, map(float, nd.entry_lps)),
+            "--direction", *map(repr, map(float, nd.direction)), "--depth", repr(nd.depth_mm)]
+    assert main(args + ["--student", "Bo", "--json"]) == 0
+    score = json.loads(capsys.readouterr().out)
+    assert score["target_reached"] and score["target_distance_mm"] < 1e-6
+    assert main(args[:-2] + ["--depth", "5", "--student", "Bo"]) == 0
+    assert "Target missed" in capsys.readouterr().out
+    log = tmp_path / "Bo.jsonl"
+    assert main(["attempts", str(log), "--csv", str(tmp_path / "bo.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "summary gluteal-piriformis: 2 attempts" in out
+    assert (tmp_path / "bo.csv").read_text().count("\n") == 3
+    assert main(["report", "--log", str(log), "--attempt", "1", "--out", str(tmp_path / "a.html")]) == 0
+    html = (tmp_path / "a.html").read_text()
+    assert "Attempt 1: Bo" in html and "<svg" in html and "data:image/png;base64," in html
+    assert main(["report", "--log", str(log), "--attempt", "9", "--out", str(tmp_path / "b.html")]) == 2
+    assert "2 valid attempts" in capsys.readouterr().err
+    assert main(["score", "no-such-exercise", "--entry", "0", "0", "0", "--direction", "0", "0", "1",
+                 "--depth", "1"]) == 2
