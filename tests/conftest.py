@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from needlesafe.meshes.shapes import superellipsoid, tube
-from needlesafe.meshes.types import DEFAULT_COLOUR, AnatomyScene, Landmark, Structure
+from needlesafe.meshes.shapes import tube
+from needlesafe.meshes.types import DEFAULT_COLOUR, AnatomyScene, Structure
 
 REPO = Path(__file__).resolve().parents[1]
 # generated regions are built into a fresh cache for each test run, never a stale one

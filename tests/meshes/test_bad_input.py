@@ -1,6 +1,5 @@
 """A corpus of broken packs and meshes: each gives a clear PackError naming the file and the problem."""
 import json
-import shutil
 
 import numpy as np
 import pytest

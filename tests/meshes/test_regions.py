@@ -1,5 +1,4 @@
 """The generated regions, measured with the engine against meshes/anatomy_facts.md, for every habitus."""
-import re
 from pathlib import Path
 
 import numpy as np
