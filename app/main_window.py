@@ -1205,6 +1205,17 @@ class ShellWorker(QtCore.QThread):
 def run(pack="default") -> int:
     """Open the main window on `pack` and run the event loop."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
+    # the first start compiles the engine and builds the region: say so instead of showing nothing
+    pix = QtGui.QPixmap(520, 120)
+    pix.fill(QtGui.QColor("#f4f1ea"))
+    splash = QtWidgets.QSplashScreen(pix)
+    splash.showMessage(
+        f"NeedleSafe — {DISCLAIMER}\n\nOpening {pack} (the first start also prepares the engine)…",
+        QtCore.Qt.AlignCenter, QtGui.QColor("black"),
+    )
+    splash.show()
+    app.processEvents()
     win = MainWindow(pack)
     win.show()
+    splash.finish(win)
     return app.exec()
