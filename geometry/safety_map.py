@@ -113,6 +113,13 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
         if direction != "normal":
             raise ValueError("direction must be 'normal' or three numbers")
         dirs = -vertex_normals(points, skin.faces)
+        if not skin.is_closed:
+            # an open skin patch has no reliable outside: point each normal toward the anatomy
+            inner = [s.vertices for s in scene.structures if s.role != "skin"]
+            if inner:
+                centre = np.concatenate(inner).mean(axis=0)
+                flip = np.einsum("ij,ij->i", dirs, centre - points) < 0
+                dirs[flip] *= -1.0
         mode = "normal"
     else:
         d = np.asarray(direction, dtype=np.float64).reshape(-1)

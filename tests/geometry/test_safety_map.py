@@ -82,3 +82,19 @@ def test_bad_direction_and_missing_skin():
     no_skin = scene_of(structure("nerve", "nerve", cylinder_mesh(5.0, -10, 10, sides=16), margin=3.0))
     with pytest.raises(ValueError, match="no skin"):
         compute_safety_map(ClearanceEngine(no_skin))
+
+
+def test_open_skin_patch_normals_point_into_the_body():
+    # an open, inside-out skin patch above a nerve: the map still needles toward the nerve
+    v = np.array([[x, 40.0, z] for x in np.linspace(-40, 40, 9) for z in np.linspace(-40, 40, 9)])
+    idx = np.arange(81).reshape(9, 9)
+    f = np.array([[idx[i, j], idx[i + 1, j], idx[i + 1, j + 1]] for i in range(8) for j in range(8)]
+                 + [[idx[i, j], idx[i + 1, j + 1], idx[i, j + 1]] for i in range(8) for j in range(8)])
+    patch = structure("skin_patch", "skin", (v, f))
+    nerve = structure("nerve", "nerve", cylinder_mesh(5.0, -60, 60, sides=64), margin=3.0)
+    for faces in (f, f[:, ::-1]):
+        patch.faces = faces.astype(np.int32)
+        smap = compute_safety_map(ClearanceEngine(scene_of(patch, nerve)))
+        assert np.all(smap.directions[:, 1] < -0.99)
+        centre = np.flatnonzero((np.abs(smap.points[:, 0]) < 1) & (np.abs(smap.points[:, 2]) < 1))[0]
+        assert smap.safe_depth_mm[centre] == pytest.approx(40 - 8.15, abs=0.05)
