@@ -422,3 +422,20 @@ def test_compare_pinned_needles_presentation_and_report(window, qtbot, tmp_path)
     text = report.read_text()
     assert text.count("<svg") == 2 and "data:image/png;base64," in text and "sciatic_nerve" in text
     assert "not a clinical device" in text
+
+
+def test_open_the_real_shoulder_atlas(window, real_packs, qtbot, tmp_path):
+    """An imported Z-Anatomy region opens like a built-in one (skipped without ../shared)."""
+    assert window.open_pack(str(real_packs["shoulder"]))
+    assert window.scene.name == "shoulder"
+    assert window.panel.table.rowCount() == len(window.scene.critical) == 21
+    rep = window.engine.report(window.needle)
+    shown = {window.panel.table.item(i, 0).text(): window.panel.table.item(i, 1).text()
+             for i in range(window.panel.table.rowCount())}
+    for row in rep.structures:
+        assert shown[row.name] == f"{np.floor(row.shaft_distance_mm * 100) / 100:.2f}"
+    window.set_camera("posterior")
+    import imageio.v3 as iio
+
+    img = iio.imread(window.export_image(tmp_path / "atlas.png"))[..., :3]
+    assert img.std() > 20
