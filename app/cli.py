@@ -9,13 +9,6 @@ from pathlib import Path
 DISCLAIMER = "NeedleSafe is an educational trainer, not a clinical device."
 
 
-def _floor2(x) -> str:
-    """Distances shown to 0.01 mm, rounded toward danger (down)."""
-    if x is None or not math.isfinite(x):
-        return "unknown"
-    return f"{math.floor(x * 100.0) / 100.0:.2f}"
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="needlesafe",
@@ -110,7 +103,9 @@ def _check(args) -> int:
 
 
 def format_report(report) -> str:
-    """A readable table of a ClearanceReport."""
+    """A readable table of a ClearanceReport (distances rounded down, toward danger)."""
+    from needlesafe.geometry.report import format_mm as _floor2
+
     n = report.needle
     xyz = lambda v: "(" + ", ".join(f"{x:.1f}" for x in v) + ")"  # noqa: E731
     lines = [
@@ -134,7 +129,7 @@ def format_report(report) -> str:
     else:
         lim = f" (limited by {p.limiting_structure})" if p.limiting_structure else " (the whole needle length)"
         lines.append(f"Safe depth: {_floor2(p.safe_depth_mm)} mm{lim}")
-    hits = ", ".join(f"{h.name} {h.depth_mm:.1f} mm" for h in p.first_hits) or "nothing within the needle's length"
+    hits = ", ".join(f"{h.name} {_floor2(h.depth_mm, 1)} mm" for h in p.first_hits) or "nothing within the needle's length"
     lines.append(f"Along the path: {hits}")
     lines.append(f"Bracketing: {p.bracketing.message or p.bracketing.verdict}")
     lines.append(f"Overall: {report.level.upper()}")

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from datetime import datetime, timezone
 
 import numpy as np
+
+from needlesafe.geometry.report import format_mm as _mm
 
 from .cli import DISCLAIMER
 
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
 LEVEL_COLOUR = {"safe": "#009E73", "caution": "#F0E442", "danger": "#E69F00", "contact": "#D55E00",
                 "unknown": "#D55E00"}
-
-
-def _mm(x) -> str:
-    if x is None or not math.isfinite(x):
-        return "unknown"
-    return f"{math.floor(x * 100.0) / 100.0:.2f}"
 
 
 def profile_svg(depths, curves: dict, report, width=640, height=280) -> str:
@@ -77,7 +72,7 @@ def needle_section(title: str, report, depths, curves, score=None) -> str:
                     f"<td>{_mm(r.shaft_distance_mm)}</td><td>{_mm(r.tip_distance_mm)}</td>"
                     f"<td style='background:{colour}'>{r.level.upper()}</td></tr>")
     p = report.path
-    hits = ", ".join(f"{html.escape(h.name)} {h.depth_mm:.1f} mm" for h in p.first_hits) or "nothing"
+    hits = ", ".join(f"{html.escape(h.name)} {_mm(h.depth_mm, 1)} mm" for h in p.first_hits) or "nothing"
     parts = [
         f"<h2>{html.escape(title)}</h2>",
         f"<p>Needle {n.gauge_mm:.2f} × {n.length_mm:.0f} mm, inserted {n.depth_mm:.1f} mm; entry "

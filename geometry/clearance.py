@@ -16,6 +16,7 @@ from .report import (
     FirstHit,
     PathReport,
     StructureClearance,
+    format_mm,
     level_for,
     worst_level,
 )
@@ -181,7 +182,7 @@ class ClearanceEngine:
                 distance_mm=ahead,
                 depth_mm=best_t,
                 point=[float(x) for x in point],
-                message=f"no bony backstop: {s.name} ahead at {ahead:.1f} mm",
+                message=f"no bony backstop: {s.name} ahead at {format_mm(ahead, 1)} mm",
             )
         lm_name, lm_dist = self._nearest_landmark(point, s.name)
         backstop = best_t <= safe_depth + 1e-9
@@ -197,7 +198,7 @@ class ClearanceEngine:
             landmark=lm_name,
             landmark_distance_mm=lm_dist,
             backstop=backstop,
-            message=f"bone ahead at {ahead:.1f} mm: {s.name}{near}{caveat}",
+            message=f"bone ahead at {format_mm(ahead, 1)} mm: {s.name}{near}{caveat}",
         )
 
     def _nearest_landmark(self, point, bone: str):

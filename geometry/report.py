@@ -12,6 +12,14 @@ from .needle import Needle
 LEVELS = ("unknown", "contact", "danger", "caution", "safe")
 
 
+def format_mm(x, decimals: int = 2) -> str:
+    """A distance or depth for display, rounded down (toward danger); 'unknown' when not finite."""
+    if x is None or not math.isfinite(x):
+        return "unknown"
+    q = 10.0**decimals
+    return f"{math.floor(x * q + 1e-9) / q:.{decimals}f}"
+
+
 def level_for(shaft_distance_mm: Optional[float], margin_mm: float, penetrated: bool) -> str:
     """Colour status of one structure: contact (touching), danger (inside the margin),
     caution (inside twice the margin), safe; unknown when the distance is unknown."""

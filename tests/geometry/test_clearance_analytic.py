@@ -246,3 +246,13 @@ def test_profile_matches_reports(nerve_and_bone):
         # sampled: never below the exact shaft clearance, and equal where the tip is the closest point
         assert c >= row.shaft_distance_mm - 1e-9
         assert c <= row.shaft_distance_mm + 2.0 + 1e-9  # within one sample step (2 mm) of it
+
+
+@pytest.mark.parametrize("x, decimals, text", [
+    (2.999, 2, "2.99"), (0.3, 2, "0.30"), (57.06, 1, "57.0"), (0.0, 2, "0.00"), (None, 2, "unknown"),
+    (float("nan"), 1, "unknown"), (12.3456, 2, "12.34"),
+])
+def test_display_rounds_toward_danger(x, decimals, text):
+    from needlesafe.geometry.report import format_mm
+
+    assert format_mm(x, decimals) == text

@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from needlesafe.app.main_window import STATUS_COLOUR, MainWindow
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.placement import skin_entry
+from needlesafe.geometry.report import format_mm
 from needlesafe.meshes.pack import load_pack
 
 
@@ -433,7 +434,7 @@ def test_open_the_real_shoulder_atlas(window, real_packs, qtbot, tmp_path):
     shown = {window.panel.table.item(i, 0).text(): window.panel.table.item(i, 1).text()
              for i in range(window.panel.table.rowCount())}
     for row in rep.structures:
-        assert shown[row.name] == f"{np.floor(row.shaft_distance_mm * 100) / 100:.2f}"
+        assert shown[row.name] == format_mm(row.shaft_distance_mm)
     window.set_camera("posterior")
     import imageio.v3 as iio
 
