@@ -943,6 +943,7 @@ class MainWindow(QtWidgets.QMainWindow):
             elif et == QtCore.QEvent.MouseButtonRelease and self._dragging:
                 self._dragging = False
                 self._press_pos = None
+                self._drag_to(obj, event.position().toPoint())  # end exactly where the mouse let go
                 return True
             elif et == QtCore.QEvent.MouseButtonRelease and event.button() == QtCore.Qt.LeftButton:
                 pos = event.position().toPoint()
@@ -967,7 +968,19 @@ class MainWindow(QtWidgets.QMainWindow):
         return (hx - x) ** 2 + (hy - y) ** 2 <= (pixels * widget.devicePixelRatioF()) ** 2
 
     def _drag_to(self, widget, pos):
-        """Slide the entry over the skin under the cursor, keeping direction and depth."""
+        """Slide the entry over the skin under the cursor, keeping direction and depth. Mouse moves
+        are coalesced: only the latest position is applied once the event queue is empty, so a drag
+        never queues up updates faster than they can be drawn."""
+        pending = getattr(self, "_drag_pending", None)
+        self._drag_pending = (widget, pos)
+        if pending is None:
+            QtCore.QTimer.singleShot(0, self._apply_drag)
+
+    def _apply_drag(self):
+        pending, self._drag_pending = getattr(self, "_drag_pending", None), None
+        if pending is None:
+            return
+        widget, pos = pending
         hit = self.pick(*self._display_xy(widget, pos))
         if hit is None or self.scene.structure(hit[0]).role != "skin":
             return
