@@ -222,6 +222,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_controls()
         self._build_menus()
         self._build_shortcuts()
+        # the 3D view gets most of the width; the readout and the layers keep what they need
+        self.resizeDocks([dock, ldock], [430, 230], QtCore.Qt.Horizontal)
         self._actors = {}
         self._markers = {}
         self._needle_actors = []
@@ -253,6 +255,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.depth_label = QtWidgets.QLabel("")
         bar.addWidget(self.depth_label)
         bar.addSeparator()
+        for name in ("posterior", "lateral", "superior", "reset"):
+            act = bar.addAction(name.capitalize())
+            act.triggered.connect(lambda _=False, n=name: self.set_camera(n))
+        # a second row: region, overlays and instructor tools
+        self.addToolBarBreak(QtCore.Qt.TopToolBarArea)
+        bar = QtWidgets.QToolBar("Region and tools", self)
+        bar.setObjectName("tools_toolbar")
+        self.addToolBar(QtCore.Qt.TopToolBarArea, bar)
         bar.addWidget(QtWidgets.QLabel(" Region "))
         self.region = QtWidgets.QComboBox()
         self.region.setToolTip("Built-in regions, then packs found in the user's pack folder")
@@ -267,10 +277,6 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.addWidget(self.habitus)
         self.region.activated.connect(self._on_region)
         self.habitus.activated.connect(self._on_region)
-        bar.addSeparator()
-        for name in ("posterior", "lateral", "superior", "reset"):
-            act = bar.addAction(name.capitalize())
-            act.triggered.connect(lambda _=False, n=name: self.set_camera(n))
         bar.addSeparator()
         self.shells_action = bar.addAction("Danger shells")
         self.shells_action.setCheckable(True)
