@@ -894,7 +894,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_needle(self.needle.at_depth(depth))
 
     def _on_slider(self, value):
-        self.set_depth(value / 10.0)
+        """While the slider is dragged only the latest value is applied, once the queue is empty."""
+        if not self.depth_slider.isSliderDown():
+            self.set_depth(value / 10.0)
+            return
+        pending = getattr(self, "_slider_pending", None)
+        self._slider_pending = value
+        if pending is None:
+            QtCore.QTimer.singleShot(0, self._apply_slider)
+
+    def _apply_slider(self):
+        value, self._slider_pending = getattr(self, "_slider_pending", None), None
+        if value is not None:
+            self.set_depth(value / 10.0)
 
     def _on_preset(self, text):
         gauge, length = PRESETS[text]

@@ -440,3 +440,16 @@ def test_open_the_real_shoulder_atlas(window, real_packs, qtbot, tmp_path):
 
     img = iio.imread(window.export_image(tmp_path / "atlas.png"))[..., :3]
     assert img.std() > 20
+
+
+def test_depth_slider_drag_applies_the_latest_value(window, qtbot):
+    win = window
+    slider = win.depth_slider
+    slider.setSliderDown(True)  # as while the user holds the handle
+    for v in range(100, 300, 10):
+        slider.setValue(v)
+    slider.setSliderDown(False)
+    qtbot.waitUntil(lambda: win.needle.depth_mm == pytest.approx(29.0), timeout=3000)
+    assert win.report.needle.depth_mm == pytest.approx(29.0)
+    slider.setValue(120)  # a click or a key on the slider applies at once
+    assert win.needle.depth_mm == pytest.approx(12.0)
