@@ -596,6 +596,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if on:
             self._presentation = {d: d.isVisible() for d in docks}
             self._presentation["font"] = self.panel.font()
+            self._presentation["overall_font"] = self.panel.overall.font()
             self._presentation["background"] = self.plotter.background_color
             for d in docks:
                 d.hide()
@@ -603,12 +604,16 @@ class MainWindow(QtWidgets.QMainWindow):
             big.setPointSize(max(16, big.pointSize() * 2))
             self.panel.setFont(big)
             self.panel.table.setFont(big)
+            banner = QtGui.QFont(self.panel.overall.font())
+            banner.setPointSize(big.pointSize() + 6)
+            self.panel.overall.setFont(banner)
             self.panel.table.resizeRowsToContents()
             self.plotter.set_background("black")
             self.showFullScreen()
         elif self._presentation:
             state, self._presentation = self._presentation, None
             self.panel.setFont(state.pop("font"))
+            self.panel.overall.setFont(state.pop("overall_font"))
             self.panel.table.setFont(self.panel.font())
             self.plotter.set_background(state.pop("background"))
             for d, visible in state.items():
