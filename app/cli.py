@@ -1,4 +1,4 @@
-"""The `needlesafe` command line: open the app, check a needle, import an atlas folder, list packs."""
+"""The `needlesafe` command line: the app, clearance checks, packs and imports, safety maps, exercises and reports."""
 from __future__ import annotations
 
 import argparse
