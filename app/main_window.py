@@ -568,8 +568,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_compare(self):
         if self.engine is None or self.needle is None:
             return
+        # a pinned needle never moves: its report is computed once, not on every update
+        cache = getattr(self, "_pin_reports", [])
+        if len(cache) > len(self.pinned) or any(a is not b for (a, _), b in zip(cache, self.pinned)):
+            cache = []
+        cache += [(n, self.engine.report(n)) for n in self.pinned[len(cache):]]
+        self._pin_reports = cache
         needles = [("current", self.needle, self.report)] + [
-            (f"pin {k + 1}", n, self.engine.report(n)) for k, n in enumerate(self.pinned)
+            (f"pin {k + 1}", n, rep) for k, (n, rep) in enumerate(cache)
         ]
         self.compare.setRowCount(len(needles))
         for i, (label, n, rep) in enumerate(needles):
