@@ -26,6 +26,14 @@ ROLE_STYLE = {
 }
 
 
+def to_polydata(vertices, faces):
+    """A triangle mesh (vertices (n, 3) mm, faces (m, 3)) as pyvista PolyData."""
+    import pyvista as pv
+
+    f = np.asarray(faces)
+    return pv.PolyData(np.asarray(vertices), np.hstack([np.full((len(f), 1), 3), f]).astype(np.int64).ravel())
+
+
 def _offscreen_backend():
     """Without an X display, render through EGL (no window system needed)."""
     if not os.environ.get("DISPLAY"):
@@ -46,11 +54,10 @@ def render_scene(scene, view: str, out, size=(1280, 960), needle=None, hidden_ro
     for s in scene.structures:
         if s.role in hidden_roles:
             continue
-        faces = np.hstack([np.full((len(s.faces), 1), 3), s.faces]).astype(np.int64).ravel()
         opacity, specular = ROLE_STYLE[s.role]
         if s.role == "muscle":
             opacity = muscle_opacity
-        pl.add_mesh(pv.PolyData(s.vertices, faces), color=s.colour, opacity=opacity, specular=specular,
+        pl.add_mesh(to_polydata(s.vertices, s.faces), color=s.colour, opacity=opacity, specular=specular,
                     smooth_shading=True)
     drawn = list(needles) or ([needle] if needle is not None else [])
     for k, n in enumerate(drawn):

@@ -12,13 +12,12 @@ from needlesafe.meshes.io import atomic_write_bytes, atomic_write_text
 
 def map_polydata(scene, smap):
     """The skin as pyvista PolyData with the map as point arrays."""
-    import pyvista as pv
-
     from needlesafe.geometry.safety_map import skin_of
 
+    from .render import to_polydata
+
     skin = skin_of(scene)
-    faces = np.hstack([np.full((len(skin.faces), 1), 3), skin.faces]).astype(np.int64).ravel()
-    poly = pv.PolyData(skin.vertices.copy(), faces)
+    poly = to_polydata(skin.vertices.copy(), skin.faces)
     poly.point_data["safe_depth_mm"] = smap.safe_depth_mm
     poly.point_data["bone_depth_mm"] = np.where(np.isfinite(smap.bone_depth_mm), smap.bone_depth_mm, -1.0)
     poly.point_data["backstop"] = smap.backstop.astype(np.uint8)

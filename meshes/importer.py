@@ -12,14 +12,13 @@ can be overridden by a JSON/TOML file::
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .io import MESH_SUFFIXES, read_mesh
+from .io import MESH_SUFFIXES, read_mesh, read_table
 from .pack import write_pack
 from .types import CRITICAL_ROLES, DEFAULT_COLOUR, DEFAULT_MARGIN_MM, ROLES, AnatomyScene, Landmark, PackError, Structure
 
@@ -77,15 +76,7 @@ def _load_overrides(path) -> dict:
         return {}
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
+        data = read_table(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PackError(f"{path}: cannot read the override file: {exc}") from None
     if not isinstance(data, dict):

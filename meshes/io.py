@@ -140,3 +140,19 @@ def read_json(path, max_bytes: int, error=ValueError, what: str = "file"):
         if isinstance(exc, error):
             raise
         raise error(f"{path}: not a valid {what} (JSON error: {exc})") from None
+
+
+def read_table(path):
+    """The object in a JSON or TOML file (by suffix). Raises OSError, UnicodeDecodeError or
+    ValueError (TOML errors are ValueErrors); callers turn them into their own messages."""
+    import json
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+        return tomllib.loads(text)
+    return json.loads(text)

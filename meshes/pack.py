@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import MESH_SUFFIXES, atomic_write_text, read_mesh, write_ply
+from .io import MESH_SUFFIXES, atomic_write_text, read_mesh, read_table, write_ply
 from .types import (
     CRITICAL_ROLES,
     DEFAULT_COLOUR,
@@ -72,15 +72,7 @@ def _read_manifest(folder: Path) -> tuple[dict, Path]:
     else:
         raise PackError(f"{folder}: no pack manifest ({' or '.join(MANIFEST_NAMES)}) in this folder")
     try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(text)
+        data = read_table(path)
     except (UnicodeDecodeError, ValueError) as exc:
         raise PackError(f"{path}: manifest is not valid {path.suffix[1:].upper()}: {exc}") from None
     if not isinstance(data, dict):
