@@ -328,7 +328,7 @@ def _report(args) -> int:
 
     from needlesafe.app.exercises import ExerciseError, read_attempts
     from needlesafe.app.render import render_scene
-    from needlesafe.app.report_html import build_report, needle_section
+    from needlesafe.app.report_html import build_report, section_for
     from needlesafe.app.scenario import ScenarioError, load_scenario
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.needle import Needle
@@ -353,11 +353,10 @@ def _report(args) -> int:
         return 2
     scene = load_pack(pack)
     engine = ClearanceEngine(scene)
-    sections = []
-    for k, n in enumerate(needles, start=1):
-        depths, curves = engine.profile(n)
-        label = f"Needle {k}" if len(needles) > 1 else "Needle"
-        sections.append(needle_section(label, engine.report(n), depths, curves, score))
+    sections = [
+        section_for(engine, f"Needle {k}" if len(needles) > 1 else "Needle", n, score)
+        for k, n in enumerate(needles, start=1)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         png = Path(tmp) / "view.png"
         render_scene(scene, "oblique", png, size=(960, 720), needles=needles, muscle_opacity=0.35)

@@ -629,14 +629,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
         from needlesafe.meshes.io import atomic_write_text
 
-        from .report_html import build_report, needle_section
+        from .report_html import build_report, section_for
 
-        sections = []
-        for k, n in enumerate([self.needle] + self.pinned):
-            depths, curves = self.engine.profile(n)
-            score = self.last_score.to_dict() if (k == 0 and self.last_score is not None) else None
-            title = "Current needle" if k == 0 else f"Pinned needle {k}"
-            sections.append(needle_section(title, self.engine.report(n), depths, curves, score))
+        score = self.last_score.to_dict() if self.last_score is not None else None
+        sections = [section_for(self.engine, "Current needle", self.needle, score)] + [
+            section_for(self.engine, f"Pinned needle {k}", n) for k, n in enumerate(self.pinned, start=1)
+        ]
         with tempfile.TemporaryDirectory() as tmp:
             png = self.export_image(Path(tmp) / "view.png")
             image = png.read_bytes()

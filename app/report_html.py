@@ -93,6 +93,12 @@ def needle_section(title: str, report, depths, curves, score=None) -> str:
     return "\n".join(parts)
 
 
+def section_for(engine, title: str, needle, score=None) -> str:
+    """`needle_section` for one needle of `engine`'s scene: its report and its clearance profile."""
+    depths, curves = engine.profile(needle)
+    return needle_section(title, engine.report(needle), depths, curves, score)
+
+
 def build_report(title: str, pack_name: str, sections: list, image_png: bytes | None = None) -> str:
     """The whole HTML document; sections are from `needle_section`, the image a PNG of the view."""
     img = ""
