@@ -204,6 +204,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.compare_dock.hide()
         self._shells = {}
         self._shell_worker = None
+        self._closing = False
         self.pinned = []  # needles kept on screen to compare with the current one
         self.last_score = None
         self._presentation = None
@@ -436,7 +437,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if on and not self._shells and self._shell_worker is None:
             self.statusBar().showMessage("Computing danger shells…")
             crit = [(s.name, s.vertices, s.faces, s.margin_mm) for s in self.scene.critical]
-            self._shell_worker = ShellWorker(crit, self)
+            self._shell_worker = ShellWorker(crit, self.pack_source, self)
             self._shell_worker.done.connect(self._add_shells)
             self._shell_worker.start()
         self._repaint()
@@ -445,8 +446,11 @@ class MainWindow(QtWidgets.QMainWindow):
         worker, self._shell_worker = self._shell_worker, None
         if worker is not None:
             worker.wait()
-        if self.scene is None or set(shells) - {s.name for s in self.scene.critical}:
-            return  # the pack changed meanwhile
+        if worker is None or worker.source != self.pack_source:
+            # the pack (or only its habitus, with the same names) changed meanwhile: start again
+            if self.shells_action.isChecked() and not self._closing:
+                self.show_shells(True)
+            return
         self._shells = shells
         for name, (v, f) in shells.items():
             colour = self.scene.structure(name).colour
@@ -493,7 +497,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _map_done(self, key, smap):
         self._finish_map_worker()
-        if key[0] != self.pack_source:
+        if self._closing or key[0] != self.pack_source:
             return  # the pack changed meanwhile
         self._maps[key] = smap
         if self.map_action.isChecked():
@@ -501,6 +505,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _map_failed(self, message: str):
         self._finish_map_worker()
+        if self._closing:
+            return
         self.map_action.blockSignals(True)
         self.map_action.setChecked(False)
         self.map_action.blockSignals(False)
@@ -1068,7 +1074,18 @@ class MainWindow(QtWidgets.QMainWindow):
     def error(self, message: str) -> None:
         QtWidgets.QMessageBox.critical(self, "NeedleSafe", message)
 
+    def stop_workers(self) -> None:
+        """Cancel the safety map and wait for both worker threads: a QThread destroyed while it
+        runs aborts the whole process, so none may outlive the window."""
+        self._closing = True
+        for worker in (self._map_worker, self._shell_worker):
+            if worker is not None:
+                worker.cancel()
+                worker.wait()
+        self._map_worker = self._shell_worker = None
+
     def closeEvent(self, event):  # noqa: N802 - Qt override
+        self.stop_workers()
         self.plotter.close()
         super().closeEvent(event)
 
@@ -1215,13 +1232,19 @@ class ShellWorker(QtCore.QThread):
 
     done = QtCore.Signal(dict)
 
-    def __init__(self, structures, parent=None):
+    def __init__(self, structures, source: str, parent=None):
         super().__init__(parent)
-        self.structures = structures
+        self.structures, self.source = structures, source
+        self._cancel = False
+
+    def cancel(self):
+        self._cancel = True
 
     def run(self):
         shells = {}
         for name, v, f, margin in self.structures:
+            if self._cancel:
+                return
             try:
                 shells[name] = offset_surface(v, f, max(margin, 0.5))
             except Exception:  # noqa: BLE001 - a shell that cannot be built is just not drawn

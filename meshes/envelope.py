@@ -100,7 +100,8 @@ def skin_envelope(
     # keep the outer shell only (marching cubes can leave small inner bubbles)
     parts = mesh.split(only_watertight=False)
     if len(parts) > 1:
-        mesh = max(parts, key=lambda m: abs(m.volume) if m.is_watertight else m.area)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a flat sliver has no centre of mass
+            mesh = max(parts, key=lambda m: abs(m.volume) if m.is_watertight else m.area)
     if smooth_iterations:
         trimesh.smoothing.filter_taubin(mesh, lamb=0.5, nu=-0.53, iterations=smooth_iterations)
     if mesh.volume < 0:

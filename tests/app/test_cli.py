@@ -19,6 +19,14 @@ CHECK = ["check", "--pack", "default", "--entry", *[repr(float(x)) for x in ENTR
          "--depth", "40", "--length", "75", "--gauge", "0.30"]
 
 
+def run_cli(*argv):
+    """Run `needlesafe ARGV` in its own process, as a user would. Commands that draw pictures run
+    this way: an off-screen VTK window left in the test process would share it with the Qt windows
+    of the GUI tests."""
+    return subprocess.run([sys.executable, "-m", "needlesafe.app", *map(str, argv)], capture_output=True,
+                          text=True, timeout=600)
+
+
 def test_check_json_equals_engine(capsys):
     assert main(CHECK + ["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -93,7 +101,9 @@ def test_packs_lists_builtin_and_imported(capsys, tmp_path, monkeypatch):
 
 def test_render_writes_a_picture(tmp_path, capsys):
     out = tmp_path / "g.png"
-    assert main(["render", "--pack", "gluteal:lean", "--view", "lateral", "--out", str(out)]) == 0
+    proc = run_cli("render", "--pack", "gluteal:lean", "--view", "lateral", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {out}" in proc.stdout
     import imageio.v3 as iio
 
     img = iio.imread(out)[..., :3].astype(int)
@@ -118,8 +128,10 @@ def test_map_command_writes_csv_vtp_png(tmp_path, capsys):
                  "--length", "100", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["path"]["safe_depth_mm"] == pytest.approx(float(row["safe_depth_mm"]), abs=0.01)
+    assert main(["map", "--pack", "gluteal", "--direction", "0", "-1", "0", "--out", str(tmp_path / "map.vtp")]) == 0
+    proc = run_cli("map", "--pack", "gluteal", "--direction", "0", "-1", "0", "--out", tmp_path / "map.png")
+    assert proc.returncode == 0, proc.stderr
     for name in ("map.vtp", "map.png"):
-        assert main(["map", "--pack", "gluteal", "--direction", "0", "-1", "0", "--out", str(tmp_path / name)]) == 0
         assert (tmp_path / name).stat().st_size > 1000
     import pyvista as pv
 
@@ -162,7 +174,8 @@ def test_exercise_commands_score_log_and_report(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "summary gluteal-piriformis: 2 attempts" in out
     assert (tmp_path / "bo.csv").read_text().count("\n") == 3
-    assert main(["report", "--log", str(log), "--attempt", "1", "--out", str(tmp_path / "a.html")]) == 0
+    proc = run_cli("report", "--log", log, "--attempt", "1", "--out", tmp_path / "a.html")
+    assert proc.returncode == 0, proc.stderr
     html = (tmp_path / "a.html").read_text()
     assert "Attempt 1: Bo" in html and "<svg" in html and "data:image/png;base64," in html
     assert main(["report", "--log", str(log), "--attempt", "9", "--out", str(tmp_path / "b.html")]) == 2

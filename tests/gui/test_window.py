@@ -1,4 +1,5 @@
 """The main window driven like a user: click the skin, change depth with keys, read the panel."""
+import gc
 import os
 from pathlib import Path
 
@@ -16,14 +17,19 @@ from needlesafe.meshes.pack import load_pack
 @pytest.fixture
 def window(qtbot):
     win = MainWindow("default")
-    qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
     win.activateWindow()
     qtbot.waitActive(win)
     win.plotter.render()
     yield win
+    # tear down here, in order, rather than whenever the garbage collector gets to it during a
+    # later test: close (workers stopped, GL released), delete the widgets, then collect
     win.close()
+    win.deleteLater()
+    QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    del win
+    gc.collect()
 
 
 def panel_rows(win):
@@ -174,6 +180,42 @@ def test_danger_shells_are_computed_off_the_gui_thread(window, qtbot):
         assert window.plotter.actors[f"shell:{s.name}"].GetVisibility()
     window.shells_action.trigger()
     assert not any(window.plotter.actors[f"shell:{s.name}"].GetVisibility() for s in window.scene.critical)
+
+
+def test_shells_follow_a_region_switch_made_while_they_compute(window, qtbot):
+    win = window
+    win.shells_action.trigger()
+    assert win._shell_worker is not None
+    win.region.setCurrentText("shoulder")
+    win.region.activated.emit(win.region.currentIndex())
+    qtbot.waitUntil(lambda: bool(win._shells), timeout=30000)
+    assert set(win._shells) == {s.name for s in win.scene.critical}
+    assert "brachial_plexus" in win._shells
+    # each shell lies around its own structure of the new region, not one of the old
+    for s in win.scene.critical:
+        v, _ = win._shells[s.name]
+        pad = max(s.margin_mm, 0.5) + 3.0
+        assert np.all(v.min(axis=0) >= s.vertices.min(axis=0) - pad)
+        assert np.all(v.max(axis=0) <= s.vertices.max(axis=0) + pad)
+        centre = s.vertices.mean(axis=0)
+        assert np.all(v.min(axis=0) < centre) and np.all(centre < v.max(axis=0))
+
+
+def test_closing_while_workers_run_stops_them(qtbot):
+    win = MainWindow("gluteal")
+    win.show()
+    qtbot.waitExposed(win)
+    win.shells_action.trigger()
+    win.map_action.trigger()
+    threads = [win._shell_worker, win._map_worker]
+    assert all(t is not None and t.isRunning() for t in threads)
+    win.close()  # as a user closing the window mid-computation
+    assert not any(t.isRunning() for t in threads)
+    assert win._shell_worker is None and win._map_worker is None
+    qtbot.wait(200)  # late signals from the workers reach a closed window and change nothing
+    assert win._shells == {} and win.safety_map is None
+    win.deleteLater()
+    QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
 
 
 def test_scenario_round_trip_and_bad_files(window, qtbot, tmp_path, monkeypatch):
