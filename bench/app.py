@@ -71,8 +71,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    # Skip interpreter teardown: with PySide6, VTK and numba loaded, CPython's final garbage
-    # collection here has aborted with "bool_dealloc" (a reference-count bug in an extension).
-    os._exit(code)
+    sys.exit(main())

@@ -182,6 +182,28 @@ def test_danger_shells_are_computed_off_the_gui_thread(window, qtbot):
     assert not any(window.plotter.actors[f"shell:{s.name}"].GetVisibility() for s in window.scene.critical)
 
 
+def test_needle_updates_keep_reference_counts(window, qtbot):
+    """A student moves the needle thousands of times in a session. Each update redraws the panel,
+    the plot and the 3D view; none may drop references to None, True or False: a binding that drops
+    them (PySide6 6.12.0 does, on every Python override of a Qt virtual) makes CPython 3.11 abort
+    after a few hundred updates. (From Python 3.12 these objects are immortal and the counts fixed.)"""
+    import sys
+
+    def counts():
+        gc.collect()
+        return np.array([sys.getrefcount(None), sys.getrefcount(True), sys.getrefcount(False)])
+
+    for k in range(5):  # warm up: first-time caches
+        window.tilt_needle("horizontal", 1.0 if k % 2 else -1.0)
+        QtWidgets.QApplication.processEvents()
+    before = counts()
+    for k in range(60):
+        window.tilt_needle("horizontal", 1.0 if k % 2 else -1.0)
+        QtWidgets.QApplication.processEvents()
+    drift = counts() - before
+    assert np.all(drift > -300), f"reference counts of None, True, False fell by {(-drift).tolist()}"
+
+
 def test_shells_follow_a_region_switch_made_while_they_compute(window, qtbot):
     win = window
     win.shells_action.trigger()
