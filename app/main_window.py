@@ -88,7 +88,10 @@ class ClearancePanel(QtWidgets.QWidget):
         self.path = QtWidgets.QLabel("")
         for w in (self.needle_label, self.safe_depth, self.bracketing, self.path):
             w.setWordWrap(True)
+            # the table and the plot give way when the dock is short; the sentences never do
+            w.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Minimum)
             layout.addWidget(w)
+        self.path.setMinimumHeight(2 * self.path.fontMetrics().lineSpacing() + 4)  # the longest, often 2 lines
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("clearance_plot")
         self.plot.setLabel("bottom", "insertion depth", units="mm")

@@ -52,7 +52,7 @@ def _segment_crosses(p, q, tris):
     h = np.cross(d, e2)
     det = np.einsum("ij,ij->i", e1, h)
     ok = np.abs(det) > 1e-18
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):  # near-parallel triangles: masked by `ok` below
         inv = 1.0 / det
         s = p - tris[:, 0]
         u = inv * np.einsum("ij,ij->i", s, h)
