@@ -1086,6 +1086,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 worker.cancel()
                 worker.wait()
         self._map_worker = self._shell_worker = None
+        if getattr(self, "_map_progress", None) is not None:
+            self._map_progress.hide()
 
     def closeEvent(self, event):  # noqa: N802 - Qt override
         self.stop_workers()

@@ -234,6 +234,7 @@ def test_closing_while_workers_run_stops_them(qtbot):
     win.close()  # as a user closing the window mid-computation
     assert not any(t.isRunning() for t in threads)
     assert win._shell_worker is None and win._map_worker is None
+    assert not win._map_progress.isVisible()
     qtbot.wait(200)  # late signals from the workers reach a closed window and change nothing
     assert win._shells == {} and win.safety_map is None
     win.deleteLater()
