@@ -31,9 +31,14 @@ DEFAULT_COLOUR = {
 def faces_closed(faces: np.ndarray) -> bool:
     """True when every edge of the (m, 3) face array is shared by exactly two faces."""
     f = np.asarray(faces, dtype=np.int64)
-    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    return bool(np.all(counts == 2))
+    if f.size == 0:
+        return False
+    a = np.concatenate([f[:, 0], f[:, 1], f[:, 2]])
+    b = np.concatenate([f[:, 1], f[:, 2], f[:, 0]])
+    n = int(f.max()) + 1
+    keys = np.sort(np.minimum(a, b) * n + np.maximum(a, b))  # one integer per undirected edge
+    # every key exactly twice: pairs agree, and no pair continues into the next one
+    return bool(len(keys) % 2 == 0 and np.all(keys[0::2] == keys[1::2]) and np.all(keys[1:-1:2] != keys[2::2]))
 
 
 class PackError(ValueError):
