@@ -102,28 +102,55 @@ class ClearancePanel(QtWidgets.QWidget):
         self.report = None
         self.curves = {}
 
+    PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+
+    def _profile_items(self):
+        """The plot's items, made once and then only moved: one curve and one margin line per
+        palette colour, the current depth and the safe depth."""
+        if getattr(self, "_slots", None) is None:
+            self._slots = []
+            for colour in self.PALETTE:
+                curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=2))
+                margin = pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen(colour, style=QtCore.Qt.DashLine))
+                self.plot.addItem(margin)
+                self._slots.append((curve, margin))
+            self._depth_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#000000", width=2))
+            self._safe_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#009E73", style=QtCore.Qt.DotLine))
+            self.plot.addItem(self._depth_line)
+            self.plot.addItem(self._safe_line)
+        return self._slots
+
     def show_profile(self, depths, curves: dict, report) -> None:
         """Clearance against depth for the nearest critical structures, their margins, the current
         depth and the safe depth."""
-        self.plot.clear()
-        self.curves = {}
-        palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
+        slots = self._profile_items()
+        legend = self.plot.getPlotItem().legend
         rows = sorted(
             (r for r in report.structures if r.name in curves),
             key=lambda r: float(np.min(curves[r.name])),
-        )[: len(palette)]
+        )[: len(slots)]
+        self.curves = {}
+        legend.clear()
         top = 0.0
-        for colour, r in zip(palette, rows):
-            y = curves[r.name]
-            self.curves[r.name] = self.plot.plot(depths, y, pen=pg.mkPen(colour, width=2), name=r.name)
-            self.plot.addItem(pg.InfiniteLine(r.margin_mm, angle=0, pen=pg.mkPen(colour, style=QtCore.Qt.DashLine)))
-            top = max(top, float(min(y[0], 4 * r.margin_mm + 10)))
+        for k, (curve, margin) in enumerate(slots):
+            if k < len(rows):
+                r = rows[k]
+                y = curves[r.name]
+                curve.setData(depths, y)
+                margin.setValue(r.margin_mm)
+                legend.addItem(curve, r.name)
+                self.curves[r.name] = curve
+                top = max(top, float(min(y[0], 4 * r.margin_mm + 10)))
+            else:
+                curve.setData([], [])
+            curve.setVisible(k < len(rows))
+            margin.setVisible(k < len(rows))
         n = report.needle
-        self.plot.addItem(pg.InfiniteLine(n.depth_mm, angle=90, pen=pg.mkPen("#000000", width=2)))
-        if report.path.safe_depth_mm is not None:
-            self.plot.addItem(
-                pg.InfiniteLine(report.path.safe_depth_mm, angle=90, pen=pg.mkPen("#009E73", style=QtCore.Qt.DotLine))
-            )
+        self._depth_line.setValue(n.depth_mm)
+        safe = report.path.safe_depth_mm
+        self._safe_line.setVisible(safe is not None)
+        if safe is not None:
+            self._safe_line.setValue(safe)
         self.plot.setXRange(0, n.length_mm, padding=0.02)
         self.plot.setYRange(0, max(top, 5.0), padding=0.05)
 
