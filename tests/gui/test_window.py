@@ -204,6 +204,15 @@ def test_needle_updates_keep_reference_counts(window, qtbot):
     assert np.all(drift > -300), f"reference counts of None, True, False fell by {(-drift).tolist()}"
 
 
+def test_a_crashing_binding_is_named_at_start():
+    from needlesafe.app.main_window import binding_warning
+
+    assert "6.12.0" in binding_warning("6.12.0", (3, 11, 7))
+    assert binding_warning("6.12.0", (3, 12, 1)) is None  # None and True are immortal there
+    assert binding_warning("6.11.3", (3, 11, 7)) is None
+    assert binding_warning() is None  # what pyproject.toml installs
+
+
 def test_shells_follow_a_region_switch_made_while_they_compute(window, qtbot):
     win = window
     win.shells_action.trigger()
