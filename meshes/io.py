@@ -69,14 +69,16 @@ def _read_own_ply(path: Path):
     """Read a PLY exactly as `write_ply` writes it (a pack's own files; the built-in cache) with
     numpy alone, or return None for any other layout, which then goes to the general reader.
     Saves loading trimesh at start-up."""
-    data = path.read_bytes()
-    m = _OWN_PLY.match(data[:4096])
-    if m is None:
-        return None
-    nv, nf = int(m.group(1)), int(m.group(2))
-    start = m.end()
-    if len(data) != start + 24 * nv + 13 * nf:
-        return None
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+        m = _OWN_PLY.match(head)
+        if m is None:
+            return None  # only the header was read
+        nv, nf = int(m.group(1)), int(m.group(2))
+        start = m.end()
+        if os.fstat(fh.fileno()).st_size != start + 24 * nv + 13 * nf:
+            return None
+        data = head + fh.read()
     v = np.frombuffer(data, dtype="<f8", count=3 * nv, offset=start).reshape(nv, 3)
     rec = np.frombuffer(data, dtype=[("n", "u1"), ("i", "<i4", (3,))], count=nf, offset=start + 24 * nv)
     if nf and not np.all(rec["n"] == 3):
