@@ -50,6 +50,7 @@ STATUS_COLOUR = {
 SKIN_OPACITY = 0.35
 CLOSEST_LINE_MM = 20.0  # closest-point lines are drawn for danger structures nearer than this
 NEEDLE_COLOUR = "#404040"
+XRAY_OPACITY = 0.35  # the needle seen through tissue
 TRIGGER_POINT_COLOUR = "#56B4E9"  # sky blue: a target, not a danger
 
 ABOUT = f"""<h3>NeedleSafe</h3>
@@ -199,6 +200,14 @@ class MainWindow(QtWidgets.QMainWindow):
         # no auto-update timer: the view repaints when something changes, not five times a second
         self.plotter = QtInteractor(self, multi_samples=multi_samples, auto_update=False)
         self.setCentralWidget(self.plotter.interactor)
+        # a second layer, drawn over the anatomy, shows the needle faintly where tissue hides it
+        from vtkmodules.vtkRenderingCore import vtkRenderer
+
+        self._xray = vtkRenderer()
+        self._xray.SetLayer(1)
+        self._xray.InteractiveOff()
+        self.plotter.ren_win.SetNumberOfLayers(2)
+        self.plotter.ren_win.AddRenderer(self._xray)
         self.panel = ClearancePanel(self)
         dock = QtWidgets.QDockWidget("Clearance", self)
         dock.setObjectName("clearance_dock")
@@ -359,6 +368,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.hide_muscle.setShortcut(QtGui.QKeySequence("Alt+M"))
         self.hide_muscle.setCheckable(True)
         self.hide_muscle.toggled.connect(lambda on: self._set_role_visible("muscle", not on))
+        self.xray_action = v.addAction("Show the needle through tissue")
+        self.xray_action.setCheckable(True)
+        self.xray_action.setChecked(True)
+        self.xray_action.toggled.connect(self._set_xray)
         e = self.menuBar().addMenu("&Exercises")
         for path in builtin_exercises():
             try:
@@ -926,6 +939,28 @@ class MainWindow(QtWidgets.QMainWindow):
             self.plotter.add_mesh(line, color=STATUS_COLOUR[r.level], line_width=3, name=name, pickable=False,
                                   render=False)
             self._needle_actors.append(name)
+        self._draw_xray()
+        self._repaint()
+
+    def _draw_xray(self):
+        """Faint copies of the needle's actors in the top layer, so the shaft, the tip and the path
+        ahead show through the muscle they run in (the solid needle still shows true depth)."""
+        from vtkmodules.vtkRenderingCore import vtkActor
+
+        self._xray.RemoveAllViewProps()
+        for name in self._needle_actors:
+            actor = self.plotter.actors.get(name)
+            if actor is None or name == "needle:entry":
+                continue
+            ghost = vtkActor()
+            ghost.SetMapper(actor.GetMapper())
+            ghost.GetProperty().DeepCopy(actor.GetProperty())
+            ghost.GetProperty().SetOpacity(XRAY_OPACITY)
+            ghost.PickableOff()
+            self._xray.AddActor(ghost)
+
+    def _set_xray(self, on: bool):
+        self._xray.SetDraw(bool(on))
         self._repaint()
 
     def set_depth(self, depth_mm: float):
@@ -1046,9 +1081,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def pick(self, x: int, y: int):
         """(structure name, point (3,), normal (3,)) under display pixel (x, y) (VTK origin bottom-left), or None."""
-        import vtk
+        from vtkmodules.vtkRenderingCore import vtkCellPicker
 
-        picker = vtk.vtkCellPicker()
+        picker = vtkCellPicker()
         picker.SetTolerance(0.0005)
         renderer = self.plotter.renderer
         if not picker.Pick(x, y, 0, renderer):
@@ -1093,12 +1128,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_image(self, path) -> Path:
         path = Path(path)
+        self._xray.SetActiveCamera(self.plotter.renderer.GetActiveCamera())
         self.plotter.render()
         self.plotter.screenshot(str(path))
         return path
 
     def _repaint(self) -> None:
         """Schedule one redraw of the 3D view (Qt coalesces several requests into one frame)."""
+        self._xray.SetActiveCamera(self.plotter.renderer.GetActiveCamera())  # the layers share one camera
         self.plotter.update()
 
     def error(self, message: str) -> None:

@@ -204,6 +204,29 @@ def test_needle_updates_keep_reference_counts(window, qtbot):
     assert np.all(drift > -300), f"reference counts of None, True, False fell by {(-drift).tolist()}"
 
 
+def test_the_needle_shows_through_tissue(window, tmp_path):
+    """The faint top-layer copy darkens the needle's path, and only there; the View menu turns it off."""
+    import imageio.v3 as iio
+
+    win = window
+    win.set_depth(40.0)
+    win.set_camera("lateral")
+    on = iio.imread(win.export_image(tmp_path / "on.png"))[..., :3].astype(int)
+    win.xray_action.setChecked(False)
+    off = iio.imread(win.export_image(tmp_path / "off.png"))[..., :3].astype(int)
+    win.xray_action.setChecked(True)
+    n, h = win.needle, on.shape[0]
+    darker = 0
+    for f in np.linspace(0.2, 0.9, 8):
+        x, y = world_to_display(win, n.entry_lps + f * n.depth_mm * n.direction)
+        r, c = h - 1 - y, x
+        darker += int(on[r, c].sum() < off[r, c].sum() - 30)
+    assert darker >= 6, "the needle's path is not drawn over the tissue"
+    changed = np.abs(on - off).sum(axis=2) > 0
+    assert 0 < changed.sum() < 0.01 * changed.size  # a thin line, not a veil over the view
+    assert not changed[:60, :60].any()
+
+
 def test_a_crashing_binding_is_named_at_start():
     from needlesafe.app.main_window import binding_warning
 
