@@ -64,6 +64,8 @@ Imported atlases keep their own licences: Z-Anatomy (Gauthier Kervyn, CC BY-SA 4
 class ClearancePanel(QtWidgets.QWidget):
     """Read-only view of a ClearanceReport: one row per critical structure, safe depth, bracketing."""
 
+    PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")  # plot curves
+
     def __init__(self, parent=None):
         super().__init__(parent)
         layout = QtWidgets.QVBoxLayout(self)
@@ -100,31 +102,25 @@ class ClearancePanel(QtWidgets.QWidget):
         self.plot.setMinimumHeight(200)
         self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
         layout.addWidget(self.plot, 1)
+        # the plot's items are made once and then only moved: one curve and one margin line per
+        # palette colour, the current depth and the safe depth
+        self._slots = []
+        for colour in self.PALETTE:
+            curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=2))
+            margin = pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen(colour, style=QtCore.Qt.DashLine))
+            self.plot.addItem(margin)
+            self._slots.append((curve, margin))
+        self._depth_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#000000", width=2))
+        self._safe_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#009E73", style=QtCore.Qt.DotLine))
+        self.plot.addItem(self._depth_line)
+        self.plot.addItem(self._safe_line)
         self.report = None
         self.curves = {}
-
-    PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
-
-    def _profile_items(self):
-        """The plot's items, made once and then only moved: one curve and one margin line per
-        palette colour, the current depth and the safe depth."""
-        if getattr(self, "_slots", None) is None:
-            self._slots = []
-            for colour in self.PALETTE:
-                curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=2))
-                margin = pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen(colour, style=QtCore.Qt.DashLine))
-                self.plot.addItem(margin)
-                self._slots.append((curve, margin))
-            self._depth_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#000000", width=2))
-            self._safe_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#009E73", style=QtCore.Qt.DotLine))
-            self.plot.addItem(self._depth_line)
-            self.plot.addItem(self._safe_line)
-        return self._slots
 
     def show_profile(self, depths, curves: dict, report) -> None:
         """Clearance against depth for the nearest critical structures, their margins, the current
         depth and the safe depth."""
-        slots = self._profile_items()
+        slots = self._slots
         legend = self.plot.getPlotItem().legend
         rows = sorted(
             (r for r in report.structures if r.name in curves),
@@ -208,6 +204,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._xray.InteractiveOff()
         self.plotter.ren_win.SetNumberOfLayers(2)
         self.plotter.ren_win.AddRenderer(self._xray)
+        main, xray = self.plotter.renderer, self._xray  # the layers share one camera, whatever renders
+        main.AddObserver("StartEvent", lambda *_: xray.SetActiveCamera(main.GetActiveCamera()))
         self.panel = ClearancePanel(self)
         dock = QtWidgets.QDockWidget("Clearance", self)
         dock.setObjectName("clearance_dock")
@@ -1128,14 +1126,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_image(self, path) -> Path:
         path = Path(path)
-        self._xray.SetActiveCamera(self.plotter.renderer.GetActiveCamera())
         self.plotter.render()
         self.plotter.screenshot(str(path))
         return path
 
     def _repaint(self) -> None:
         """Schedule one redraw of the 3D view (Qt coalesces several requests into one frame)."""
-        self._xray.SetActiveCamera(self.plotter.renderer.GetActiveCamera())  # the layers share one camera
         self.plotter.update()
 
     def error(self, message: str) -> None:
@@ -1148,10 +1144,10 @@ class MainWindow(QtWidgets.QMainWindow):
         for worker in (self._map_worker, self._shell_worker):
             if worker is not None:
                 worker.cancel()
-                worker.wait()
-        self._map_worker = self._shell_worker = None
-        if getattr(self, "_map_progress", None) is not None:
-            self._map_progress.hide()
+        self._finish_map_worker()  # waits, hides the progress dialog
+        worker, self._shell_worker = self._shell_worker, None
+        if worker is not None:
+            worker.wait()
 
     def closeEvent(self, event):  # noqa: N802 - Qt override
         self.stop_workers()

@@ -78,11 +78,7 @@ def test_bad_axes_and_units(tmp_path, capsys):
 
 
 def test_console_script_exit_code():
-    proc = subprocess.run(
-        [sys.executable, "-m", "needlesafe.app", "check", "--pack", "default", "--entry", "0", "0", "0",
-         "--direction", "0", "0", "1"],
-        capture_output=True, text=True,
-    )
+    proc = run_cli("check", "--pack", "default", "--entry", "0", "0", "0", "--direction", "0", "0", "1")
     assert proc.returncode == 2
     assert "--depth" in proc.stderr
 

@@ -23,13 +23,17 @@ def window(qtbot):
     qtbot.waitActive(win)
     win.plotter.render()
     yield win
-    # tear down here, in order, rather than whenever the garbage collector gets to it during a
-    # later test: close (workers stopped, GL released), delete the widgets, then collect
     win.close()
-    win.deleteLater()
-    QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    dispose(win)
     del win
     gc.collect()
+
+
+def dispose(win):
+    """Delete a closed window now, in order, rather than whenever the garbage collector gets to it
+    during a later test."""
+    win.deleteLater()
+    QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
 
 
 def panel_rows(win):
@@ -269,8 +273,7 @@ def test_closing_while_workers_run_stops_them(qtbot):
     assert not win._map_progress.isVisible()
     qtbot.wait(200)  # late signals from the workers reach a closed window and change nothing
     assert win._shells == {} and win.safety_map is None
-    win.deleteLater()
-    QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    dispose(win)
 
 
 def test_scenario_round_trip_and_bad_files(window, qtbot, tmp_path, monkeypatch):
