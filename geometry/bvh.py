@@ -323,6 +323,101 @@ def _offset_entry(bmin, bmax, left, right, start, count, tris, root, o, d, radiu
     return best
 
 
+@njit(cache=True)
+def _ray_hit_list(bmin, bmax, left, right, start, count, tris, root, o, d):
+    """Sorted distinct crossings t >= 0 of the ray o + t d with one mesh (hits through a shared
+    edge or vertex counted once); at most MAX_RAY_HITS of them."""
+    inv = _inverse(d)
+    buf = np.empty(MAX_RAY_HITS)
+    k = 0
+    stack = np.empty(128, dtype=np.int64)
+    stack[0] = root
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        node = stack[sp]
+        if _ray_box(bmin, bmax, node, 0.0, o, inv, math.inf) == math.inf:
+            continue
+        if left[node] < 0:
+            for j in range(start[node], start[node] + count[node]):
+                t = ray_triangle(o, d, _corner(tris, j, 0), _corner(tris, j, 1), _corner(tris, j, 2))
+                if t < math.inf and k < MAX_RAY_HITS:
+                    buf[k] = t
+                    k += 1
+            continue
+        stack[sp] = left[node]
+        stack[sp + 1] = right[node]
+        sp += 2
+    hits = np.sort(buf[:k])
+    out = np.empty(k)
+    m = 0
+    last = -math.inf
+    for i in range(k):
+        t = hits[i]
+        if t - last <= 1e-9 * (1.0 + abs(t)):
+            continue
+        last = t
+        out[m] = t
+        m += 1
+    return out[:m]
+
+
+@njit(cache=True)
+def _body_exit(bmin, bmax, left, right, start, count, tris, root, o, d, tol):
+    """Where the ray o + t d leaves a closed surface (the skin): the first crossing beyond `tol`
+    that goes from inside to outside, or inf. Inside at t = tol is the parity of the crossings
+    beyond it; crossings within `tol` of the origin are the entry itself."""
+    hits = _ray_hit_list(bmin, bmax, left, right, start, count, tris, root, o, d)
+    n_beyond = 0
+    for t in hits:
+        if t > tol:
+            n_beyond += 1
+    inside = n_beyond % 2 == 1
+    for t in hits:
+        if t <= tol:
+            continue
+        if inside:
+            return t
+        inside = True
+    return math.inf
+
+
+#: Directions of the rays that vote on inside/outside of an open surface: the 12 vertices and
+#: 20 face centres of an icosahedron, turned off the coordinate axes so no ray runs along a box edge.
+def _vote_directions() -> np.ndarray:
+    g = (1.0 + 5.0**0.5) / 2.0
+    ico = [(0, 1, g), (0, -1, g), (0, 1, -g), (0, -1, -g), (1, g, 0), (-1, g, 0), (1, -g, 0), (-1, -g, 0),
+           (g, 0, 1), (-g, 0, 1), (g, 0, -1), (-g, 0, -1)]
+    v = np.array(ico, dtype=np.float64)
+    v /= np.linalg.norm(v, axis=1)[:, None]
+    faces = []
+    for i in range(12):
+        for j in range(i + 1, 12):
+            for k in range(j + 1, 12):
+                if max(np.linalg.norm(v[i] - v[j]), np.linalg.norm(v[j] - v[k]), np.linalg.norm(v[i] - v[k])) < 1.1:
+                    c = v[i] + v[j] + v[k]
+                    faces.append(c / np.linalg.norm(c))
+    dirs = np.vstack([v, np.array(faces)])
+    a, b = 0.3137, 0.1731  # a fixed, irrational-looking turn
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    return np.ascontiguousarray(dirs @ (rz @ rx).T)
+
+
+VOTE_DIRECTIONS = _vote_directions()
+
+
+@njit(cache=True)
+def _odd_votes(bmin, bmax, left, right, start, count, tris, root, p, dirs):
+    """How many of the rays p + t dirs[k] cross the mesh an odd number of times."""
+    odd = 0
+    for k in range(dirs.shape[0]):
+        d = (dirs[k, 0], dirs[k, 1], dirs[k, 2])
+        n = len(_ray_hit_list(bmin, bmax, left, right, start, count, tris, root, p, d))
+        odd += n % 2
+    return odd
+
+
 def _tuple3(x) -> tuple:
     a, b, c = (float(v) for v in x)
     return (a, b, c)
@@ -475,6 +570,26 @@ class SceneBVH:
         self.margins = np.asarray(margins, dtype=np.float64)
         if not (len(self.critical) == len(self.margins) == len(parts)):
             raise ValueError("one critical flag and one margin per mesh")
+
+    def crossings(self, i: int, origin, direction) -> np.ndarray:
+        """Sorted distinct crossings t >= 0 (mm) of the ray origin + t direction with mesh i."""
+        return _ray_hit_list(*self._nodes, self.tris, int(self.roots[i]), _tuple3(origin), _tuple3(direction))
+
+    def body_exit(self, i: int, origin, direction, tol: float) -> float:
+        """Where the ray leaves closed mesh i going outward (see `_body_exit`), or inf (mm)."""
+        return float(_body_exit(*self._nodes, self.tris, int(self.roots[i]), _tuple3(origin), _tuple3(direction),
+                                float(tol)))
+
+    def inside_fraction(self, i: int, point) -> float:
+        """Share of VOTE_DIRECTIONS rays from `point` that cross mesh i an odd number of times:
+        1 deep inside a surface, 0 well outside, in between near an opening of an open surface.
+        A point outside the mesh's bounding box is outside (0)."""
+        p = np.asarray(point, dtype=np.float64)
+        lo, hi = self.parts[i].bounds
+        if np.any(p < lo) or np.any(p > hi):
+            return 0.0
+        odd = _odd_votes(*self._nodes, self.tris, int(self.roots[i]), _tuple3(p), VOTE_DIRECTIONS)
+        return odd / len(VOTE_DIRECTIONS)
 
     def profile(self, entry, direction, ts) -> np.ndarray:
         """(k, m) distance (mm) from each point entry + t direction, t in ts (m,), to each critical mesh."""

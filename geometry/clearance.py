@@ -22,12 +22,24 @@ from .report import (
 )
 
 
+#: Crossings of the skin closer than this to the entry (mm) are the entry itself.
+ENTRY_TOL_MM = 1e-3
+#: Share of voting rays that must agree before a point counts as inside / outside an open surface.
+VOTE_INSIDE = 0.6
+VOTE_OUTSIDE = 0.4
+#: limiting_structure when the safe depth ends where the needle leaves the modelled body.
+EDGE_OF_MODEL = "edge of the model"
+
+
 class ClearanceEngine:
     """Builds the acceleration structures of a scene once; `report(needle)` answers each update.
 
-    Inside/outside of a closed surface comes from the parity of the needle line's crossings; for an
-    open surface (most atlas nerves are open tubes) the entry is taken as outside and the tip is inside
-    after an odd number of crossings of the inserted shaft.
+    Rules (see ../shared/DESIGN.md, "Safety semantics"):
+    - the needle stops where its line first enters a bone (the report's needle is the effective one);
+    - beyond the closed skin the tissue is not modelled: a tip there is "unknown";
+    - inside/outside of a closed surface comes from the parity of the needle line's crossings; for an
+      open surface (atlas nerves are open tubes, atlas lungs open shells) from rays cast in 32
+      directions, which must agree (>= 60 % odd: inside, <= 40 %: outside), else "unknown".
     """
 
     def __init__(self, scene: AnatomyScene):
@@ -39,13 +51,43 @@ class ClearanceEngine:
             critical=[s.critical for s in self.structures],
             margins=[s.margin_mm if s.critical else 0.0 for s in self.structures],
         )
+        self._bones = np.array([s.role == "bone" for s in self.structures], dtype=bool)
+        skins = [i for i, s in enumerate(self.structures) if s.role == "skin" and self.closed[i]]
+        self._skin = max(skins, key=lambda i: self.structures[i].n_triangles) if skins else None
         self._landmarks = [(lm.name, np.asarray(lm.point, float), lm.bone) for lm in scene.landmarks]
         # compile and warm the queries once, so the first user update is fast
-        self.query(Needle(scene.bounds().mean(axis=0), (0.0, 0.0, 1.0), 1.0, 2.0, 0.3))
+        self.report(Needle(scene.bounds().mean(axis=0), (0.0, 0.0, 1.0), 1.0, 2.0, 0.3))
 
     def query(self, needle: Needle) -> dict:
         """Raw per-structure arrays for `needle` (see `SceneBVH.query`)."""
         return self.bvh.query(needle.entry_lps, needle.direction, needle.depth_mm, needle.length_mm, needle.radius_mm)
+
+    def _first_bone(self, q: dict, length: float):
+        """(depth mm, structure index) of the first bone entry along the line within `length`, or (None, -1)."""
+        if not self._bones.any():
+            return None, -1
+        t = np.where(self._bones, q["first_hit"], np.inf)
+        i = int(np.argmin(t))
+        return (float(t[i]), i) if t[i] <= length else (None, -1)
+
+    def bone_stop(self, needle: Needle):
+        """(depth mm, bone name) where the needle's line first enters a bone within its length, or
+        (None, None): the deepest the needle can be pushed."""
+        depth, i = self._first_bone(self.query(needle.at_depth(0.0)), needle.length_mm)
+        return (depth, self.structures[i].name) if i >= 0 else (None, None)
+
+    def effective(self, needle: Needle) -> Needle:
+        """`needle` with its depth clamped to the bone stop (a needle cannot pass through bone)."""
+        depth, _ = self.bone_stop(needle)
+        return needle.at_depth(depth) if depth is not None and needle.depth_mm > depth else needle
+
+    def body_exit(self, needle: Needle):
+        """Depth (mm) where the needle's line leaves the modelled body (the closed skin) within its
+        length, or None (it stays inside, or the pack has no closed skin)."""
+        if self._skin is None:
+            return None
+        t = self.bvh.body_exit(self._skin, needle.entry_lps, needle.direction, ENTRY_TOL_MM)
+        return t if t <= needle.length_mm else None
 
     def profile(self, needle: Needle, n_samples: int = 121):
         """Clearance against insertion depth along the needle's line, for the plot.
@@ -64,13 +106,19 @@ class ClearanceEngine:
         return ts, out
 
     def report(self, needle: Needle) -> ClearanceReport:
-        """The full clearance report of `needle`. Never raises for a valid Needle: a failed
-        computation gives status "unknown" (shown as danger)."""
+        """The full clearance report of `needle`, stopped at the first bone along its line. Never
+        raises for a valid Needle: a failed computation gives status "unknown" (shown as danger)."""
         try:
             q = self.query(needle)
+            stop, stop_i = self._first_bone(q, needle.length_mm)
+            effective = needle
+            if stop is not None and needle.depth_mm > stop:
+                effective = needle.at_depth(stop)
+                q = self.query(effective)
+            exit_mm = self.body_exit(needle)
+            return self._assemble(effective, q, needle.depth_mm, stop, stop_i, exit_mm)
         except Exception as exc:  # noqa: BLE001 - any engine failure must read as unknown, not safe
             return self._unknown_report(needle, f"clearance computation failed: {exc}")
-        return self._assemble(needle, q)
 
     def _unknown_report(self, needle: Needle, message: str) -> ClearanceReport:
         rows = [
@@ -79,9 +127,19 @@ class ClearanceEngine:
             if s.critical
         ]
         path = PathReport([], None, None, Bracketing("unknown", message=message))
-        return ClearanceReport(self.scene.name, needle, rows, path, "unknown", [message])
+        return ClearanceReport(self.scene.name, needle, rows, path, "unknown", [message], needle.depth_mm)
 
-    def _assemble(self, needle: Needle, q: dict) -> ClearanceReport:
+    def _open_inside(self, i: int, point):
+        """Is `point` inside open structure i? The vote of `SceneBVH.inside_fraction`: True, False,
+        or None when the rays disagree (near an opening)."""
+        f = self.bvh.inside_fraction(i, point)
+        if f >= VOTE_INSIDE:
+            return True
+        if f <= VOTE_OUTSIDE:
+            return False
+        return None
+
+    def _assemble(self, needle: Needle, q: dict, requested: float, stop, stop_i: int, exit_mm) -> ClearanceReport:
         r = needle.radius_mm
         length = needle.length_mm
         errors = []
@@ -95,16 +153,32 @@ class ClearanceEngine:
                 continue
             n_to_tip = int(q["n_hits_to_tip"][i])
             n_total = n_to_tip + int(q["n_hits_beyond_tip"][i])
-            entry_inside = bool(self.closed[i] and n_total % 2 == 1)
-            tip_inside = entry_inside != (n_to_tip % 2 == 1)
             axis_d = float(q["shaft_axis_distance"][i])
             tip_d = float(q["tip_axis_distance"][i])
             if not (math.isfinite(axis_d) and math.isfinite(tip_d)):
                 msg = f"{s.name}: distance could not be computed"
                 errors.append(msg)
                 any_unknown = True
-                rows.append(StructureClearance(s.name, s.role, s.margin_mm, None, None, None, None, None, None, "unknown", msg))
+                rows.append(StructureClearance(s.name, s.role, s.margin_mm, None, None, None, None, None, None,
+                                               "unknown", msg))
                 continue
+            if self.closed[i]:
+                entry_inside = n_total % 2 == 1
+                tip_inside = (n_total - n_to_tip) % 2 == 1
+            else:
+                entry_inside = self._open_inside(i, needle.entry_lps)
+                tip_inside = self._open_inside(i, needle.tip_lps)
+                crossed = axis_d <= r
+                if not crossed and (entry_inside is None or tip_inside is None):
+                    msg = (f"{s.name}: cannot tell whether the needle is inside this open surface "
+                           "(the rays cast from it disagree)")
+                    errors.append(msg)
+                    any_unknown = True
+                    rows.append(StructureClearance(s.name, s.role, s.margin_mm, None, None, None, None, None, None,
+                                                   "unknown", msg))
+                    continue
+                # the shaft crosses the surface: contact whatever the vote; an undecided entry counts as inside
+                entry_inside = True if entry_inside is None else entry_inside
             penetrated = axis_d <= r or entry_inside or tip_inside
             shaft_mm = 0.0 if (entry_inside or tip_inside) else max(0.0, axis_d - r)
             tip_mm = 0.0 if tip_inside else max(0.0, tip_d - r)
@@ -123,7 +197,7 @@ class ClearanceEngine:
                     closest_point_needle=[float(x) for x in needle_pt],
                     closest_point_structure=[float(x) for x in b],
                     penetrated=bool(penetrated),
-                    tip_inside=bool(tip_inside),
+                    tip_inside=None if tip_inside is None else bool(tip_inside),
                     level=level_for(shaft_mm, s.margin_mm, penetrated),
                 )
             )
@@ -141,15 +215,29 @@ class ClearanceEngine:
             ),
             key=lambda h: h.depth_mm,
         )
+        margin_depth = safe_depth
+        if exit_mm is not None and exit_mm < safe_depth:
+            safe_depth, limiting = exit_mm, EDGE_OF_MODEL
+        stopped_by = None
+        if stop is not None and requested > stop:
+            stopped_by = {"name": self.structures[stop_i].name, "depth_mm": float(stop)}
         if any_unknown:
-            path = PathReport(first_hits, None, None, Bracketing("unknown", message="; ".join(errors)))
+            path = PathReport(first_hits, None, None, Bracketing("unknown", message="; ".join(errors)),
+                              stop, stopped_by, exit_mm)
         else:
-            bracketing = self._bracketing(needle, q, safe_depth, tip_in_danger)
-            path = PathReport(first_hits, float(safe_depth), limiting, bracketing)
+            bracketing = self._bracketing(needle, q, margin_depth, tip_in_danger, stop, stop_i, exit_mm)
+            path = PathReport(first_hits, float(safe_depth), limiting, bracketing, stop, stopped_by, exit_mm)
         level = worst_level([row.level for row in rows])
-        return ClearanceReport(self.scene.name, needle, rows, path, level, errors)
+        if exit_mm is not None and needle.depth_mm > exit_mm + ENTRY_TOL_MM:
+            errors.append(f"the needle leaves the modelled body at {format_mm(exit_mm)} mm: "
+                          "the tissue around its tip is not modelled")
+            level = "unknown"
+        return ClearanceReport(self.scene.name, needle, rows, path, level, errors, float(requested))
 
-    def _bracketing(self, needle: Needle, q: dict, safe_depth: float, tip_in_danger) -> Bracketing:
+    def _bracketing(self, needle: Needle, q: dict, margin_depth: float, tip_in_danger, stop, stop_i: int,
+                    exit_mm) -> Bracketing:
+        """The first thing ahead of the tip: a bone (the bone stop, reached before any margin is a
+        backstop), or a critical structure; nothing past the bone stop or the edge of the model counts."""
         if tip_in_danger is not None:
             return Bracketing(
                 "danger",
@@ -160,45 +248,54 @@ class ClearanceEngine:
                 point=[float(x) for x in needle.tip_lps],
                 message=f"tip is inside {tip_in_danger.name}",
             )
-        best_i = -1
-        best_t = math.inf
+        reach = needle.length_mm
+        if stop is not None:
+            reach = min(reach, stop)
+        if exit_mm is not None:
+            reach = min(reach, exit_mm)
+        danger_i = -1
+        danger_t = math.inf
         for i, s in enumerate(self.structures):
-            if not (s.critical or s.role == "bone"):
-                continue
             t = float(q["first_hit_beyond_tip"][i])
-            if t <= needle.length_mm and t < best_t:
-                best_t = t
-                best_i = i
-        if best_i < 0:
-            return Bracketing("none", message="no bone or danger structure ahead within the needle's length")
-        s = self.structures[best_i]
-        point = needle.entry_lps + best_t * needle.direction
-        ahead = best_t - needle.depth_mm
-        if s.critical:
+            if s.critical and t <= reach and t < danger_t:
+                danger_t = t
+                danger_i = i
+        if danger_i >= 0:
+            s = self.structures[danger_i]
+            ahead = danger_t - needle.depth_mm
             return Bracketing(
                 "danger",
                 structure=s.name,
                 role=s.role,
                 distance_mm=ahead,
-                depth_mm=best_t,
-                point=[float(x) for x in point],
+                depth_mm=danger_t,
+                point=[float(x) for x in needle.entry_lps + danger_t * needle.direction],
                 message=f"no bony backstop: {s.name} ahead at {format_mm(ahead, 1)} mm",
             )
+        if stop is None or (exit_mm is not None and exit_mm < stop):
+            if exit_mm is not None:
+                return Bracketing("none", message=f"no bony backstop: the needle's line leaves the modelled body "
+                                                  f"at {format_mm(exit_mm, 1)} mm")
+            return Bracketing("none", message="no bone or danger structure ahead within the needle's length")
+        s = self.structures[stop_i]
+        point = needle.entry_lps + stop * needle.direction
+        ahead = max(0.0, stop - needle.depth_mm)
         lm_name, lm_dist = self._nearest_landmark(point, s.name)
-        backstop = best_t <= safe_depth + 1e-9
+        backstop = stop <= margin_depth + 1e-9
         near = f" (near {lm_name}, {lm_dist:.0f} mm)" if lm_name else ""
         caveat = "" if backstop else "; the margin of a danger structure is reached first"
+        where = f"the tip rests on {s.name}" if ahead <= 1e-9 else f"bone ahead at {format_mm(ahead, 1)} mm: {s.name}"
         return Bracketing(
             "bone",
             structure=s.name,
             role=s.role,
             distance_mm=ahead,
-            depth_mm=best_t,
+            depth_mm=stop,
             point=[float(x) for x in point],
             landmark=lm_name,
             landmark_distance_mm=lm_dist,
             backstop=backstop,
-            message=f"bone ahead at {format_mm(ahead, 1)} mm: {s.name}{near}{caveat}",
+            message=f"{where}{near}{caveat}",
         )
 
     def _nearest_landmark(self, point, bone: str):

@@ -93,10 +93,24 @@ class Bracketing:
 
 @dataclass
 class PathReport:
+    """What lies along the needle's line (depths in mm from the entry).
+
+    safe_depth_mm: deepest insertion that keeps every critical clearance above its margin, never past
+    `exit_mm`; limiting_structure names what sets it ("edge of the model" at the exit).
+    bone_stop_mm: where the line first enters a bone within the needle's length (None: no bone).
+    stopped_by: {"name", "depth_mm"} of that bone when the requested depth was deeper, so the
+    needle rests on it; None otherwise.
+    exit_mm: where the line leaves the modelled body (crosses the closed skin outward); None when it
+    stays inside within the needle's length or the pack has no closed skin.
+    """
+
     first_hits: list = field(default_factory=list)
     safe_depth_mm: Optional[float] = None
     limiting_structure: Optional[str] = None
     bracketing: Bracketing = field(default_factory=lambda: Bracketing("unknown"))
+    bone_stop_mm: Optional[float] = None
+    stopped_by: Optional[dict] = None
+    exit_mm: Optional[float] = None
 
 
 @dataclass
@@ -109,6 +123,7 @@ class ClearanceReport:
     path: PathReport
     level: str
     errors: list = field(default_factory=list)
+    requested_depth_mm: Optional[float] = None
 
     def structure(self, name: str) -> StructureClearance:
         for s in self.structures:
@@ -119,7 +134,10 @@ class ClearanceReport:
     def to_dict(self) -> dict:
         return {
             "pack": self.pack,
-            "needle": self.needle.to_dict(),
+            "needle": {
+                **self.needle.to_dict(),
+                "requested_depth_mm": self.needle.depth_mm if self.requested_depth_mm is None else self.requested_depth_mm,
+            },
             "level": self.level,
             "structures": [asdict(s) for s in self.structures],
             "path": {
@@ -127,6 +145,9 @@ class ClearanceReport:
                 "safe_depth_mm": self.path.safe_depth_mm,
                 "limiting_structure": self.path.limiting_structure,
                 "bracketing": asdict(self.path.bracketing),
+                "bone_stop_mm": self.path.bone_stop_mm,
+                "stopped_by": self.path.stopped_by,
+                "exit_mm": self.path.exit_mm,
             },
             "errors": list(self.errors),
         }

@@ -2,8 +2,9 @@
 below its margin, and whether a bone would stop it first (mm, LPS).
 
 The per-vertex query is the one behind `ClearanceReport.path.safe_depth_mm` (the first depth at
-which the needle's line comes within margin + radius of a critical surface, a swept-sphere query)
-plus the first bone crossing, run for all vertices in one compiled, parallel loop.
+which the needle's line comes within margin + radius of a critical surface, a swept-sphere query,
+never past the point where the line leaves the modelled body) plus the first bone crossing (where
+the needle stops) and the skin exit, run for all vertices in one compiled, parallel loop.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from numba import njit, prange
 
 from needlesafe.meshes.types import AnatomyScene
 
-from .bvh import SceneBVH, _offset_entry, _ray_hits
+from .bvh import SceneBVH, _body_exit, _offset_entry, _ray_hits
+from .clearance import ENTRY_TOL_MM
 
 #: The longest needle a map considers (mm): safe depths are capped here.
 MAX_DEPTH_MM = 100.0
@@ -23,11 +25,14 @@ MAX_DEPTH_MM = 100.0
 
 @dataclass
 class SafetyMap:
-    """Per skin vertex (n,): entry points, needle directions, safe depth, first bone depth.
+    """Per skin vertex (n,): entry points, needle directions, safe depth, first bone depth, exit.
 
-    safe_depth_mm is capped at `max_depth_mm`; bone_depth_mm is inf where no bone lies within it;
-    backstop is True where the bone comes first; limiting holds the index (into `critical_names`)
-    of the structure that sets the safe depth, or -1.
+    safe_depth_mm is capped at `max_depth_mm` and at exit_mm; bone_depth_mm is inf where no bone
+    lies within max_depth_mm (the needle stops there); exit_mm is where the line leaves the modelled
+    body (inf: not within max_depth_mm); backstop is True where the bone comes before any margin;
+    not_modelled where the line leaves the body before a bone or a margin stops it (beyond that the
+    answer is unknown, never safe); limiting holds the index (into `critical_names`) of the
+    structure that sets the safe depth, or -1.
     """
 
     pack: str
@@ -40,23 +45,35 @@ class SafetyMap:
     critical_names: list
     max_depth_mm: float
     needle_radius_mm: float
+    exit_mm: np.ndarray
 
     @property
     def backstop(self) -> np.ndarray:
-        return self.bone_depth_mm <= self.safe_depth_mm
+        return (self.bone_depth_mm <= self.safe_depth_mm) & ~self.not_modelled
+
+    @property
+    def not_modelled(self) -> np.ndarray:
+        """(n,) bool: the line leaves the modelled body before a bone or a margin stops the needle."""
+        return (self.exit_mm <= self.safe_depth_mm) & (self.exit_mm < self.bone_depth_mm) & np.isfinite(self.exit_mm)
 
     def danger_zone(self, needle_length_mm: float) -> np.ndarray:
-        """(n,) bool: vertices where a needle of this length, fully inserted, breaks a margin."""
-        return self.safe_depth_mm < needle_length_mm
+        """(n,) bool: vertices where a needle of this length, pushed fully in (it stops at bone),
+        breaks a margin or reaches tissue the model does not contain (unknown is danger)."""
+        reach = np.minimum(needle_length_mm, self.bone_depth_mm)
+        return self.safe_depth_mm < reach
 
 
 @njit(cache=True, parallel=True)
-def _map_kernel(bmin, bmax, left, right, start, count, tris, roots, critical, bone, radii,
-                points, dirs, max_depth, needle_r, lo, hi, safe, bone_t, limiting):
+def _map_kernel(bmin, bmax, left, right, start, count, tris, roots, critical, bone, radii, skin, tol,
+                points, dirs, max_depth, needle_r, lo, hi, safe, bone_t, limiting, exit_t):
     for v in prange(lo, hi):
         o = (points[v, 0], points[v, 1], points[v, 2])
         d = (dirs[v, 0], dirs[v, 1], dirs[v, 2])
-        best = max_depth
+        ex = math.inf
+        if skin >= 0:
+            ex = _body_exit(bmin, bmax, left, right, start, count, tris, roots[skin], o, d, tol)
+        exit_t[v] = ex if ex <= max_depth else math.inf
+        best = min(max_depth, ex)
         which = -1
         k = 0
         for i in range(len(roots)):
@@ -133,21 +150,23 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
     dirs = np.ascontiguousarray(dirs)
     bvh: SceneBVH = engine.bvh
     bone = np.array([s.role == "bone" for s in engine.structures], dtype=np.bool_)
+    skin_i = -1 if engine._skin is None else int(engine._skin)
     n = len(points)
     safe = np.empty(n)
     bone_t = np.empty(n)
+    exit_t = np.empty(n)
     limiting = np.empty(n, dtype=np.int64)
     edges = np.linspace(0, n, max(1, chunks) + 1).astype(int)
     for lo, hi in zip(edges[:-1], edges[1:]):
-        _map_kernel(*bvh._nodes, bvh.tris, bvh.roots, bvh.critical, bone, bvh.margins, points, dirs,
-                    float(max_depth_mm), 0.5 * needle_gauge_mm, lo, hi, safe, bone_t, limiting)
+        _map_kernel(*bvh._nodes, bvh.tris, bvh.roots, bvh.critical, bone, bvh.margins, skin_i, ENTRY_TOL_MM,
+                    points, dirs, float(max_depth_mm), 0.5 * needle_gauge_mm, lo, hi, safe, bone_t, limiting, exit_t)
         if progress is not None:
             go_on = progress(float(hi) / n)
             if go_on is not None and not go_on:
                 raise InterruptedError("safety map cancelled")
     names = [s.name for s in engine.structures if s.critical]
     return SafetyMap(scene.name, mode, skin.vertices.copy(), dirs, safe, bone_t, limiting, names,
-                     float(max_depth_mm), 0.5 * needle_gauge_mm)
+                     float(max_depth_mm), 0.5 * needle_gauge_mm, exit_t)
 
 
 def safe_depth_naive(engine, point, direction, needle_gauge_mm: float = 0.30,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from needlesafe.geometry.clearance import ClearanceEngine
+from needlesafe.geometry.clearance import EDGE_OF_MODEL, ClearanceEngine
 from needlesafe.geometry.needle import Needle, NeedleError
 from needlesafe.meshes.shapes import superellipsoid
 from needlesafe.meshes.types import Landmark
@@ -92,8 +92,14 @@ def test_zero_depth_and_far_away(nerve_and_bone):
     row = rep.structure("nerve")
     assert 40 - R_NERVE - 0.15 <= row.shaft_distance_mm <= 40 - R_NERVE - 0.15 + FACET + 1e-9
     assert row.shaft_distance_mm == row.tip_distance_mm
-    assert rep.path.safe_depth_mm == 50.0
-    assert rep.path.limiting_structure is None
+    # the skin box's top is at y = 60: the line leaves the modelled body 20 mm out, where the safe depth ends
+    assert rep.path.exit_mm == pytest.approx(20.0, abs=1e-9)
+    assert rep.path.safe_depth_mm == pytest.approx(20.0, abs=1e-9)
+    assert rep.path.limiting_structure == EDGE_OF_MODEL
+    assert rep.path.bracketing.verdict == "none" and rep.level == "safe"
+    n = Needle((0, 40, 60), (0, 0, -1), 0.0, 50, 0.30)  # beside the nerve, nothing ahead within 50 mm
+    rep = nerve_and_bone.report(n)
+    assert rep.path.safe_depth_mm == 50.0 and rep.path.limiting_structure is None and rep.path.exit_mm is None
     assert rep.path.bracketing.verdict == "none"
 
 
@@ -135,7 +141,9 @@ def test_open_plane_patch_is_crossed():
     assert rep.path.safe_depth_mm == pytest.approx(30 - 5.15, abs=1e-9)
     rep = eng.report(Needle((3, 30, 4), (0, -1, 0), 35, 50, 0.30))
     row = rep.structure("pleura")
-    assert row.penetrated and row.tip_inside is True  # one crossing of an open surface
+    # the shaft crossed the patch: contact; a flat patch encloses nothing, so the tip is not "inside" it
+    assert row.penetrated and row.level == "contact" and row.shaft_distance_mm == 0.0
+    assert row.tip_inside is not True
     assert row.closest_point_structure == pytest.approx([3, 0, 4], abs=1e-9)
 
 
