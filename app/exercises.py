@@ -10,6 +10,12 @@ An exercise is a JSON file an instructor can write without code::
      "teaching": "...", "source": "..."}
 
 `target` names a trigger point of the pack, or gives {"structure": NAME, "point": [x, y, z]}.
+`classic_mistake` (optional) names the error this site is known for, as a needle the engine can
+replay: {"name": "medial piriformis", "habitus": "lean", "aim_offset_mm": [dx, dy, dz],
+"direction": [dx, dy, dz], "depth": "aim" | "full" | mm, "why": "..."}: the needle runs along
+`direction` from the skin through the target moved by `aim_offset_mm` (default [0, 0, 0]), inserted
+to that point ("aim", the default), its whole length ("full") or a depth in mm; in the habitus given
+(default the exercise's pack). The exercise's verification requires it to fail.
 `clearance_mm` raises (never lowers) a structure's margin for this exercise. Attempts are appended
 to a JSON Lines log, one object a line; a damaged line never hides the others.
 """
@@ -21,6 +27,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -52,6 +59,7 @@ class Exercise:
     max_redirections: int = 3
     teaching: str = ""
     source: str = ""
+    classic_mistake: Optional[dict] = None
 
 
 def _num(value, where, positive=True):
@@ -96,6 +104,7 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
     for key in ("teaching", "source"):
         if not isinstance(data.get(key, ""), str):
             raise ExerciseError(f"{where}: '{key}' must be text")
+    mistake = _classic_mistake(data.get("classic_mistake"), where)
     point, name, structure = None, "", str(target.get("structure", ""))
     if "trigger_point" in target:
         name = str(target["trigger_point"])
@@ -117,8 +126,37 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
                 raise ExerciseError(f"{where}: '{s}' is not a structure of pack '{data['pack']}'")
     return Exercise(
         data["id"], data["title"], data["pack"], point, name, structure, tolerance, length, gauge, clearance,
-        backstop, redirections, data.get("teaching", ""), data.get("source", ""),
+        backstop, redirections, data.get("teaching", ""), data.get("source", ""), mistake,
     )
+
+
+def _classic_mistake(value, where):
+    """Validate the optional classic_mistake object (see the module docstring)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ExerciseError(f"{where}: 'classic_mistake' must be an object")
+    name = value.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ExerciseError(f"{where}: classic_mistake.name must be a non-empty string")
+    habitus = value.get("habitus")
+    if habitus is not None and habitus not in ("lean", "average", "high"):
+        raise ExerciseError(f"{where}: classic_mistake.habitus must be lean, average or high")
+    vecs = {}
+    for key, default in (("aim_offset_mm", [0, 0, 0]), ("direction", None)):
+        v = value.get(key, default)
+        if not isinstance(v, list) or len(v) != 3:
+            raise ExerciseError(f"{where}: classic_mistake.{key} must be three numbers")
+        vecs[key] = [_num(x, f"{where}: classic_mistake.{key}", positive=False) for x in v]
+    if max(abs(x) for x in vecs["direction"]) == 0.0:
+        raise ExerciseError(f"{where}: classic_mistake.direction must not be the zero vector")
+    depth = value.get("depth", "aim")
+    if depth not in ("full", "aim"):
+        depth = _num(depth, f"{where}: classic_mistake.depth")
+    why = value.get("why", "")
+    if not isinstance(why, str):
+        raise ExerciseError(f"{where}: classic_mistake.why must be text")
+    return {"name": name, "habitus": habitus, **vecs, "depth": depth, "why": why}
 
 
 def load_exercise(path, scene=None) -> Exercise:
@@ -150,10 +188,14 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
     """Score an attempt from its clearance report: target 40, clearance 40, backstop 10, redirections 10.
 
     An attempt passes when it reaches the target with every clearance kept (and a bony backstop
-    ahead when the exercise requires one). Unknown clearances count as unsafe.
+    ahead when the exercise requires one). Unknown clearances count as unsafe. The report's needle
+    is the effective one (stopped at bone), so a needle stopped short of the target misses it; an
+    unknown tip (outside the modelled body, undecidable inside/outside) or a needle that crossed a
+    danger structure earns neither the clearance nor the backstop points.
     """
     n = report.needle
     feedback = []
+    stopped = report.path.stopped_by
     dist = float(np.linalg.norm(n.tip_lps - exercise.target_point)) if exercise.target_point is not None else math.inf
     reached = dist <= exercise.tolerance_mm
     if reached:
@@ -161,7 +203,13 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
     else:
         feedback.append(f"Target missed: the tip is {dist:.1f} mm from the {exercise.target_name} target "
                         f"(allowed {exercise.tolerance_mm:.0f} mm).")
-    clearance_ok = True
+        if stopped:
+            feedback.append(f"The needle stopped on {stopped['name']} at {stopped['depth_mm']:.1f} mm, short of the "
+                            "target: a needle cannot pass through bone; change the angle.")
+    clearance_ok = report.level != "unknown"
+    if not clearance_ok:
+        feedback.append("Unsafe: the needle's tip is where the model cannot say what it touches "
+                        f"({'; '.join(report.errors) or 'unknown'}); treated as danger.")
     for row in report.structures:
         needed = max(row.margin_mm, exercise.clearance_mm.get(row.name, 0.0))
         if row.shaft_distance_mm is None:
@@ -177,9 +225,11 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
         feedback.append("Every danger structure kept its margin.")
     br = report.path.bracketing
     backstop_ok = (br.verdict == "bone" and br.backstop) or not exercise.backstop_required
+    if not clearance_ok or (stopped and not reached):
+        backstop_ok = False
     if exercise.backstop_required and not backstop_ok:
         feedback.append(f"No bony backstop ahead of the tip ({br.message or br.verdict}); aim so a bone stops the needle.")
-    elif br.verdict == "bone" and br.backstop:
+    elif backstop_ok and br.verdict == "bone" and br.backstop:
         feedback.append(f"Good bracketing: {br.message}.")
     redir_ok = redirections <= exercise.max_redirections
     if not redir_ok:

@@ -89,6 +89,20 @@ class ClearanceEngine:
         t = self.bvh.body_exit(self._skin, needle.entry_lps, needle.direction, ENTRY_TOL_MM)
         return t if t <= needle.length_mm else None
 
+    def distance_to_skin(self, point, direction):
+        """Distance (mm) from `point` along `direction` (unit, (3,)) to the closed skin, or None."""
+        if self._skin is None:
+            return None
+        hits = self.bvh.crossings(self._skin, point, direction)
+        return float(hits[0]) if len(hits) else None
+
+    def inside(self, name: str, point):
+        """Is `point` (3,) mm inside structure `name`? True, False, or None when an open surface's
+        rays disagree (see `SceneBVH.inside_fraction`; a closed surface's rays always agree)."""
+        i = next(k for k, s in enumerate(self.structures) if s.name == name)
+        f = self.bvh.inside_fraction(i, point)
+        return True if f >= VOTE_INSIDE else False if f <= VOTE_OUTSIDE else None
+
     def profile(self, needle: Needle, n_samples: int = 121):
         """Clearance against insertion depth along the needle's line, for the plot.
 
