@@ -21,6 +21,8 @@ def map_polydata(scene, smap):
     poly.point_data["safe_depth_mm"] = smap.safe_depth_mm
     poly.point_data["bone_depth_mm"] = np.where(np.isfinite(smap.bone_depth_mm), smap.bone_depth_mm, -1.0)
     poly.point_data["backstop"] = smap.backstop.astype(np.uint8)
+    poly.point_data["exit_mm"] = np.where(np.isfinite(smap.exit_mm), smap.exit_mm, -1.0)
+    poly.point_data["not_modelled"] = smap.not_modelled.astype(np.uint8)
     poly.point_data["direction"] = smap.directions
     return poly
 
@@ -33,12 +35,14 @@ def write_map(scene, smap, out, needle_length_mm: float = 50.0) -> Path:
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["vertex", "x_mm", "y_mm", "z_mm", "dx", "dy", "dz", "safe_depth_mm", "bone_depth_mm",
-                    "backstop", "limiting_structure"])
+                    "backstop", "limiting_structure", "exit_mm", "not_modelled"])
+        not_modelled = smap.not_modelled
         for i, (p, d) in enumerate(zip(smap.points, smap.directions)):
             lim = smap.critical_names[smap.limiting[i]] if smap.limiting[i] >= 0 else ""
-            bone = smap.bone_depth_mm[i]
+            bone, ex = smap.bone_depth_mm[i], smap.exit_mm[i]
             w.writerow([i, *(f"{x:.3f}" for x in p), *(f"{x:.5f}" for x in d), f"{smap.safe_depth_mm[i]:.3f}",
-                        f"{bone:.3f}" if np.isfinite(bone) else "", int(smap.backstop[i]), lim])
+                        f"{bone:.3f}" if np.isfinite(bone) else "", int(smap.backstop[i]), lim,
+                        f"{ex:.3f}" if np.isfinite(ex) else "", int(not_modelled[i])])
         atomic_write_text(out, buf.getvalue())
     elif suffix == ".vtp":
         import tempfile
