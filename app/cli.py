@@ -272,6 +272,7 @@ def _exercises(args) -> int:
 def _score(args) -> int:
     import json
 
+    from needlesafe.app.exercise_check import check_target
     from needlesafe.app.exercises import (
         ExerciseError, append_attempt, attempt_record, load_exercise, log_path, score_attempt,
     )
@@ -288,7 +289,13 @@ def _score(args) -> int:
         print(f"needlesafe: error: {exc}", file=sys.stderr)
         return 2
     needle = Needle(args.entry, args.direction, args.depth, ex.needle_length_mm, ex.needle_gauge_mm)
-    report = ClearanceEngine(scene).report(needle)
+    engine = ClearanceEngine(scene)
+    try:
+        check_target(ex, engine)
+    except ExerciseError as exc:
+        print(f"needlesafe: error: {path}: {exc}", file=sys.stderr)
+        return 2
+    report = engine.report(needle)
     score = score_attempt(ex, report, args.redirections)
     if args.student:
         try:

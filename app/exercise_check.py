@@ -46,7 +46,7 @@ def mistake_needle(ex: Exercise, engine) -> Needle:
     t = engine.distance_to_skin(aim, -d)
     if t is None:
         raise ExerciseError(f"{ex.id}: the classic mistake's line never meets the skin")
-    if t > ex.needle_length_mm:
+    if m["depth"] == "aim" and t > ex.needle_length_mm:
         raise ExerciseError(f"{ex.id}: the classic mistake's aim lies {t:.1f} mm under the skin, deeper than "
                             f"the {ex.needle_length_mm:.0f} mm needle")
     depth = {"full": ex.needle_length_mm, "aim": t}.get(m["depth"], None)
@@ -67,6 +67,14 @@ def target_problems(ex: Exercise, engine) -> list:
             if engine.inside(s.name, p) is not False:
                 problems.append(f"the target lies inside {s.name} ({s.role})")
     return problems
+
+
+def check_target(ex: Exercise, engine) -> None:
+    """Raise ExerciseError when the exercise's target is not a needling target in `engine`'s scene
+    (the check every exercise gets when it is opened)."""
+    problems = target_problems(ex, engine)
+    if problems:
+        raise ExerciseError(f"{ex.id} on {engine.scene.name}: " + "; ".join(problems))
 
 
 @dataclass
