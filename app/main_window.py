@@ -1,8 +1,11 @@
 """The NeedleSafe desktop window: the pack in 3D, a needle placed with the mouse, live clearance."""
 from __future__ import annotations
 
+import html
 import os
 import sys
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +21,15 @@ import pyqtgraph as pg  # noqa: E402
 from needlesafe.geometry.clearance import ClearanceEngine  # noqa: E402
 from needlesafe.geometry.report import format_mm as _mm  # noqa: E402
 from needlesafe.geometry.needle import PRESETS, Needle, NeedleError  # noqa: E402
-from needlesafe.geometry.placement import aim, initial_needle, tilt  # noqa: E402
+from needlesafe.geometry.placement import aim, initial_needle, skin_entry, tilt  # noqa: E402
+from needlesafe.meshes.builtin import is_builtin, parse_name  # noqa: E402
 from needlesafe.meshes.pack import find_packs, load_pack  # noqa: E402
 from needlesafe.meshes.envelope import offset_surface  # noqa: E402
 from needlesafe.meshes.types import ROLES, PackError  # noqa: E402
 
 from .cli import DISCLAIMER  # noqa: E402
 from .render import VIEWS, to_polydata  # noqa: E402
+from .report_html import clearance_scale  # noqa: E402
 from .exercises import (  # noqa: E402
     ExerciseError,
     append_attempt,
@@ -52,6 +57,87 @@ CLOSEST_LINE_MM = 20.0  # closest-point lines are drawn for danger structures ne
 NEEDLE_COLOUR = "#404040"
 XRAY_OPACITY = 0.35  # the needle seen through tissue
 TRIGGER_POINT_COLOUR = "#56B4E9"  # sky blue: a target, not a danger
+TARGET_COLOUR = "#E69F00"
+CONTACT_COLOUR = "#000000"  # the ring where the needle rests on bone
+LANDMARK_COLOUR = "#F0F0F0"
+SHELL_OPACITY = 0.22
+CAMERA_BUTTONS = ("posterior", "anterior", "lateral", "superior", "reset")
+PACK_CACHE_SIZE = 4  # prepared packs (scene, engine, actors) kept for quick switches
+
+QUICK_GUIDE = """<h3>Quick guide</h3>
+<ol>
+<li><b>Click the skin</b> where you want to insert: the needle's entry moves there, pointing straight in.</li>
+<li><b>Aim</b>: click a muscle or a blue trigger-point marker (Ctrl+click aims at whatever lies under the
+skin), or tilt with the arrow keys (Shift: 5 degrees). Drag the blue entry handle to slide over the skin.</li>
+<li><b>Push</b> with + and - (Shift: 5 mm) or the Depth slider. The needle stops at bone, as it would in
+a patient ("firm stop").</li>
+<li>Read the <b>Clearance</b> panel: every danger structure's distance, the safe depth, what lies ahead.
+UNKNOWN means the model cannot tell: treat it as danger.</li>
+</ol>
+<p>Hover over a structure to see its name. View ▸ Show landmarks names the bony landmarks.
+Exercises ▸ opens a guided exercise; F11 is presentation mode.</p>"""
+FIRST_HINT = ("First time? 1. Click the skin to place the needle. 2. Click a muscle or a blue marker to aim. "
+              "3. Press + to push. Help ▸ Quick guide says more.")
+
+
+def pack_key(source) -> str:
+    """One name per pack: 'gluteal:average' for a built-in (whatever alias opened it), else the
+    folder's resolved path."""
+    if is_builtin(source) and not Path(str(source)).exists():
+        region, hab = parse_name(str(source))
+        return f"{region}:{hab}"
+    return str(Path(source).resolve())
+
+
+@dataclass
+class PreparedPack:
+    """Everything the window needs to show a pack, made before it replaces the open one."""
+
+    key: str
+    scene: object
+    engine: ClearanceEngine
+    polys: dict  # structure name -> PolyData with point normals
+    start: Needle  # the first needle (50 mm) for this pack
+    stamp: object = None
+
+
+_PREPARED: OrderedDict = OrderedDict()
+
+
+def _stamp(key: str):
+    """What makes a cached folder pack stale: the folder's and its manifest's modification times."""
+    if ":" in key and not Path(key).exists():
+        return None
+    try:
+        folder = Path(key)
+        return tuple(p.stat().st_mtime_ns for p in [folder, *sorted(folder.glob("*.json"))] if p.exists())
+    except OSError:
+        return None
+
+
+def prepare_pack(source) -> PreparedPack:
+    """Load, validate and index a pack (cached: the last few packs open again at once). Raises
+    PackError; nothing of the window is touched."""
+    try:
+        key = pack_key(source)
+    except (OSError, ValueError) as exc:
+        raise PackError(f"{source}: {exc}") from exc
+    stamp = _stamp(key)
+    hit = _PREPARED.get(key)
+    if hit is not None and hit.stamp == stamp:
+        _PREPARED.move_to_end(key)
+        return hit
+    scene = load_pack(source)
+    engine = ClearanceEngine(scene)
+    polys = {}
+    for s in scene.structures:
+        poly = to_polydata(s.vertices, s.faces)
+        polys[s.name] = poly.compute_normals(cell_normals=False, split_vertices=False, auto_orient_normals=False)
+    prepared = PreparedPack(key, scene, engine, polys, initial_needle(scene, 50.0, 0.30), stamp)
+    _PREPARED[key] = prepared
+    while len(_PREPARED) > PACK_CACHE_SIZE:
+        _PREPARED.popitem(last=False)
+    return prepared
 
 ABOUT = f"""<h3>NeedleSafe</h3>
 <p>A dry-needling safety trainer. <b>{DISCLAIMER}</b> Distances come from the anatomy pack shown,
@@ -59,6 +145,26 @@ which is a model, not the patient in front of you.</p>
 <p>Built-in regions are generated by NeedleSafe's own code from published dimensions.
 Imported atlases keep their own licences: Z-Anatomy (Gauthier Kervyn, CC BY-SA 4.0) and BodyParts3D
 (The Database Center for Life Science, CC BY-SA 2.1 JP / CC BY 4.0).</p>"""
+
+
+class busy:
+    """A wait cursor while a pack is prepared or switched (nestable)."""
+
+    def __enter__(self):
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
+        return self
+
+    def __exit__(self, *exc):
+        QtWidgets.QApplication.restoreOverrideCursor()
+        return False
+
+
+def _same_region(a: str, b: str) -> bool:
+    """Are packs `a` and `b` built-in habitus of one region ('gluteal' and 'gluteal:lean')?"""
+    try:
+        return is_builtin(a) and is_builtin(b) and parse_name(a)[0] == parse_name(b)[0]
+    except PackError:
+        return False
 
 
 class ClearancePanel(QtWidgets.QWidget):
@@ -100,8 +206,19 @@ class ClearancePanel(QtWidgets.QWidget):
         self.plot.setLabel("bottom", "insertion depth", units="mm")
         self.plot.setLabel("left", "clearance", units="mm")
         self.plot.setMinimumHeight(200)
-        self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
         layout.addWidget(self.plot, 1)
+        # the legend is a line under the plot, never over its curves
+        self.legend = QtWidgets.QLabel("")
+        self.legend.setObjectName("plot_legend")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(QtCore.Qt.RichText)
+        self.legend.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Minimum)
+        layout.addWidget(self.legend)
+        self._marks = []  # a triangle at the top edge where a curve goes off scale
+        for colour in self.PALETTE:
+            mark = pg.ScatterPlotItem([], [], symbol="t1", size=12, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000"))
+            self.plot.addItem(mark, ignoreBounds=True)
+            self._marks.append(mark)
         # the plot's items are made once and then only moved: one curve and one margin line per
         # palette colour, the current depth and the safe depth
         self._slots = []
@@ -117,29 +234,47 @@ class ClearancePanel(QtWidgets.QWidget):
         self.report = None
         self.curves = {}
 
+    def set_plot_text(self, points=None) -> None:
+        """The plot's tick and axis-label text at `points` (None: the default size)."""
+        font = QtGui.QFont(self.font())
+        if points:
+            font.setPointSize(int(points))
+        for side in ("bottom", "left"):
+            axis = self.plot.getAxis(side)
+            axis.setStyle(tickFont=font)
+            axis.label.setFont(font)
+        self.legend.setFont(font)
+
     def show_profile(self, depths, curves: dict, report) -> None:
         """Clearance against depth for the nearest critical structures, their margins, the current
         depth and the safe depth."""
         slots = self._slots
-        legend = self.plot.getPlotItem().legend
         rows = sorted(
             (r for r in report.structures if r.name in curves),
             key=lambda r: float(np.min(curves[r.name])),
         )[: len(slots)]
         self.curves = {}
-        legend.clear()
-        top = 0.0
+        top, off = clearance_scale(depths, curves, rows)
+        off_names = {name: (hi, lo) for name, hi, lo in off}
+        entries = []
         for k, (curve, margin) in enumerate(slots):
             if k < len(rows):
                 r = rows[k]
                 y = curves[r.name]
                 curve.setData(depths, y)
                 margin.setValue(r.margin_mm)
-                legend.addItem(curve, r.name)
                 self.curves[r.name] = curve
-                top = max(top, float(min(y[0], 4 * r.margin_mm + 10)))
+                mark = ""
+                if r.name in off_names:  # off scale: a triangle where it leaves, its real top in the legend
+                    leave = int(np.argmax(np.asarray(y) > top))
+                    self._marks[k].setData([depths[leave]], [top])
+                    mark = f" (▲ up to {_mm(off_names[r.name][0], 0)} mm)"
+                else:
+                    self._marks[k].setData([], [])
+                entries.append(f"<span style='color:{self.PALETTE[k]}'>■■</span>&nbsp;{html.escape(r.name)}{mark}")
             else:
                 curve.setData([], [])
+                self._marks[k].setData([], [])
             curve.setVisible(k < len(rows))
             margin.setVisible(k < len(rows))
         n = report.needle
@@ -149,7 +284,9 @@ class ClearancePanel(QtWidgets.QWidget):
         if safe is not None:
             self._safe_line.setValue(safe)
         self.plot.setXRange(0, n.length_mm, padding=0.02)
-        self.plot.setYRange(0, max(top, 5.0), padding=0.05)
+        self.plot.setYRange(0, top, padding=0.05)
+        self.off_scale = off
+        self.legend.setText(" &nbsp; ".join(entries))
 
     def show_report(self, report) -> None:
         self.report = report
@@ -170,13 +307,22 @@ class ClearancePanel(QtWidgets.QWidget):
         self.overall.setText(f"Overall: {lvl.upper()}")
         self.overall.setStyleSheet(f"background:{STATUS_COLOUR[lvl]}; color:black; padding:4px;")
         n = report.needle
-        self.needle_label.setText(
-            f"Needle {n.gauge_mm:.2f} × {n.length_mm:.0f} mm, inserted {n.depth_mm:.1f} mm"
-        )
         p = report.path
-        if p.safe_depth_mm is None:
+        stop = p.stopped_by
+        rests = (f" — firm stop: resting on the {stop['name'].replace('_', ' ')} at {_mm(stop['depth_mm'], 1)} mm"
+                 if stop else "")
+        self.needle_label.setText(
+            f"Needle {n.gauge_mm:.2f} × {n.length_mm:g} mm, inserted {n.depth_mm:.1f} mm{rests}"
+        )
+        if lvl == "unknown":
+            why = "; ".join(report.errors) or "the model cannot tell what lies at the tip"
+            self.safe_depth.setText(f"UNKNOWN — treat as danger: {why}")
+            self.safe_depth.setStyleSheet(f"background:{STATUS_COLOUR['unknown']}; color:black; padding:2px;")
+        elif p.safe_depth_mm is None:
             self.safe_depth.setText("Safe depth: UNKNOWN — treat as danger")
+            self.safe_depth.setStyleSheet(f"background:{STATUS_COLOUR['unknown']}; color:black; padding:2px;")
         else:
+            self.safe_depth.setStyleSheet("")
             lim = f" (limited by {p.limiting_structure})" if p.limiting_structure else " (whole needle)"
             self.safe_depth.setText(f"Safe depth: {_mm(p.safe_depth_mm)} mm{lim}")
         self.bracketing.setText(f"Bracketing: {p.bracketing.message or p.bracketing.verdict}")
@@ -225,8 +371,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.exercise_dock.setWidget(self.exercise_panel)
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, self.exercise_dock)
         self.tabifyDockWidget(ldock, self.exercise_dock)
-        ldock.setMaximumWidth(340)
-        self.exercise_dock.setMaximumWidth(340)
+        ldock.setMaximumWidth(420)
+        self.exercise_dock.setMaximumWidth(420)
         self.exercise_dock.hide()
         self.exercise_panel.check.clicked.connect(self.check_attempt)
         self.compare = QtWidgets.QTableWidget(0, 5, self)
@@ -257,10 +403,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._build_shortcuts()
         # the 3D view gets most of the width; the readout and the layers keep what they need
-        self.resizeDocks([dock, ldock], [430, 230], QtCore.Qt.Horizontal)
+        self.resizeDocks([dock, ldock], [430, 280], QtCore.Qt.Horizontal)
         self._actors = {}
         self._markers = {}
         self._needle_actors = []
+        self._top_props = {}
+        self._ghosts = []
+        self._dragged = False
+        self._hover_pos = None
+        self.hover_text = ""
+        self._hover = QtCore.QTimer(self)
+        self._hover.setSingleShot(True)
+        self._hover.setInterval(300)
+        self._hover.timeout.connect(self._show_hover)
+        self.plotter.interactor.setMouseTracking(True)
+        self.exercise_path = None
         self.scene = None
         self.engine = None
         self.needle = None
@@ -269,6 +426,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plotter.interactor.installEventFilter(self)
         if not self.open_pack(pack) and pack != "default":
             self.open_pack("default")
+        self._first_start_hint()
 
     # ----- building -------------------------------------------------------------------------
     def _build_controls(self):
@@ -289,7 +447,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.depth_label = QtWidgets.QLabel("")
         bar.addWidget(self.depth_label)
         bar.addSeparator()
-        for name in ("posterior", "lateral", "superior", "reset"):
+        for name in CAMERA_BUTTONS:
             act = bar.addAction(name.capitalize())
             act.triggered.connect(lambda _=False, n=name: self.set_camera(n))
         # a second row: region, overlays and instructor tools
@@ -370,6 +528,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.xray_action.setCheckable(True)
         self.xray_action.setChecked(True)
         self.xray_action.toggled.connect(self._set_xray)
+        self.landmarks_action = v.addAction("Show landmarks")
+        self.landmarks_action.setCheckable(True)
+        self.landmarks_action.setToolTip("Bony landmarks as white dots with their names")
+        self.landmarks_action.toggled.connect(lambda _on: (self._draw_landmarks(), self._repaint()))
         e = self.menuBar().addMenu("&Exercises")
         for path in builtin_exercises():
             try:
@@ -384,55 +546,136 @@ class MainWindow(QtWidgets.QMainWindow):
         a = e.addAction("Review attempts…")
         a.triggered.connect(self._review_dialog)
         h = self.menuBar().addMenu("&Help")
+        a = h.addAction("Quick guide")
+        a.setShortcut(QtGui.QKeySequence("F1"))
+        a.triggered.connect(self.quick_guide)
         a = h.addAction("About NeedleSafe")
         a.triggered.connect(lambda: QtWidgets.QMessageBox.about(self, "About NeedleSafe", ABOUT))
 
     # ----- pack and scene ---------------------------------------------------------------------
     def open_pack(self, pack) -> bool:
         """Load a pack (folder or built-in name); on failure show a dialog and keep the current one."""
-        try:
-            scene = load_pack(pack)
-            engine = ClearanceEngine(scene)
-        except PackError as exc:
-            self.error(f"Cannot open pack:\n{exc}")
+        prepared = self._prepare(pack)
+        if prepared is None:
             return False
-        self.scene, self.engine = scene, engine
+        gauge, length = self._preset_needle()
+        start = prepared.start
+        self._install(prepared, Needle(start.entry_lps, start.direction, min(15.0, length), length, gauge))
+        self.set_camera("reset")
+        return True
+
+    def _prepare(self, pack):
+        """The prepared pack, or None after an error dialog (the window unchanged)."""
+        with busy():
+            try:
+                return prepare_pack(pack)
+            except (PackError, NeedleError, OSError, ValueError) as exc:
+                self.error(f"Cannot open pack:\n{exc}")
+                return None
+
+    def _install(self, prepared: PreparedPack, needle: Needle, exercise=None):
+        """Replace the open pack with `prepared` (already validated) and show `needle` on it."""
+        with busy():
+            self._install_scene(prepared)
+            self.exercise = exercise  # an exercise belongs to the pack it was started on
+            if exercise is None:
+                self.exercise_dock.hide()
+            self.pinned = []  # the compare table follows with the first needle below
+            self._pin_reports = []
+            self.compare_dock.hide()
+            self._draw_pins()
+            self.set_needle(needle)
+            self._sync_controls()
+
+    def _install_scene(self, prepared: PreparedPack):
+        scene = prepared.scene
+        self.scene, self.engine, self.pack_source = scene, prepared.engine, prepared.key
         self.plotter.clear()  # also removes the lights: put the light kit back
         self.plotter.enable_lightkit()
+        self._xray.RemoveAllViewProps()
         self._actors = {}
         self._needle_actors = []
+        self._top_props = {}
         for s in scene.structures:
             opacity = SKIN_OPACITY if s.role == "skin" else 1.0
             actor = self.plotter.add_mesh(
-                to_polydata(s.vertices, s.faces), color=s.colour, opacity=opacity, smooth_shading=True,
-                name=f"structure:{s.name}", pickable=True, specular=0.2,
+                prepared.polys[s.name], color=s.colour, opacity=opacity, smooth_shading=False,
+                name=f"structure:{s.name}", pickable=True, specular=0.2, render=False,
             )
+            actor.GetProperty().SetInterpolationToGouraud()  # the point normals made once per pack
             self._actors[s.name] = actor
         self._markers = {}
-        for tp in scene.trigger_points:
-            actor = self.plotter.add_mesh(
-                pv.Sphere(radius=3.0, center=tp.point), color=TRIGGER_POINT_COLOUR, name=f"trigger:{tp.name}",
-                pickable=True, render=False,
-            )
+        for tp in scene.trigger_points:  # targets are drawn in the top layer: always visible
+            actor = self._top_actor(pv.Sphere(radius=3.0, center=tp.point), TRIGGER_POINT_COLOUR, f"trigger:{tp.name}")
+            actor.PickableOn()
             self._markers[tp.name] = (actor, tp)
         self.plotter.add_axes()
         self.setWindowTitle(f"NeedleSafe — {scene.name}")
-        self.pack_source = str(pack)
-        self._remember_pack(str(pack))
+        self._remember_pack(self.pack_source)
         self._fill_layers()
         self._shells = {}
         if self.shells_action.isChecked():
             self.show_shells(True)
         self.safety_map = None
-        if self.map_action.isChecked():
-            self.show_safety_map(True)
-        self.exercise = None  # an exercise belongs to the pack it was started on
-        self.exercise_dock.hide()
-        self.pinned = []  # the compare table follows with the first needle below
-        length, gauge = PRESETS[self.preset.currentText()][1], PRESETS[self.preset.currentText()][0]
-        self.set_needle(initial_needle(scene, length, gauge))
-        self.set_camera("reset")
-        return True
+        self._draw_landmarks()
+
+    def _top_actor(self, mesh, colour, name, opacity=1.0):
+        """An actor in the top render layer (drawn over the anatomy), kept under `name`."""
+        from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
+
+        old = self._top_props.pop(name, None)
+        if old is not None:
+            self._xray.RemoveActor(old)
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputData(mesh)
+        actor = vtkActor()
+        actor.SetMapper(mapper)
+        prop = actor.GetProperty()
+        prop.SetColor(*QtGui.QColor(colour).getRgbF()[:3])
+        prop.SetOpacity(opacity)
+        actor.PickableOff()
+        self._xray.AddActor(actor)
+        self._top_props[name] = actor
+        return actor
+
+    def _remove_top(self, prefix: str):
+        for name in [n for n in self._top_props if n.startswith(prefix)]:
+            self._xray.RemoveActor(self._top_props.pop(name))
+
+    def _sync_controls(self):
+        """The region, habitus and needle boxes show the open pack and needle, whatever opened them."""
+        for box in (self.region, self.habitus, self.preset):
+            box.blockSignals(True)
+        try:
+            key = self.pack_source
+            if is_builtin(key) and not Path(key).exists():
+                region, hab = parse_name(key)
+                self.region.setCurrentIndex(self.region.findText(region))
+                self.habitus.setCurrentText(hab)
+                self.habitus.setEnabled(True)
+            else:
+                k = self.region.findData(key)
+                if k < 0:
+                    self.region.addItem(Path(key).name, key)
+                    k = self.region.count() - 1
+                self.region.setCurrentIndex(k)
+                self.habitus.setEnabled(False)
+            n = self.needle
+            text = f"{n.gauge_mm:.2f}x{n.length_mm:g}"
+            if self.preset.findText(text) < 0:
+                self.preset.addItem(text)
+            self.preset.setCurrentText(text)
+        finally:
+            for box in (self.region, self.habitus, self.preset):
+                box.blockSignals(False)
+
+    def _preset_needle(self, text=None) -> tuple[float, float]:
+        """(gauge, length) mm of a needle box entry ('0.30x50')."""
+        text = text or self.preset.currentText()
+        if text in PRESETS:
+            return PRESETS[text]
+        gauge, _, length = text.partition("x")
+        return float(gauge), float(length)
 
     # ----- layers ------------------------------------------------------------------------------
     def _fill_layers(self):
@@ -451,12 +694,16 @@ class MainWindow(QtWidgets.QMainWindow):
                 item.setFlags(item.flags() | QtCore.Qt.ItemIsUserCheckable)
                 item.setCheckState(0, QtCore.Qt.Checked)
                 slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+                slider.setFixedWidth(64)
                 slider.setRange(0, 100)
                 slider.setValue(int(round(100 * self._actors[s.name].GetProperty().GetOpacity())))
                 slider.valueChanged.connect(lambda v, n=s.name: self.set_opacity(n, v / 100.0))
                 self.layers.setItemWidget(item, 1, slider)
             parent.setExpanded(role in ("nerve", "pleura", "vessel"))
         self.layers.blockSignals(False)
+        self.layers.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
+        self.layers.header().setStretchLastSection(True)
+        self.layers.setColumnWidth(1, 70)
 
     def _on_layer_changed(self, item, column):
         name = item.data(0, QtCore.Qt.UserRole)
@@ -594,6 +841,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pinned = []
         self._draw_pins()
         self._update_compare()
+        self.compare_dock.hide()  # the Compare dock is there only with pins
 
     def _draw_pins(self):
         for name in [n for n in self.plotter.actors if n.startswith("pin:")]:
@@ -656,6 +904,9 @@ class MainWindow(QtWidgets.QMainWindow):
             banner.setPointSize(big.pointSize() + 6)
             self.panel.overall.setFont(banner)
             self.panel.table.resizeRowsToContents()
+            self.panel.set_plot_text(big.pointSize() - 4)
+            # the larger text must still fit a 1280 x 800 screen: the plot gives up some height
+            self.panel.plot.setMinimumHeight(140)
             self.plotter.set_background("black")
             self.showFullScreen()
         elif self._presentation:
@@ -663,9 +914,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.panel.setFont(state.pop("font"))
             self.panel.overall.setFont(state.pop("overall_font"))
             self.panel.table.setFont(self.panel.font())
+            self.panel.set_plot_text(None)
+            self.panel.plot.setMinimumHeight(200)
             self.plotter.set_background(state.pop("background"))
             for d, visible in state.items():
-                d.setVisible(visible)
+                d.setVisible(visible and (d is not self.compare_dock or bool(self.pinned)))
             self.showNormal()
         self._repaint()
 
@@ -700,35 +953,69 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_report(path)
 
     # ----- exercises -----------------------------------------------------------------------------
-    def start_exercise(self, path) -> bool:
-        """Open the exercise's pack and needle, mark its target and show its teaching text."""
-        try:
-            import json
+    def start_exercise(self, path, pack=None) -> bool:
+        """Open the exercise's pack (or `pack`, the same region in another habitus) and needle, mark
+        its target, face it with the camera and show the teaching text. A bad file or pack gives a
+        dialog and changes nothing."""
+        from needlesafe.meshes.io import read_json
 
-            pack = json.loads(Path(path).read_text(encoding="utf-8")).get("pack", "")
-            if not isinstance(pack, str) or not self.open_pack(pack):
-                raise ExerciseError(f"{path}: its pack '{pack}' cannot be opened")
-            ex = load_exercise(path, self.scene)
-        except (ExerciseError, ValueError, OSError) as exc:
+        try:
+            data = read_json(path, 1 << 20, error=ExerciseError, what="exercise")
+            if not isinstance(data, dict):
+                raise ExerciseError(f"{path}: an exercise file holds one JSON object")
+            own = data.get("pack", "")
+            if not isinstance(own, str) or not own:
+                raise ExerciseError(f"{path}: 'pack' must name a pack")
+            if pack is not None and not _same_region(own, pack):
+                raise ExerciseError(f"{path}: this exercise is on '{own}', not '{pack}'")
+            try:
+                prepared = prepare_pack(pack or own)
+            except PackError as exc:
+                raise ExerciseError(f"{path}: its pack '{pack or own}' cannot be opened: {exc}") from exc
+            ex = load_exercise(path, prepared.scene)
+            start = self._exercise_start(prepared, ex)
+        except (ExerciseError, NeedleError, ValueError, OSError, RecursionError) as exc:
             self.error(f"Cannot start the exercise:\n{exc}")
             return False
-        self.exercise = ex
+        self._install(prepared, start, exercise=ex)
+        self.exercise_path = Path(path)
         self.redirections = 0
         self._ref_direction = None
-        n = self.needle
-        self.set_needle(Needle(n.entry_lps, n.direction, 0.0, ex.needle_length_mm, ex.needle_gauge_mm))
-        self.plotter.add_mesh(pv.Sphere(radius=max(2.0, ex.tolerance_mm / 2), center=ex.target_point),
-                              color="#E69F00", opacity=0.5, name="exercise:target", pickable=False, render=False)
-        preset = f"{ex.needle_gauge_mm:.2f}x{ex.needle_length_mm:.0f}"
-        if preset in PRESETS:
-            self.preset.blockSignals(True)
-            self.preset.setCurrentText(preset)
-            self.preset.blockSignals(False)
+        self._top_actor(pv.Sphere(radius=max(2.0, ex.tolerance_mm / 2), center=ex.target_point), TARGET_COLOUR,
+                        "exercise:target", opacity=0.45)
         self.exercise_panel.show_exercise(ex)
         self.exercise_dock.show()
         self.exercise_dock.raise_()
-        self._repaint()
+        self.face(ex.target_point, start.entry_lps)
+        self.statusBar().showMessage(
+            f"Exercise: {ex.title}. The needle starts on the skin over the target; aim and push.", 8000)
         return True
+
+    def _exercise_start(self, prepared: PreparedPack, ex) -> Needle:
+        """The exercise's first needle: on the skin nearest its target, pointing at it, not inserted."""
+        scene, target = prepared.scene, np.asarray(ex.target_point, float)
+        skins = [s for s in scene.structures if s.role == "skin"]
+        entry = None
+        if skins:
+            v = np.concatenate([s.vertices for s in skins])
+            out = v[np.argmin(np.linalg.norm(v - target, axis=1))] - target
+            if np.linalg.norm(out) > 1e-6:
+                entry = skin_entry(scene, target, from_direction=out / np.linalg.norm(out))
+        if entry is None:
+            entry = prepared.start.entry_lps
+        return Needle(entry, aim(entry, target), 0.0, ex.needle_length_mm, ex.needle_gauge_mm)
+
+    def face(self, target, eye_side) -> None:
+        """Point the camera at `target` from the side of `eye_side` (e.g. the entry on the skin)."""
+        target = np.asarray(target, float)
+        out = np.asarray(eye_side, float) - target
+        out = out / (np.linalg.norm(out) or 1.0)
+        lo, hi = self.scene.bounds()
+        r = float(np.linalg.norm(hi - lo))
+        up = (0.0, 0.0, 1.0) if abs(out[2]) < 0.8 else (0.0, 1.0, 0.0)
+        self.plotter.camera_position = [tuple(target + 1.2 * r * out), tuple(target), up]
+        self.plotter.reset_camera_clipping_range()
+        self._repaint()
 
     def check_attempt(self):
         """Score the current needle, show the feedback and append the attempt to the student's log."""
@@ -776,15 +1063,26 @@ class MainWindow(QtWidgets.QMainWindow):
         self._review = dlg
         return dlg
 
-    def replay_attempt(self, record: dict):
-        """Show an attempt's needle on its pack."""
-        pack = record.get("pack", "")
-        if pack != getattr(self, "pack_source", None) and not self.open_pack(pack):
-            return
+    def replay_attempt(self, record: dict) -> bool:
+        """Show an attempt's needle on its pack; a record that cannot be replayed changes nothing."""
         try:
-            self.set_needle(Needle.from_dict(record["needle"]))
-        except (NeedleError, KeyError) as exc:
+            pack = record.get("pack", "")
+            if not isinstance(pack, str) or not pack:
+                raise NeedleError("the attempt names no pack")
+            needle = Needle.from_dict(record["needle"])
+        except (NeedleError, KeyError, TypeError, ValueError, AttributeError) as exc:
             self.error(f"This attempt cannot be replayed:\n{exc}")
+            return False
+        prepared = self._prepare(pack)
+        if prepared is None:
+            return False
+        if prepared.key == self.pack_source and self.exercise is not None:
+            exercise = self.exercise  # replaying on the exercise's own pack keeps the exercise
+        else:
+            exercise = None
+        self._install(prepared, needle, exercise=exercise)
+        self.face(needle.tip_lps, needle.entry_lps)
+        return True
 
     # ----- recent packs and scenarios -----------------------------------------------------------
     def _remember_pack(self, source: str):
@@ -823,14 +1121,20 @@ class MainWindow(QtWidgets.QMainWindow):
         except ScenarioError as exc:
             self.error(f"Cannot open the scenario:\n{exc}")
             return False
-        if sc.pack != self.pack_source and not self.open_pack(sc.pack):
+        prepared = self._prepare(sc.pack)
+        if prepared is None:
             return False
+        self._install(prepared, sc.needles[0])
         self.pinned = list(sc.needles[1:])
-        self.set_needle(sc.needles[0])
         self._draw_pins()
+        self._update_compare()
+        self.compare_dock.setVisible(bool(self.pinned) and self._presentation is None)
         if sc.camera:
             self.plotter.camera_position = [sc.camera["position"], sc.camera["focal_point"], sc.camera["view_up"]]
-            self._repaint()
+            self.plotter.reset_camera_clipping_range()
+        else:
+            self.set_camera("reset")
+        self._repaint()
         return True
 
     def _open_scenario_dialog(self):
@@ -844,13 +1148,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_scenario(path)
 
     def _on_region(self, _index=None):
-        """Open the region (with the habitus) or the imported pack chosen in the toolbar."""
+        """Open the region (with the habitus) or the imported pack chosen in the toolbar. During an
+        exercise, another habitus of the exercise's region keeps the exercise on that habitus."""
         folder = self.region.currentData()
-        self.habitus.setEnabled(folder is None)
         if folder:
-            self.open_pack(folder)
+            ok = self.open_pack(folder)
         else:
-            self.open_pack(f"{self.region.currentText()}:{self.habitus.currentText()}")
+            name = f"{self.region.currentText()}:{self.habitus.currentText()}"
+            ex = self.exercise
+            if ex is not None and getattr(self, "exercise_path", None) and _same_region(ex.pack, name):
+                ok = self.start_exercise(self.exercise_path, pack=name)
+            else:
+                ok = self.open_pack(name)
+        if not ok:
+            self._sync_controls()  # the boxes go back to the pack still open
 
     def _set_role_visible(self, role, visible):
         for s in self.scene.structures:
@@ -859,7 +1170,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._repaint()
 
     def set_camera(self, view: str):
-        """Camera presets in the LPS frame: posterior looks from +y, lateral from patient right (-x)."""
+        """Camera presets in the LPS frame (one table with the renders): posterior looks from +y,
+        anterior from -y, lateral from patient right (-x); reset is the oblique overview."""
         if self.scene is None:
             return
         lo, hi = self.scene.bounds()
@@ -872,7 +1184,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ----- needle -------------------------------------------------------------------------------
     def set_needle(self, needle: Needle) -> None:
-        """Make `needle` current: recompute the report, update the panel and the 3D needle."""
+        """Make `needle` current: recompute the report, update the panel and the 3D needle. A needle
+        cannot pass through bone: it stops at the first bone along its line (the report's effective
+        needle), and the status line says so, as the practitioner's hand would feel it."""
+        report = self.engine.report(needle)
+        needle = report.needle  # the effective needle: its depth clamped at the bone contact
         if self.exercise is not None and needle.depth_mm > 2.0:
             if self._ref_direction is None:
                 self._ref_direction = needle.direction
@@ -880,15 +1196,18 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.redirections += 1  # a change of angle of more than 5 degrees with the needle in
                 self._ref_direction = needle.direction
         self.needle = needle
-        self.report = self.engine.report(needle)
-        self.panel.show_report(self.report)
+        self.report = report
+        self.panel.show_report(report)
         depths, curves = self.engine.profile(needle)
-        self.panel.show_profile(depths, curves, self.report)
+        self.panel.show_profile(depths, curves, report)
         self.depth_slider.blockSignals(True)
         self.depth_slider.setRange(0, int(round(needle.length_mm * 10)))
         self.depth_slider.setValue(int(round(needle.depth_mm * 10)))
         self.depth_slider.blockSignals(False)
-        self.depth_label.setText(f" {needle.depth_mm:.1f} / {needle.length_mm:.0f} mm ")
+        stop = report.path.stopped_by
+        self.depth_label.setText(f" {needle.depth_mm:.1f} / {needle.length_mm:g} mm " + ("(bone) " if stop else ""))
+        if stop:
+            self.statusBar().showMessage(f"firm stop: {stop['name'].replace('_', ' ')}", 5000)
         self._draw_needle()
         self._update_compare()
         self.needle_changed.emit(self.report)
@@ -901,6 +1220,10 @@ class MainWindow(QtWidgets.QMainWindow):
         n = self.needle
         shaft = pv.Line(n.entry_lps, n.tip_lps) if n.depth_mm > 0 else None
         if shaft is not None:
+            # a dark outline line (5 px, whatever the zoom) under the steel tube: never thinner than 3 px
+            self.plotter.add_mesh(shaft, color="#000000", line_width=5, name="needle:outline", pickable=False,
+                                  render=False)
+            self._needle_actors.append("needle:outline")
             self.plotter.add_mesh(shaft.tube(radius=0.6), color=NEEDLE_COLOUR, name="needle:shaft", pickable=False,
                                   render=False)
             self._needle_actors.append("needle:shaft")
@@ -938,6 +1261,10 @@ class MainWindow(QtWidgets.QMainWindow):
                                   render=False)
             self._needle_actors.append(name)
         self._draw_xray()
+        self._remove_top("contact")
+        if self.report.path.stopped_by:  # a ring on the bone where the needle rests, over everything
+            ring = pv.Disc(center=n.tip_lps, inner=1.6, outer=3.2, normal=n.direction, c_res=32)
+            self._top_actor(ring, CONTACT_COLOUR, "contact:ring").GetProperty().LightingOff()
         self._repaint()
 
     def _draw_xray(self):
@@ -945,20 +1272,25 @@ class MainWindow(QtWidgets.QMainWindow):
         ahead show through the muscle they run in (the solid needle still shows true depth)."""
         from vtkmodules.vtkRenderingCore import vtkActor
 
-        self._xray.RemoveAllViewProps()
+        for ghost in getattr(self, "_ghosts", []):
+            self._xray.RemoveActor(ghost)
+        self._ghosts = []
         for name in self._needle_actors:
             actor = self.plotter.actors.get(name)
-            if actor is None or name == "needle:entry":
+            if actor is None or name in ("needle:entry", "needle:outline"):
                 continue
             ghost = vtkActor()
             ghost.SetMapper(actor.GetMapper())
             ghost.GetProperty().DeepCopy(actor.GetProperty())
             ghost.GetProperty().SetOpacity(XRAY_OPACITY)
             ghost.PickableOff()
+            ghost.SetVisibility(self.xray_action.isChecked())
             self._xray.AddActor(ghost)
+            self._ghosts.append(ghost)
 
     def _set_xray(self, on: bool):
-        self._xray.SetDraw(bool(on))
+        for ghost in getattr(self, "_ghosts", []):
+            ghost.SetVisibility(bool(on))
         self._repaint()
 
     def set_depth(self, depth_mm: float):
@@ -981,7 +1313,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_depth(value / 10.0)
 
     def _on_preset(self, text):
-        gauge, length = PRESETS[text]
+        gauge, length = self._preset_needle(text)
         n = self.needle
         self.set_needle(Needle(n.entry_lps, n.direction, min(n.depth_mm, length), length, gauge))
         if self.safety_map is not None:
@@ -1019,31 +1351,69 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ----- mouse picking: a click (no drag) on skin sets the entry, on anything else aims -------
     def eventFilter(self, obj, event):  # noqa: N802 - Qt override
-        """A left click without a drag picks; a drag still rotates the camera (VTK gets every event)."""
+        """A left click without a drag picks (Ctrl: through the skin); a drag still rotates the
+        camera (VTK gets every event); a press on the entry handle drags it; hovering names."""
         if obj is self.plotter.interactor:
             et = event.type()
             if et == QtCore.QEvent.MouseButtonPress and event.button() == QtCore.Qt.LeftButton:
                 self._press_pos = event.position().toPoint()
+                self._hover.stop()
                 if self._near_entry_handle(obj, self._press_pos):
                     self._dragging = True
+                    self._dragged = False
                     return True  # the handle is being dragged: the camera stays still
             elif et == QtCore.QEvent.MouseMove and self._dragging:
-                self._drag_to(obj, event.position().toPoint())
+                pos = event.position().toPoint()
+                if self._dragged or (pos - self._press_pos).manhattanLength() > 3:
+                    self._dragged = True
+                    self._drag_to(obj, pos)
                 return True
             elif et == QtCore.QEvent.MouseButtonRelease and self._dragging:
                 self._dragging = False
+                pos = event.position().toPoint()
+                if self._dragged:
+                    self._drag_to(obj, pos)  # end exactly where the mouse let go
+                else:  # a click on the handle: whatever lies under it (a marker, the skin) is picked
+                    self._click_later(obj, pos, event.modifiers())
                 self._press_pos = None
-                self._drag_to(obj, event.position().toPoint())  # end exactly where the mouse let go
                 return True
             elif et == QtCore.QEvent.MouseButtonRelease and event.button() == QtCore.Qt.LeftButton:
                 pos = event.position().toPoint()
                 if self._press_pos is not None and (pos - self._press_pos).manhattanLength() <= 3:
-                    ratio = obj.devicePixelRatioF()
-                    x = int(round(pos.x() * ratio))
-                    y = int(round((obj.height() - 1 - pos.y()) * ratio))
-                    QtCore.QTimer.singleShot(0, lambda: self.click_at(x, y))
+                    self._click_later(obj, pos, event.modifiers())
                 self._press_pos = None
+            elif et == QtCore.QEvent.MouseMove and not event.buttons():
+                self._hover_pos = (obj, event.position().toPoint())
+                self._hover.start()
+            elif et == QtCore.QEvent.Leave:
+                self._hover.stop()
         return super().eventFilter(obj, event)
+
+    def _click_later(self, widget, pos, modifiers):
+        x, y = self._display_xy(widget, pos)
+        through = bool(modifiers & QtCore.Qt.ControlModifier)
+        QtCore.QTimer.singleShot(0, lambda: self.click_at(x, y, through_skin=through))
+
+    def _show_hover(self):
+        """Name the structure under a resting mouse (a tooltip and the status bar)."""
+        if self._hover_pos is None or self.scene is None or self._dragging:
+            return
+        widget, pos = self._hover_pos
+        hit = self.pick(*self._display_xy(widget, pos))
+        if hit is None:
+            QtWidgets.QToolTip.hideText()
+            return
+        name = hit[0]
+        if name.startswith("trigger:"):
+            text = f"{name[8:]} trigger point (click to aim)"
+        elif name.startswith("landmark:"):
+            text = f"landmark: {name[9:]}"
+        else:
+            s = self.scene.structure(name)
+            text = f"{name.replace('_', ' ')} ({s.role}{', danger structure' if s.critical else ''})"
+        self.hover_text = text
+        QtWidgets.QToolTip.showText(widget.mapToGlobal(pos), text, widget)
+        self.statusBar().showMessage(text, 3000)
 
     def _display_xy(self, widget, pos):
         ratio = widget.devicePixelRatioF()
@@ -1072,31 +1442,41 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         widget, pos = pending
         hit = self.pick(*self._display_xy(widget, pos))
-        if hit is None or self.scene.structure(hit[0]).role != "skin":
-            return
+        if hit is None or hit[0] not in self._actors or self.scene.structure(hit[0]).role != "skin":
+            return  # only the skin carries the entry (a marker or a muscle under the cursor does not)
         n = self.needle
         self.set_needle(Needle(hit[1], n.direction, n.depth_mm, n.length_mm, n.gauge_mm))
 
-    def pick(self, x: int, y: int):
-        """(structure name, point (3,), normal (3,)) under display pixel (x, y) (VTK origin bottom-left), or None."""
+    def pick(self, x: int, y: int, through_skin: bool = False):
+        """(structure name, point (3,), normal (3,)) under display pixel (x, y) (VTK origin bottom-left),
+        or None. Markers in the top layer come first (they are drawn over everything); with
+        `through_skin` the skin is passed through to what lies under it."""
         from vtkmodules.vtkRenderingCore import vtkCellPicker
 
         picker = vtkCellPicker()
         picker.SetTolerance(0.0005)
-        renderer = self.plotter.renderer
-        if not picker.Pick(x, y, 0, renderer):
+        if self._markers and picker.Pick(x, y, 0, self._xray):
+            actor = picker.GetActor()
+            for name, (a, tp) in self._markers.items():
+                if a is actor:
+                    return f"trigger:{name}", np.asarray(tp.point, float), np.array(picker.GetPickNormal())
+        picker = vtkCellPicker()
+        picker.SetTolerance(0.0005)
+        if through_skin:
+            picker.PickFromListOn()
+            for name, a in self._actors.items():
+                if self.scene.structure(name).role != "skin" and a.GetVisibility():
+                    picker.AddPickList(a)
+        if not picker.Pick(x, y, 0, self.plotter.renderer):
             return None
         actor = picker.GetActor()
-        for name, (a, tp) in self._markers.items():
-            if a is actor:
-                return f"trigger:{name}", np.asarray(tp.point, float), np.array(picker.GetPickNormal())
         for name, a in self._actors.items():
             if a is actor:
                 return name, np.array(picker.GetPickPosition()), np.array(picker.GetPickNormal())
         return None
 
-    def click_at(self, x: int, y: int) -> None:
-        hit = self.pick(x, y)
+    def click_at(self, x: int, y: int, through_skin: bool = False) -> None:
+        hit = self.pick(x, y, through_skin)
         if hit is None:
             return
         name, point, normal = hit
@@ -1110,8 +1490,66 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.set_needle(Needle(point, inward, min(n.depth_mm, n.length_mm), n.length_mm, n.gauge_mm))
             else:
                 self.set_needle(Needle(n.entry_lps, aim(n.entry_lps, point), n.depth_mm, n.length_mm, n.gauge_mm))
+                self.statusBar().showMessage(f"Aiming at {name.replace('_', ' ')}", 3000)
         except NeedleError as exc:
             self.statusBar().showMessage(str(exc), 4000)
+
+    # ----- landmarks, help ---------------------------------------------------------------------
+    def _draw_landmarks(self):
+        """Bony landmarks as white dots with their names (View ▸ Show landmarks), in the top layer."""
+        self._remove_top("landmark:")
+        if "landmarks:labels" in self.plotter.actors:
+            self.plotter.remove_actor("landmarks:labels", render=False)
+        if self.scene is None or not self.landmarks_action.isChecked() or not self.scene.landmarks:
+            return
+        for lm in self.scene.landmarks:
+            dot = self._top_actor(pv.Sphere(radius=2.0, center=lm.point), LANDMARK_COLOUR, f"landmark:{lm.name}")
+            dot.GetProperty().SetEdgeVisibility(False)
+        pts = np.array([lm.point for lm in self.scene.landmarks], float)
+        self.plotter.add_point_labels(
+            pts, [lm.name.replace("_", " ") for lm in self.scene.landmarks], name="landmarks:labels",
+            font_size=14, text_color="black", shape_color="#FFFFE0", shape_opacity=0.8, point_size=1,
+            always_visible=True, show_points=False, render=False,
+        )
+
+    def quick_guide(self):
+        box = QtWidgets.QMessageBox(self)
+        box.setWindowTitle("NeedleSafe — quick guide")
+        box.setTextFormat(QtCore.Qt.RichText)
+        box.setText(QUICK_GUIDE)
+        box.setModal(False)
+        box.show()
+        self._guide = box
+        return box
+
+    def _first_start_hint(self):
+        """On the first start, a line over the 3D view says what to do first; it goes with a click
+        on it or on its button, and does not come back."""
+        if self.settings.value("hint_seen", False, type=bool):
+            self.hint = None
+            return
+        hint = QtWidgets.QFrame(self.plotter.interactor)
+        hint.setObjectName("first_hint")
+        hint.setStyleSheet("#first_hint {background: #FFFFE0; border: 1px solid #888; border-radius: 4px}")
+        lay = QtWidgets.QHBoxLayout(hint)
+        text = QtWidgets.QLabel(FIRST_HINT)
+        text.setWordWrap(True)
+        text.setTextFormat(QtCore.Qt.PlainText)
+        lay.addWidget(text, 1)
+        ok = QtWidgets.QPushButton("Got it")
+        ok.clicked.connect(self._dismiss_hint)
+        lay.addWidget(ok)
+        hint.setFixedWidth(520)
+        hint.move(12, 12)
+        hint.show()
+        self.hint = hint
+
+    def _dismiss_hint(self):
+        if getattr(self, "hint", None) is not None:
+            self.hint.hide()
+            self.hint.deleteLater()
+            self.hint = None
+        self.settings.setValue("hint_seen", True)
 
     # ----- files --------------------------------------------------------------------------------
     def _open_pack_dialog(self):

@@ -17,12 +17,38 @@ LEVEL_COLOUR = {"safe": "#009E73", "caution": "#F0E442", "danger": "#E69F00", "c
                 "unknown": "#D55E00"}
 
 
-def profile_svg(depths, curves: dict, report, width=640, height=280) -> str:
-    """Clearance against depth as an inline SVG: curves, margins (dashed), current and safe depth."""
-    pad_l, pad_r, pad_t, pad_b = 60, 12, 12, 36
+def clearance_scale(depths, curves: dict, rows) -> tuple[float, list]:
+    """The clearance plot's y-range and what lies above it, for the window and the report alike.
+
+    The top follows the curves drawn (all of them fit when they are close together); a curve far
+    above the others (a nerve 111 mm away beside a muscle 3 mm away) would flatten the ones that
+    matter, so the top is capped at max(5 mm, 4 x the largest margin + 10 mm, 1.5 x the largest
+    closest approach of the curves that are near) and every curve that goes above it is returned
+    as (name, highest value mm, lowest value mm), to be marked "off scale" with its real figure.
+    """
+    if not rows:
+        return 5.0, []
+    highs = {r.name: float(np.max(curves[r.name])) for r in rows}
+    lows = {r.name: float(np.min(curves[r.name])) for r in rows}
+    need = max([5.0] + [4.0 * float(r.margin_mm) + 10.0 for r in rows])
+    near = [lows[r.name] for r in rows if lows[r.name] <= need]
+    cap = max(need, 1.5 * max(near, default=0.0))
+    top = max(5.0, min(max(highs.values()), cap))
+    top = float(np.ceil(top / 5.0) * 5.0)  # round ticks
+    off = [(r.name, highs[r.name], lows[r.name]) for r in rows if highs[r.name] > top]
+    return top, off
+
+
+def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
+    """Clearance against depth as an inline SVG: curves, margins (dashed), current and safe depth.
+    The legend sits to the right of the plot, never on the curves; values above the y-range are
+    marked at the top edge with their real distance."""
+    legend_w = 190
+    pad_l, pad_r, pad_t, pad_b = 60, 12 + legend_w, 18, 36
     rows = sorted((r for r in report.structures if r.name in curves), key=lambda r: float(np.min(curves[r.name])))
     rows = rows[: len(PALETTE)]
-    y_top = max([5.0] + [float(min(curves[r.name][0], 4 * r.margin_mm + 10)) for r in rows])
+    y_top, off = clearance_scale(depths, curves, rows)
+    off_by_name = {name: (hi, lo) for name, hi, lo in off}
     x_max = float(depths[-1]) or 1.0
 
     def sx(x):
@@ -32,7 +58,7 @@ def profile_svg(depths, curves: dict, report, width=640, height=280) -> str:
         return pad_t + (height - pad_t - pad_b) * (1.0 - min(float(y), y_top) / y_top)
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="11">',
+           f'font-family="sans-serif" font-size="12">',
            f'<rect x="{pad_l}" y="{pad_t}" width="{width - pad_l - pad_r}" height="{height - pad_t - pad_b}" '
            f'fill="white" stroke="#999"/>']
     for k in range(6):
@@ -40,14 +66,23 @@ def profile_svg(depths, curves: dict, report, width=640, height=280) -> str:
         out.append(f'<text x="{sx(xv):.1f}" y="{height - 18}" text-anchor="middle">{xv:.0f}</text>')
         yv = y_top * k / 5
         out.append(f'<text x="{pad_l - 4}" y="{sy(yv) + 4:.1f}" text-anchor="end">{yv:.0f}</text>')
-    out.append(f'<text x="{(width + pad_l) / 2:.0f}" y="{height - 3}" text-anchor="middle">insertion depth (mm)</text>')
+    plot_mid = (pad_l + width - pad_r) / 2
+    out.append(f'<text x="{plot_mid:.0f}" y="{height - 3}" text-anchor="middle">insertion depth (mm)</text>')
     mid = (height - pad_b + pad_t) / 2
     out.append(f'<text x="14" y="{mid:.0f}" text-anchor="middle" transform="rotate(-90 14 {mid:.0f})">clearance (mm)</text>')
     for colour, r in zip(PALETTE, rows):
         pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(depths, curves[r.name]))
         out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        out.append(f'<line x1="{sx(0):.1f}" x2="{sx(x_max):.1f}" y1="{sy(r.margin_mm):.1f}" y2="{sy(r.margin_mm):.1f}" '
-                   f'stroke="{colour}" stroke-dasharray="6 4"/>')
+        if r.margin_mm <= y_top:
+            out.append(f'<line x1="{sx(0):.1f}" x2="{sx(x_max):.1f}" y1="{sy(r.margin_mm):.1f}" '
+                       f'y2="{sy(r.margin_mm):.1f}" stroke="{colour}" stroke-dasharray="6 4"/>')
+        if r.name in off_by_name:  # an arrow at the top edge where the curve leaves the scale
+            y = np.asarray(curves[r.name], float)
+            k = int(np.argmax(y > y_top))
+            x = sx(depths[k])
+            out.append(f'<path d="M{x - 5:.1f},{pad_t + 8} L{x:.1f},{pad_t} L{x + 5:.1f},{pad_t + 8} Z" '
+                       f'fill="{colour}"><title>{html.escape(r.name)}: up to {_mm(off_by_name[r.name][0], 1)} mm, '
+                       f'off scale</title></path>')
     n = report.needle
     out.append(f'<line x1="{sx(n.depth_mm):.1f}" x2="{sx(n.depth_mm):.1f}" y1="{pad_t}" y2="{height - pad_b}" '
                f'stroke="black" stroke-width="2"/>')
@@ -55,10 +90,15 @@ def profile_svg(depths, curves: dict, report, width=640, height=280) -> str:
         x = sx(report.path.safe_depth_mm)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#009E73" '
                    f'stroke-dasharray="2 3"/>')
+    lx = width - legend_w
     for k, (colour, r) in enumerate(zip(PALETTE, rows)):
-        y = pad_t + 14 + 14 * k
-        out.append(f'<line x1="{width - 170}" x2="{width - 150}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
-                   f'stroke-width="2"/><text x="{width - 145}" y="{y}">{html.escape(r.name)}</text>')
+        y = pad_t + 12 + 30 * k
+        out.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="3"/>'
+                   f'<text x="{lx + 24}" y="{y}">{html.escape(r.name)}</text>')
+        if r.name in off_by_name:
+            hi, lo = off_by_name[r.name]
+            out.append(f'<text x="{lx + 24}" y="{y + 13}" font-size="10" fill="#555">&#9650; off scale: '
+                       f'{_mm(lo, 1)}&#8211;{_mm(hi, 1)} mm</text>')
     out.append("</svg>")
     return "".join(out)
 
