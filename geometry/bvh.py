@@ -408,14 +408,20 @@ VOTE_DIRECTIONS = _vote_directions()
 
 
 @njit(cache=True)
-def _odd_votes(bmin, bmax, left, right, start, count, tris, root, p, dirs):
-    """How many of the rays p + t dirs[k] cross the mesh an odd number of times."""
+def _odd_votes(bmin, bmax, left, right, start, count, tris, root, p, dirs, decisive):
+    """(odd, cast): of the rays p + t dirs[k] cast so far, how many cross the mesh an odd number of
+    times. Casting stops once `decisive` rays agree either way (the rest cannot change the outcome
+    of a vote whose thresholds need that many)."""
     odd = 0
-    for k in range(dirs.shape[0]):
+    k = 0
+    while k < dirs.shape[0]:
         d = (dirs[k, 0], dirs[k, 1], dirs[k, 2])
         n = len(_ray_hit_list(bmin, bmax, left, right, start, count, tris, root, p, d))
         odd += n % 2
-    return odd
+        k += 1
+        if odd >= decisive or k - odd >= decisive:
+            break
+    return odd, k
 
 
 def _tuple3(x) -> tuple:
@@ -580,16 +586,19 @@ class SceneBVH:
         return float(_body_exit(*self._nodes, self.tris, int(self.roots[i]), _tuple3(origin), _tuple3(direction),
                                 float(tol)))
 
-    def inside_fraction(self, i: int, point) -> float:
+    def inside_fraction(self, i: int, point, decisive: int = len(VOTE_DIRECTIONS)) -> float:
         """Share of VOTE_DIRECTIONS rays from `point` that cross mesh i an odd number of times:
         1 deep inside a surface, 0 well outside, in between near an opening of an open surface.
-        A point outside the mesh's bounding box is outside (0)."""
+        A point outside the mesh's bounding box is outside (0). With `decisive` < 32, casting stops
+        once that many rays agree, and the share is of the rays cast: a vote whose thresholds need
+        `decisive` agreeing rays of 32 gets the same outcome, sooner."""
         p = np.asarray(point, dtype=np.float64)
         lo, hi = self.parts[i].bounds
         if np.any(p < lo) or np.any(p > hi):
             return 0.0
-        odd = _odd_votes(*self._nodes, self.tris, int(self.roots[i]), _tuple3(p), VOTE_DIRECTIONS)
-        return odd / len(VOTE_DIRECTIONS)
+        odd, cast = _odd_votes(*self._nodes, self.tris, int(self.roots[i]), _tuple3(p), VOTE_DIRECTIONS,
+                               int(decisive))
+        return odd / cast
 
     def profile(self, entry, direction, ts) -> np.ndarray:
         """(k, m) distance (mm) from each point entry + t direction, t in ts (m,), to each critical mesh."""

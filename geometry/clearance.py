@@ -27,6 +27,9 @@ ENTRY_TOL_MM = 1e-3
 #: Share of voting rays that must agree before a point counts as inside / outside an open surface.
 VOTE_INSIDE = 0.6
 VOTE_OUTSIDE = 0.4
+#: Rays that must agree to settle the vote early: with 32 rays, 20 odd means >= 60 % whatever the
+#: rest say, 20 even means <= 40 %.
+VOTE_DECISIVE = 20
 #: limiting_structure when the safe depth ends where the needle leaves the modelled body.
 EDGE_OF_MODEL = "edge of the model"
 
@@ -55,6 +58,8 @@ class ClearanceEngine:
         skins = [i for i, s in enumerate(self.structures) if s.role == "skin" and self.closed[i]]
         self._skin = max(skins, key=lambda i: self.structures[i].n_triangles) if skins else None
         self._landmarks = [(lm.name, np.asarray(lm.point, float), lm.bone) for lm in scene.landmarks]
+        self._votes: dict = {}  # (structure, x, y, z) -> inside an open surface (True/False/None)
+        self._boxes = np.array([part.bounds for part in self.bvh.parts])  # (k, 2, 3) mm
         # compile and warm the queries once, so the first user update is fast
         self.report(Needle(scene.bounds().mean(axis=0), (0.0, 0.0, 1.0), 1.0, 2.0, 0.3))
 
@@ -100,8 +105,7 @@ class ClearanceEngine:
         """Is `point` (3,) mm inside structure `name`? True, False, or None when an open surface's
         rays disagree (see `SceneBVH.inside_fraction`; a closed surface's rays always agree)."""
         i = next(k for k, s in enumerate(self.structures) if s.name == name)
-        f = self.bvh.inside_fraction(i, point)
-        return True if f >= VOTE_INSIDE else False if f <= VOTE_OUTSIDE else None
+        return self._open_inside(i, point)
 
     def profile(self, needle: Needle, n_samples: int = 121):
         """Clearance against insertion depth along the needle's line, for the plot.
@@ -144,14 +148,17 @@ class ClearanceEngine:
         return ClearanceReport(self.scene.name, needle, rows, path, "unknown", [message], needle.depth_mm)
 
     def _open_inside(self, i: int, point):
-        """Is `point` inside open structure i? The vote of `SceneBVH.inside_fraction`: True, False,
-        or None when the rays disagree (near an opening)."""
-        f = self.bvh.inside_fraction(i, point)
-        if f >= VOTE_INSIDE:
-            return True
-        if f <= VOTE_OUTSIDE:
-            return False
-        return None
+        """Is `point` inside structure i? The vote of `SceneBVH.inside_fraction`: True, False, or None
+        when the rays disagree (near an opening of an open surface)."""
+        key = (i, *(float(x) for x in point))
+        if key in self._votes:
+            return self._votes[key]
+        f = self.bvh.inside_fraction(i, point, VOTE_DECISIVE)
+        answer = True if f >= VOTE_INSIDE else False if f <= VOTE_OUTSIDE else None
+        if len(self._votes) > 4096:  # the entry rarely moves between updates: keep recent answers
+            self._votes.clear()
+        self._votes[key] = answer
+        return answer
 
     def _assemble(self, needle: Needle, q: dict, requested: float, stop, stop_i: int, exit_mm) -> ClearanceReport:
         r = needle.radius_mm
@@ -162,6 +169,8 @@ class ClearanceEngine:
         limiting = None
         any_unknown = False
         tip_in_danger = None
+        ends = np.stack([needle.entry_lps, needle.tip_lps])[:, None, :]  # (2, 1, 3)
+        in_box = np.all((ends >= self._boxes[None, :, 0]) & (ends <= self._boxes[None, :, 1]), axis=2)  # (2, k)
         for i, s in enumerate(self.structures):
             if not s.critical:
                 continue
@@ -177,11 +186,13 @@ class ClearanceEngine:
                                                "unknown", msg))
                 continue
             if self.closed[i]:
-                entry_inside = n_total % 2 == 1
-                tip_inside = (n_total - n_to_tip) % 2 == 1
-            else:
-                entry_inside = self._open_inside(i, needle.entry_lps)
-                tip_inside = self._open_inside(i, needle.tip_lps)
+                # parity along the needle's line; a line grazing the surface (through a facet edge at a
+                # tangent) can make it odd outside, so an "inside" is confirmed by the ray vote
+                entry_inside = n_total % 2 == 1 and self._open_inside(i, needle.entry_lps) is not False
+                tip_inside = (n_total - n_to_tip) % 2 == 1 and self._open_inside(i, needle.tip_lps) is not False
+            else:  # outside an open surface's bounding box is outside: vote only within it
+                entry_inside = bool(in_box[0, i]) and self._open_inside(i, needle.entry_lps)
+                tip_inside = bool(in_box[1, i]) and self._open_inside(i, needle.tip_lps)
                 crossed = axis_d <= r
                 if not crossed and (entry_inside is None or tip_inside is None):
                     msg = (f"{s.name}: cannot tell whether the needle is inside this open surface "
