@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -84,7 +85,75 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--view", default="posterior", choices=["posterior", "lateral", "superior", "oblique"])
     r.add_argument("--out", required=True, help="PNG file to write")
     r.add_argument("--hide", nargs="*", default=[], metavar="ROLE", help="roles to leave out (e.g. skin)")
+    # argparse takes "-1e200" or "-inf" for an option; let every parser read them as numbers
+    for parser in [p, *sub.choices.values()]:
+        if hasattr(parser, "_negative_number_matcher"):
+            parser._negative_number_matcher = _NEGATIVE_NUMBER
     return p
+
+
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+# where each command writes: (option attribute, a folder rather than a file)
+_OUTPUTS = {"report": ("out", False), "map": ("out", False), "render": ("out", False), "attempts": ("csv", False),
+            "import": ("out", True), "build-region": ("out", True)}
+
+
+class _ArgumentError(ValueError):
+    """A command-line value is unusable; the message names the option."""
+
+
+def _validate(args) -> None:
+    """Check every number, name and output path of the command line before any work, naming the
+    option: non-finite or out-of-range numbers never reach geometry, an output that cannot be
+    written is refused before a long computation, a NUL character is refused everywhere."""
+    from needlesafe.geometry.needle import MAX_COORD_MM, MAX_GAUGE_MM, MAX_LENGTH_MM
+    from needlesafe.meshes.io import check_output_path
+
+    for key, value in vars(args).items():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and "\0" in v:
+                raise _ArgumentError(f"{_opt(key)} {v!r}: a file name or value cannot hold a NUL character")
+
+    def number(key, lo=None, hi=None, lo_open=False, what="mm"):
+        v = getattr(args, key, None)
+        if v is None:
+            return
+        ok = math.isfinite(v) and (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or v <= hi)
+        if not ok:
+            kind = "a positive finite number" if lo_open else "a finite number >= 0"
+            most = f" (at most {hi:g})" if hi is not None else ""
+            raise _ArgumentError(f"{_opt(key)} must be {kind} of {what}{most}, got {v}")
+
+    entry = getattr(args, "entry", None)
+    if entry is not None and not all(math.isfinite(x) and abs(x) <= MAX_COORD_MM for x in entry):
+        raise _ArgumentError(f"--entry must be three finite numbers within {MAX_COORD_MM:g} mm, got {entry}")
+    direction = getattr(args, "direction", None)
+    if direction is not None and direction != ["normal"]:
+        try:
+            d = [float(x) for x in direction]
+        except ValueError:
+            d = []
+        if len(d) == 3 and not all(math.isfinite(x) for x in d):
+            raise _ArgumentError(f"--direction must be three finite numbers, got {direction}")
+    number("depth", lo=0.0)
+    number("length", lo=0.0, hi=MAX_LENGTH_MM, lo_open=True)
+    number("gauge", lo=0.0, hi=MAX_GAUGE_MM, lo_open=True, what="mm (the shaft diameter, e.g. 0.30)")
+    number("skin_fat", lo=0.0)
+    red = getattr(args, "redirections", None)
+    if red is not None and red < 0:
+        raise _ArgumentError(f"--redirections must be a whole number >= 0, got {red}")
+    student = getattr(args, "student", None)
+    if student is not None and not student.strip():
+        raise _ArgumentError("--student: give the student's name (it is empty)")
+    if args.command in _OUTPUTS:
+        key, folder = _OUTPUTS[args.command]
+        if getattr(args, key, None) is not None:
+            check_output_path(getattr(args, key), folder=folder)
+
+
+def _opt(key: str) -> str:
+    return key if key in ("exercise", "log", "src") else "--" + key.replace("_", "-")
 
 
 def _check(args) -> int:
@@ -193,7 +262,7 @@ def _render(args) -> int:
     from needlesafe.app.render import render_scene
     from needlesafe.meshes.pack import load_pack
 
-    path = render_scene(load_pack(args.pack), args.view, args.out, hidden_roles=tuple(args.hide))
+    path = render_scene(load_pack(args.pack), args.view, args.out, hidden_roles=tuple(args.hide))  # writes args.out
     print(f"wrote {path}")
     return 0
 
@@ -282,8 +351,7 @@ def _score(args) -> int:
 
     path = _exercise_path(args.exercise)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        scene = load_pack(data.get("pack", ""))
+        scene = load_pack(load_exercise(path).pack)  # the file is checked before its pack is loaded
         ex = load_exercise(path, scene)
     except (ExerciseError, ValueError) as exc:
         print(f"needlesafe: error: {exc}", file=sys.stderr)
@@ -346,6 +414,7 @@ def _report(args) -> int:
     from needlesafe.geometry.needle import Needle
     from needlesafe.meshes.io import atomic_write_text
     from needlesafe.meshes.pack import load_pack
+    from needlesafe.meshes.types import PackError
 
     score = None
     try:
@@ -355,7 +424,7 @@ def _report(args) -> int:
         else:
             attempts, _ = read_attempts(args.log)
             if not 1 <= args.attempt <= len(attempts):
-                print(f"needlesafe: error: the log has {len(attempts)} valid attempts", file=sys.stderr)
+                print(f"needlesafe: error: {args.log}: the log has {len(attempts)} valid attempts", file=sys.stderr)
                 return 2
             rec = attempts[args.attempt - 1]
             pack, needles, score = rec["pack"], [Needle.from_dict(rec["needle"])], rec["score"]
@@ -363,7 +432,11 @@ def _report(args) -> int:
     except (ScenarioError, ExerciseError) as exc:
         print(f"needlesafe: error: {exc}", file=sys.stderr)
         return 2
-    scene = load_pack(pack)
+    try:
+        scene = load_pack(pack)
+    except PackError as exc:
+        print(f"needlesafe: error: {args.scenario or args.log}: {exc}", file=sys.stderr)
+        return 2
     engine = ClearanceEngine(scene)
     sections = [
         section_for(engine, f"Needle {k}" if len(needles) > 1 else "Needle", n, score)
@@ -385,7 +458,12 @@ def _gui(args) -> int:
 
 
 def main(argv=None) -> int:
+    """Run one command. Bad input of any kind ends with exit code 2 and one line
+    `needlesafe: error: ...` on stderr naming the file or option and the problem."""
+    from needlesafe.app.exercises import ExerciseError
+    from needlesafe.app.scenario import ScenarioError
     from needlesafe.geometry.needle import NeedleError
+    from needlesafe.meshes.io import OutputPathError
     from needlesafe.meshes.types import PackError
 
     parser = _parser()
@@ -395,9 +473,14 @@ def main(argv=None) -> int:
     if args.command is None:
         args.pack = "default"
     try:
+        _validate(args)
         return handlers[args.command](args)
-    except (NeedleError, PackError) as exc:
+    except (NeedleError, PackError, ScenarioError, ExerciseError, OutputPathError, _ArgumentError) as exc:
         print(f"needlesafe: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a write that failed after the checks (disk full, removed folder ...)
+        where = exc.filename if exc.filename is not None else "output"
+        print(f"needlesafe: error: {where}: cannot write: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

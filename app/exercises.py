@@ -31,12 +31,14 @@ from typing import Optional
 
 import numpy as np
 
-from needlesafe.geometry.needle import Needle, NeedleError
-from needlesafe.meshes.io import read_json
+from needlesafe.geometry.needle import MAX_GAUGE_MM, MAX_LENGTH_MM, Needle, NeedleError
+from needlesafe.meshes.io import read_json, read_regular_bytes
 
 FORMAT = "needlesafe-exercise"
 EXERCISE_DIR = Path(__file__).resolve().parent / "exercises"
 MAX_FILE_BYTES = 2_000_000
+#: Largest attempt log read (bytes): about 100,000 attempts.
+MAX_LOG_BYTES = 64_000_000
 
 
 class ExerciseError(ValueError):
@@ -62,20 +64,28 @@ class Exercise:
     classic_mistake: Optional[dict] = None
 
 
-def _num(value, where, positive=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ExerciseError(f"{where}: expected a finite number, got {value!r}")
-    if positive and value <= 0:
+def _num(value, where, positive=True, maximum=None):
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError
+        x = float(value)
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float
+        shown = repr(value) if len(repr(value)) < 40 else f"a number of {len(repr(value))} digits"
+        raise ExerciseError(f"{where}: expected a finite number, got {shown}") from None
+    if positive and x <= 0:
         raise ExerciseError(f"{where}: must be positive")
-    return float(value)
+    if maximum is not None and x > maximum:
+        raise ExerciseError(f"{where}: must be at most {maximum:g}, got {x:g}")
+    return x
 
 
 def parse_exercise(data, scene=None, where="exercise") -> Exercise:
     """Validate an exercise dict; with `scene`, resolve and check its target against the pack."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ExerciseError(f"{where}: not a NeedleSafe exercise (format must be '{FORMAT}')")
-    if data.get("version") != 1:
-        raise ExerciseError(f"{where}: unsupported exercise version {data.get('version')!r}")
+    if isinstance(data.get("version"), bool) or data.get("version") != 1:
+        raise ExerciseError(f"{where}: unsupported exercise version {data.get('version')!r} "
+                            "(this NeedleSafe reads version 1)")
     for key in ("id", "title", "pack"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ExerciseError(f"{where}: '{key}' must be a non-empty string")
@@ -86,8 +96,8 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
     needle = data.get("needle") or {}
     if not isinstance(needle, dict):
         raise ExerciseError(f"{where}: 'needle' must be an object")
-    length = _num(needle.get("length_mm", 50.0), f"{where}: needle.length_mm")
-    gauge = _num(needle.get("gauge_mm", 0.30), f"{where}: needle.gauge_mm")
+    length = _num(needle.get("length_mm", 50.0), f"{where}: needle.length_mm", maximum=MAX_LENGTH_MM)
+    gauge = _num(needle.get("gauge_mm", 0.30), f"{where}: needle.gauge_mm", maximum=MAX_GAUGE_MM)
     cons = data.get("constraints") or {}
     if not isinstance(cons, dict):
         raise ExerciseError(f"{where}: 'constraints' must be an object")
@@ -107,7 +117,9 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
     mistake = _classic_mistake(data.get("classic_mistake"), where)
     point, name, structure = None, "", str(target.get("structure", ""))
     if "trigger_point" in target:
-        name = str(target["trigger_point"])
+        if not isinstance(target["trigger_point"], str):
+            raise ExerciseError(f"{where}: target.trigger_point must name a trigger point of the pack")
+        name = target["trigger_point"]
         if scene is not None:
             tp = next((t for t in scene.trigger_points if t.name == name), None)
             if tp is None:
@@ -247,10 +259,20 @@ def attempts_dir() -> Path:
 
 
 def log_path(student: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in student.strip())[:64]
-    if not safe:
-        raise ExerciseError("a student name is needed to log attempts")
-    return attempts_dir() / f"{safe}.jsonl"
+    """The student's log: `attempts_dir()/NAME.jsonl` when the name is a plain file name (letters,
+    digits, - and _, at most 64), else a readable slug plus a short hash of the exact name
+    (`Ann_Lee-3f2a9c01d4.jsonl`), so two different names never share a log."""
+    import hashlib
+
+    if not isinstance(student, str) or not student.strip():
+        raise ExerciseError("a student name is needed to log attempts (it is empty)")
+    if "\0" in student:
+        raise ExerciseError("a student name cannot hold a NUL character")
+    slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in student.strip())[:64]
+    if slug != student or slug.startswith("-"):
+        digest = hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        slug = f"{slug.lstrip('-')[:48]}-{digest}"
+    return attempts_dir() / f"{slug}.jsonl"
 
 
 def append_attempt(path, record: dict) -> None:
@@ -287,27 +309,70 @@ def attempt_record(student: str, exercise: Exercise, report, score: Score) -> di
     }
 
 
-def read_attempts(path) -> tuple[list, list]:
-    """All valid attempts of a log and a list of problems ("line 7: not JSON"); never raises for
-    bad lines, so one damaged line loses nothing else."""
-    path = Path(path)
+def _check_record(rec) -> None:
+    """Raise ValueError naming the first field of an attempt record with a wrong type or value."""
+    if not isinstance(rec, dict):
+        raise ValueError("not an attempt record (a JSON object)")
+    for key in ("exercise", "pack"):
+        if not isinstance(rec.get(key), str) or not rec[key]:
+            raise ValueError(f"'{key}' must be text")
+    for key in ("time", "student", "title", "level"):
+        if key in rec and not isinstance(rec[key], str):
+            raise ValueError(f"'{key}' must be text, got {type(rec[key]).__name__}")
+    number = (int, float)
+    n = rec.get("needle")
+    if not isinstance(n, dict):
+        raise ValueError("'needle' must be an object")
+    for key in ("entry_lps", "direction"):
+        v = n.get(key)
+        if not isinstance(v, list) or len(v) != 3 or any(isinstance(x, bool) or not isinstance(x, number) for x in v):
+            raise ValueError(f"'needle.{key}' must be three numbers")
+    for key in ("depth_mm", "length_mm", "gauge_mm"):
+        if key in n and (isinstance(n[key], bool) or not isinstance(n[key], number)):
+            raise ValueError(f"'needle.{key}' must be a number")
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ExerciseError(f"{path}: file not found") from None
+        Needle.from_dict(n)
+    except NeedleError as exc:
+        raise ValueError(f"'needle' (direction, depth_mm ...): {exc}") from None
+    sc = rec.get("score")
+    if not isinstance(sc, dict):
+        raise ValueError("'score' must be an object")
+    if isinstance(sc.get("score"), bool) or not isinstance(sc.get("score"), int) or not 0 <= sc["score"] <= 100:
+        raise ValueError("'score.score' must be a whole number from 0 to 100")
+    for key in ("passed", "target_reached", "clearance_ok", "backstop_ok"):
+        if key in sc and not isinstance(sc[key], bool):
+            raise ValueError(f"'score.{key}' must be true or false")
+    if "target_distance_mm" in sc and (isinstance(sc["target_distance_mm"], bool)
+                                       or not isinstance(sc["target_distance_mm"], number)):
+        raise ValueError("'score.target_distance_mm' must be a number")
+    if "redirections" in sc and (isinstance(sc["redirections"], bool) or not isinstance(sc["redirections"], int)):
+        raise ValueError("'score.redirections' must be a whole number")
+    fb = sc.get("feedback", [])
+    if not isinstance(fb, list) or not all(isinstance(x, str) for x in fb):
+        raise ValueError("'score.feedback' must be a list of text lines")
+    sd = rec.get("safe_depth_mm")
+    if sd is not None and (isinstance(sd, bool) or not isinstance(sd, number)):
+        raise ValueError("'safe_depth_mm' must be a number or null")
+
+
+def read_attempts(path) -> tuple[list, list]:
+    """All valid attempts of a log and a list of problems ("LOG: line 7: skipped (not JSON)"); bad
+    lines (wrong types, deep nesting, over-long numbers) are reported, never raised, so one damaged
+    line loses nothing else. The log itself must be a regular file of at most MAX_LOG_BYTES."""
+    path = Path(path)
+    raw = read_regular_bytes(path, MAX_LOG_BYTES, ExerciseError, "attempt log")
     attempts, problems = [], []
     for k, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line.decode("utf-8"))
-            if not isinstance(rec, dict) or not isinstance(rec.get("exercise"), str):
-                raise ValueError("not an attempt record")
-            Needle.from_dict(rec["needle"])
-            if not isinstance(rec.get("score"), dict) or not isinstance(rec["score"].get("score"), int):
-                raise ValueError("no score")
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError, NeedleError) as exc:
-            problems.append(f"line {k}: skipped ({exc})")
+            _check_record(rec)
+        except RecursionError:
+            problems.append(f"{path}: line {k}: skipped (JSON nested too deeply)")
+            continue
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: line {k}: skipped ({exc})"[:500])
             continue
         attempts.append(rec)
     return attempts, problems
@@ -338,7 +403,18 @@ def attempts_csv(attempts: list) -> str:
                 "depth_mm"])
     for r in attempts:
         s, n = r["score"], r["needle"]
-        w.writerow([r.get("time", ""), r.get("student", ""), r["exercise"], s["score"], s.get("passed"),
-                    f"{s.get('target_distance_mm', float('nan')):.2f}", s.get("clearance_ok"), s.get("backstop_ok"),
-                    s.get("redirections"), r.get("level", ""), *n["entry_lps"], *n["direction"], n["depth_mm"]])
+        row = [r.get("time", ""), r.get("student", ""), r["exercise"], s["score"], s.get("passed"),
+               round(float(s.get("target_distance_mm", float("nan"))), 2), s.get("clearance_ok"),
+               s.get("backstop_ok"), s.get("redirections"), r.get("level", ""), *n["entry_lps"], *n["direction"],
+               n["depth_mm"]]
+        w.writerow([csv_cell(x) for x in row])
     return buf.getvalue()
+
+
+def csv_cell(value):
+    """A CSV cell a spreadsheet will not run as a formula: text starting with =, +, -, @ (or a tab
+    or carriage return) gets a leading single quote. Numbers stay numbers (-12.5 is written as
+    -12.5): only text is neutralised, as only text can carry a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

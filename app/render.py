@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from needlesafe.meshes.io import atomic_write_bytes, check_output_path
 
 VIEWS = {
     # camera direction from the focal point (LPS) and view-up
@@ -79,10 +80,15 @@ def _frame_and_save(pl, scene, view: str, title: str, out, zoom: float = 1.0) ->
     pl.reset_camera()
     pl.camera.zoom(zoom)
     pl.add_text(title, font_size=10, color="black")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pl.screenshot(str(out))
-    pl.close()
+    out = check_output_path(out)  # refuse a directory or a path under a file before drawing
+    # the picture is written exactly to `out` (never `out` + ".png"), atomically
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / "view.png"
+        pl.screenshot(str(png))
+        pl.close()
+        atomic_write_bytes(out, png.read_bytes())
     return out
 
 

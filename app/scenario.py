@@ -49,13 +49,20 @@ def save_scenario(scenario: Scenario, path) -> Path:
     return path
 
 
+def _number(v, where):
+    try:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError
+        return float(v)
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float
+        shown = repr(v) if len(repr(v)) < 40 else f"a number of {len(repr(v))} digits"
+        raise ScenarioError(f"{where}: expected a finite number, got {shown}") from None
+
+
 def _vec3(value, where):
     if not isinstance(value, list) or len(value) != 3:
         raise ScenarioError(f"{where}: expected three numbers")
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ScenarioError(f"{where}: expected finite numbers, got {v!r}")
-    return [float(v) for v in value]
+    return [_number(v, where) for v in value]
 
 
 def load_scenario(path) -> Scenario:
@@ -64,8 +71,9 @@ def load_scenario(path) -> Scenario:
     data = read_json(path, MAX_BYTES, ScenarioError, "scenario")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ScenarioError(f"{path}: not a NeedleSafe scenario (format must be '{FORMAT}')")
-    if data.get("version") != 1:
-        raise ScenarioError(f"{path}: unsupported scenario version {data.get('version')!r}")
+    version = data.get("version")
+    if isinstance(version, bool) or version != 1:
+        raise ScenarioError(f"{path}: unsupported scenario version {version!r} (this NeedleSafe reads version 1)")
     pack = data.get("pack")
     if not isinstance(pack, str) or not pack:
         raise ScenarioError(f"{path}: 'pack' must name a pack")
@@ -82,12 +90,12 @@ def load_scenario(path) -> Scenario:
                 Needle(
                     _vec3(n.get("entry_lps"), f"{where}.entry_lps"),
                     _vec3(n.get("direction"), f"{where}.direction"),
-                    n.get("depth_mm"),
-                    n.get("length_mm", 50.0),
-                    n.get("gauge_mm", 0.30),
+                    _number(n.get("depth_mm"), f"{where}.depth_mm"),
+                    _number(n.get("length_mm", 50.0), f"{where}.length_mm"),
+                    _number(n.get("gauge_mm", 0.30), f"{where}.gauge_mm"),
                 )
             )
-        except (NeedleError, TypeError) as exc:
+        except NeedleError as exc:
             raise ScenarioError(f"{where}: {exc}") from None
     camera = data.get("camera")
     if camera is not None:

@@ -10,6 +10,27 @@ class NeedleError(ValueError):
     """A needle's numbers are unusable (NaN, zero direction, negative depth ...)."""
 
 
+#: Limits that keep every later product and square finite: entry coordinates (mm) and needle length (mm).
+MAX_COORD_MM = 1e6
+MAX_LENGTH_MM = 1000.0
+MAX_GAUGE_MM = 3.0
+
+
+def _real(value, label: str) -> float:
+    """`value` as a finite float; bools, text, None and numbers beyond a float are NeedleErrors."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise NeedleError(f"{label} must be a number, got {value!r}"[:200])
+    try:
+        x = float(value)
+    except OverflowError:
+        raise NeedleError(f"{label} must be a finite number, got an integer of {len(str(value))} digits") from None
+    if not np.isfinite(x):
+        raise NeedleError(f"{label} must be a finite number, got {value}")
+    return x
+
+
 #: Common dry-needling needles, (gauge diameter mm, length mm).
 PRESETS = {
     "0.25x25": (0.25, 25.0),
@@ -39,29 +60,38 @@ class Needle:
     gauge_mm: float = 0.30
 
     def __post_init__(self):
-        e = np.asarray(self.entry_lps, dtype=np.float64).reshape(-1)
-        d = np.asarray(self.direction, dtype=np.float64).reshape(-1)
+        try:
+            e = np.asarray(self.entry_lps, dtype=np.float64).reshape(-1)
+            d = np.asarray(self.direction, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError, OverflowError):
+            raise NeedleError("entry and direction must each be three numbers") from None
         if e.shape != (3,) or d.shape != (3,):
             raise NeedleError("entry and direction must each have three coordinates")
         if not (np.all(np.isfinite(e)) and np.all(np.isfinite(d))):
             raise NeedleError("entry and direction must be finite numbers")
-        n = float(np.linalg.norm(d))
-        if n < 1e-9:
+        if np.max(np.abs(e)) > MAX_COORD_MM:
+            raise NeedleError(f"entry must lie within {MAX_COORD_MM:g} mm of the origin, got {e.tolist()}")
+        # scale by the largest component first: the norm of (0, 1e200, 0) overflows and that of
+        # (0, 1e-200, 0) underflows, but both are the direction (0, 1, 0)
+        big = float(np.max(np.abs(d)))
+        if big == 0.0:
             raise NeedleError("direction must not be the zero vector")
-        for label, v in (("depth", self.depth_mm), ("length", self.length_mm), ("gauge", self.gauge_mm)):
-            if not np.isfinite(v):
-                raise NeedleError(f"{label} must be a finite number, got {v}")
-        if self.length_mm <= 0:
-            raise NeedleError(f"length must be positive, got {self.length_mm} mm")
-        if not (0 < self.gauge_mm <= 3.0):
-            raise NeedleError(f"gauge is the shaft diameter in mm (e.g. 0.30), got {self.gauge_mm}")
-        if not (0 <= self.depth_mm <= self.length_mm):
-            raise NeedleError(f"depth must lie in [0, length={self.length_mm}] mm, got {self.depth_mm}")
+        d = d / big
+        d = d / float(np.linalg.norm(d))
+        depth = _real(self.depth_mm, "depth")
+        length = _real(self.length_mm, "length")
+        gauge = _real(self.gauge_mm, "gauge")
+        if not (0 < length <= MAX_LENGTH_MM):
+            raise NeedleError(f"length must be positive and at most {MAX_LENGTH_MM:g} mm, got {length} mm")
+        if not (0 < gauge <= MAX_GAUGE_MM):
+            raise NeedleError(f"gauge is the shaft diameter in mm (e.g. 0.30), got {gauge}")
+        if not (0 <= depth <= length):
+            raise NeedleError(f"depth must lie in [0, length={length}] mm, got {depth}")
         object.__setattr__(self, "entry_lps", e)
-        object.__setattr__(self, "direction", d / n)
-        object.__setattr__(self, "depth_mm", float(self.depth_mm))
-        object.__setattr__(self, "length_mm", float(self.length_mm))
-        object.__setattr__(self, "gauge_mm", float(self.gauge_mm))
+        object.__setattr__(self, "direction", d)
+        object.__setattr__(self, "depth_mm", depth)
+        object.__setattr__(self, "length_mm", length)
+        object.__setattr__(self, "gauge_mm", gauge)
 
     @property
     def radius_mm(self) -> float:

@@ -9,18 +9,31 @@ can be overridden by a JSON/TOML file::
      "landmarks": [{"name": "ischial tuberosity", "point": [x, y, z], "bone": "hip_bone_r"}]}
 
 (`margins_mm` keys are structure names or roles; landmark points are in the output's LPS mm.)
+Every override is checked before anything is written, so an import never writes a pack that would
+not load (a negative or NaN margin, a two-number landmark). The output folder may not be the
+source folder or lie inside it.
 """
 from __future__ import annotations
 
+import math
+import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .io import MESH_SUFFIXES, read_mesh, read_table
-from .pack import write_pack
-from .types import CRITICAL_ROLES, DEFAULT_COLOUR, DEFAULT_MARGIN_MM, ROLES, AnatomyScene, Landmark, PackError, Structure
+from .io import MESH_SUFFIXES, check_output_path, check_path_text, read_mesh, read_table
+from .pack import check_scales, write_pack
+from .types import (
+    CRITICAL_ROLES,
+    DEFAULT_COLOUR,
+    DEFAULT_MARGIN_MM,
+    ROLES,
+    AnatomyScene,
+    Landmark,
+    PackError,
+    Structure,
+)
 
 UNITS_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
 
@@ -71,22 +84,62 @@ def guess_role(name: str) -> str:
     return "muscle"
 
 
+def _finite(value, where: str, minimum: float | None = None) -> float:
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError
+        x = float(value)
+    except (ValueError, OverflowError):
+        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:30] + "..."
+        raise PackError(f"{where}: expected a finite number, got {shown}") from None
+    if minimum is not None and x < minimum:
+        raise PackError(f"{where}: must not be below {minimum:g}, got {x:g}")
+    return x
+
+
+def _mapping(data: dict, key: str, path) -> dict:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise PackError(f"{path}: '{key}' must map structure names to values")
+    return value
+
+
 def _load_overrides(path) -> dict:
+    """The override file, every value checked (types, finite non-negative margins, 3-number landmarks)."""
     if path is None:
         return {}
-    path = Path(path)
-    try:
-        data = read_table(path)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PackError(f"{path}: cannot read the override file: {exc}") from None
+    path = check_path_text(path, PackError)
+    data = read_table(path, error=PackError, what="override file")
     if not isinstance(data, dict):
         raise PackError(f"{path}: override file must hold an object/table")
     unknown = set(data) - {"roles", "critical", "margins_mm", "landmarks", "name", "source", "licence"}
     if unknown:
         raise PackError(f"{path}: unknown keys {sorted(unknown)}")
-    for name, role in (data.get("roles") or {}).items():
-        if role not in ROLES:
-            raise PackError(f"{path}: role '{role}' for '{name}' is not one of {', '.join(ROLES)}")
+    for name, role in _mapping(data, "roles", path).items():
+        if not isinstance(role, str) or role not in ROLES:
+            raise PackError(f"{path}: roles: role {role!r} for '{name}' is not one of {', '.join(ROLES)}")
+    for name, flag in _mapping(data, "critical", path).items():
+        if not isinstance(flag, bool):
+            raise PackError(f"{path}: critical: '{name}' must be true or false, got {flag!r}")
+    for name, margin in _mapping(data, "margins_mm", path).items():
+        _finite(margin, f"{path}: margins_mm.{name} (a margin in mm)", minimum=0.0)
+    for key in ("name", "source", "licence"):
+        if key in data and not isinstance(data[key], str):
+            raise PackError(f"{path}: '{key}' must be text")
+    landmarks = data.get("landmarks") or []
+    if not isinstance(landmarks, list):
+        raise PackError(f"{path}: 'landmarks' must be a list of {{name, point, bone}} objects")
+    for k, lm in enumerate(landmarks):
+        where = f"{path}: landmarks[{k}]"
+        if not isinstance(lm, dict) or not isinstance(lm.get("name"), str) or "point" not in lm:
+            raise PackError(f"{where}: a landmark needs a 'name' (text) and a 'point'")
+        pt = lm["point"]
+        if not isinstance(pt, list) or len(pt) != 3:
+            raise PackError(f"{where}: landmark point must be three numbers [x, y, z] in mm, got {pt!r}")
+        for v in pt:
+            _finite(v, f"{where}: landmark point")
+        if not isinstance(lm.get("bone", ""), str):
+            raise PackError(f"{where}: landmark 'bone' must name a structure")
     return data
 
 
@@ -144,13 +197,22 @@ def import_folder(
 
     Returns (AnatomyScene, ImportReport). Raises PackError for a bad folder, unit, axes or mesh.
     """
-    src = Path(src)
+    src = check_path_text(src, PackError)
     if not src.is_dir():
         raise PackError(f"{src}: not a folder")
     if units not in UNITS_TO_MM:
         raise PackError(f"units '{units}': use one of {', '.join(UNITS_TO_MM)}")
-    scale = UNITS_TO_MM[units]
     m = axes_matrix(axes)
+    if skin_fat_mm is not None:
+        _finite(skin_fat_mm, "--skin-fat (the fat layer in mm)", minimum=0.0)
+    if out is not None:
+        out = check_output_path(out, folder=True)
+        a, b = os.path.realpath(src), os.path.realpath(out)
+        if a == b or b.startswith(a.rstrip(os.sep) + os.sep):
+            raise PackError(f"{out}: the output lies in the source folder {src}; write the pack to another folder")
+        if a.startswith(b.rstrip(os.sep) + os.sep):
+            raise PackError(f"{out}: the output folder holds the source folder {src}; write the pack elsewhere")
+    scale = UNITS_TO_MM[units]
     flip = np.linalg.det(m) < 0
     ov = _load_overrides(overrides)
     files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in MESH_SUFFIXES)
@@ -210,8 +272,6 @@ def import_folder(
     landmarks = []
     names = {s.name for s in structures}
     for k, lm in enumerate(ov.get("landmarks") or []):
-        if not isinstance(lm, dict) or "name" not in lm or "point" not in lm:
-            raise PackError(f"{overrides}: landmarks[{k}] needs a name and a point")
         if lm.get("bone", "") and lm["bone"] not in names:
             raise PackError(f"{overrides}: landmark '{lm['name']}' names unknown bone '{lm['bone']}'")
         landmarks.append(Landmark(str(lm["name"]), np.asarray(lm["point"], dtype=float), lm.get("bone", "")))
@@ -223,6 +283,7 @@ def import_folder(
         "import": {"units_in": units, "scale_to_mm": scale, "axes_in": axes.upper(), "matrix_to_lps": m.tolist()},
     }
     scene = AnatomyScene(name or ov.get("name") or src.name, structures, landmarks, meta)
+    check_scales(structures, src)
     if out is not None:
         write_pack(scene, out)
     return scene, report

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,89 @@ import numpy as np
 from .types import PackError
 
 MESH_SUFFIXES = (".ply", ".stl", ".obj", ".glb", ".gltf", ".vtp")
+#: Largest mesh file read (bytes); the real atlas meshes are a few MB.
+MAX_MESH_BYTES = 1 << 30
+#: Largest pack manifest or import override file read (bytes).
+MAX_TABLE_BYTES = 20_000_000
+#: Temporary files of atomic writes start with this; ones older than STALE_TMP_SECONDS are a killed
+#: save's leftovers and are removed by the next atomic write to the same folder.
+TMP_PREFIX = ".needlesafe-tmp-"
+STALE_TMP_SECONDS = 60.0
+
+
+class OutputPathError(ValueError):
+    """An output path cannot be written (a directory, under a file, unwritable); the message names it."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
+def check_path_text(path, error=ValueError) -> Path:
+    """`path` as a Path; a NUL character (which no file name can hold) is raised as `error`."""
+    if "\0" in os.fspath(path):
+        raise error(f"{os.fspath(path)!r}: a file name cannot hold a NUL character")
+    return Path(path)
+
+
+def read_regular_bytes(path, max_bytes: int, error=ValueError, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `max_bytes`. FIFOs, directories, devices (/dev/zero)
+    and symlinks to them are refused before they are opened for reading (a FIFO opened without
+    O_NONBLOCK would block; a device could be read forever). Every failure is raised as `error`
+    with a message naming the file."""
+    path = check_path_text(path, error)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path}: not a regular file ({_kind(st.st_mode)}); give a {what} file")
+    if st.st_size > max_bytes:
+        raise error(f"{path}: file is too large for a {what} ({st.st_size:,} bytes; at most {max_bytes:,})")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the stat
+                raise error(f"{path}: not a regular file; give a {what} file")
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                data = fh.read(max_bytes + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise error(f"{path}: file is too large for a {what} (more than {max_bytes:,} bytes)")
+    return data
+
+
+def _decode(data: bytes, path, error, what):
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: the {what} is not UTF-8 text (byte {exc.start})") from None
+
+
+def _parse(loads, text: str, path, error, what, kind: str):
+    """`loads(text)` with every parser failure (syntax, RecursionError from deep nesting, the
+    int-str digit limit) raised as `error` naming the file."""
+    try:
+        return loads(text)
+    except RecursionError:
+        raise error(f"{path}: cannot read the {what}: {kind} nested too deeply (not a valid {what})") from None
+    except ValueError as exc:  # JSON and TOML syntax errors, and too many digits, are ValueErrors
+        if isinstance(exc, error):
+            raise
+        raise error(f"{path}: cannot read the {what}: not a valid {what}, not valid {kind} ({exc})") from None
 
 
 def validate_arrays(vertices, faces, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,14 +122,20 @@ def validate_arrays(vertices, faces, where: str) -> tuple[np.ndarray, np.ndarray
 
 def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one mesh file as (vertices (n, 3) float64, faces (m, 3) int32), in the file's own units."""
-    path = Path(path)
+    path = check_path_text(path, PackError)
     suffix = path.suffix.lower()
     if suffix not in MESH_SUFFIXES:
         raise PackError(f"{path}: unsupported mesh format '{suffix}' (use {', '.join(MESH_SUFFIXES)})")
-    if not path.is_file():
-        raise PackError(f"{path}: file not found")
-    if path.stat().st_size == 0:
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise PackError(f"{path}: file not found") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise PackError(f"{path}: not a regular file ({_kind(st.st_mode)}); give a mesh file")
+    if st.st_size == 0:
         raise PackError(f"{path}: file is empty")
+    if st.st_size > MAX_MESH_BYTES:
+        raise PackError(f"{path}: file is too large for a mesh ({st.st_size:,} bytes; at most {MAX_MESH_BYTES:,})")
     try:
         if suffix == ".vtp":
             v, f = _read_vtp(path)
@@ -115,11 +206,75 @@ def _read_vtp(path: Path):
     return v, cells.reshape(-1, 3)
 
 
+def remove_stale_temporaries(folder, max_age_s: float = STALE_TMP_SECONDS) -> int:
+    """Remove the leftovers of killed atomic writes in `folder`: files and folders named
+    TMP_PREFIX* not modified for `max_age_s` seconds (a live write is younger). Returns how many."""
+    import shutil
+
+    removed = 0
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(TMP_PREFIX):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < max_age_s:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _existing_ancestor(path: Path) -> Path:
+    p = path
+    while not os.path.lexists(p) and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_path(path, folder: bool = False) -> Path:
+    """Check before any work that `path` can be written: a file (or with `folder`, a folder)
+    whose parent is, or can be made, a writable folder. Raises OutputPathError naming the path:
+    "is a directory", "not a folder" (a file is in the way) or "cannot write"."""
+    path = check_path_text(path, OutputPathError)
+    if path.is_dir() and not folder:
+        raise OutputPathError(f"{path}: is a directory; give a file name to write")
+    if os.path.lexists(path) and not path.is_dir() and folder:
+        raise OutputPathError(f"{path}: not a folder (a file of that name is in the way)")
+    anc = _existing_ancestor(path.parent)
+    if not anc.is_dir():
+        raise OutputPathError(f"{path}: not a folder: {anc} is a file, so nothing can be written under it")
+    try:  # a real probe: permissions, read-only or virtual file systems (/proc) all show here
+        fd, probe = tempfile.mkstemp(prefix=TMP_PREFIX + "probe.", dir=anc)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputPathError(f"{path}: cannot write here ({anc}: {exc.strerror or exc})") from None
+    return path
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
+    """Write `data` to `path` via a temporary file in the same folder and an atomic rename.
+
+    The temporary file is named TMP_PREFIX + the file's name; stale ones (a killed save) in the
+    folder are removed first. Raises OutputPathError when `path` is a directory or lies under a file."""
+    path = check_path_text(path, OutputPathError)
+    if path.is_dir():
+        raise OutputPathError(f"{path}: is a directory; give a file name to write")
+    anc = _existing_ancestor(path.parent)
+    if not anc.is_dir():
+        raise OutputPathError(f"{path}: not a folder: {anc} is a file, so nothing can be written under it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # keep the mode of the file being replaced; a new file gets the usual rw-r--r--
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
@@ -156,33 +311,25 @@ def write_ply(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
 
 
 def read_json(path, max_bytes: int, error=ValueError, what: str = "file"):
-    """Parse a small JSON file; every failure is raised as `error` with a message naming the file."""
+    """Parse a small JSON file (a regular file of at most `max_bytes`); every failure, including
+    deep nesting and over-long numbers, is raised as `error` with a message naming the file."""
     import json
 
-    path = Path(path)
-    try:
-        if path.stat().st_size > max_bytes:
-            raise error(f"{path}: file is too large for a {what}")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(f"{path}: file not found") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        if isinstance(exc, error):
-            raise
-        raise error(f"{path}: not a valid {what} (JSON error: {exc})") from None
+    text = _decode(read_regular_bytes(path, max_bytes, error, what), path, error, what)
+    return _parse(json.loads, text, path, error, what, "JSON")
 
 
-def read_table(path):
-    """The object in a JSON or TOML file (by suffix). Raises OSError, UnicodeDecodeError or
-    ValueError (TOML errors are ValueErrors); callers turn them into their own messages."""
+def read_table(path, max_bytes: int = MAX_TABLE_BYTES, error=PackError, what: str = "file"):
+    """The data of a JSON or TOML file (by suffix), read as `read_json` reads; failures are
+    raised as `error` naming the file."""
     import json
 
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    path = check_path_text(path, error)
+    text = _decode(read_regular_bytes(path, max_bytes, error, what), path, error, what)
     if path.suffix.lower() == ".toml":
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
             import tomli as tomllib
-        return tomllib.loads(text)
-    return json.loads(text)
+        return _parse(tomllib.loads, text, path, error, what, "TOML")
+    return _parse(json.loads, text, path, error, what, "JSON")

@@ -10,18 +10,35 @@ Manifest (JSON shown; TOML has the same keys)::
      "trigger_points": [{"name": "piriformis", "point": [x, y, z], "muscle": "piriformis_r"}, ...]}
 
 `role`, `colour`, `critical` and `margin_mm` default by role (see `types.py`). Loading validates
-everything and raises `PackError` naming the file and the problem.
+everything and raises `PackError` naming the file and the problem. A `version` above VERSION (a
+newer NeedleSafe's pack) is refused.
+
+Scale check: a structure whose bounding-box diagonal differs from the median diagonal of the
+pack's structures by more than SCALE_RATIO (100x) either way is refused, naming the structure:
+a mesh left in metres (or doubly scaled) inside a millimetre pack. Real anatomy stays well within
+this: the smallest nerve branch of the Z-Anatomy extracts spans about 1/10 of the median structure.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
-from .io import MESH_SUFFIXES, atomic_write_text, read_mesh, read_table, write_ply
+from .io import (
+    MESH_SUFFIXES,
+    TMP_PREFIX,
+    OutputPathError,
+    atomic_write_text,
+    check_path_text,
+    read_mesh,
+    read_table,
+    remove_stale_temporaries,
+    write_ply,
+)
 from .types import (
     CRITICAL_ROLES,
     DEFAULT_COLOUR,
@@ -39,6 +56,10 @@ FORMAT = "needlesafe-pack"
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 #: A pack whose whole extent is below this (mm) was almost surely written in metres.
 MIN_PLAUSIBLE_EXTENT_MM = 20.0
+#: Newest manifest version this NeedleSafe reads.
+VERSION = 1
+#: A structure whose extent differs from the pack's median extent by more than this ratio is refused.
+SCALE_RATIO = 100.0
 
 
 def user_packs_dir() -> Path:
@@ -67,23 +88,24 @@ def find_packs(folders=()) -> list[Path]:
 def _read_manifest(folder: Path) -> tuple[dict, Path]:
     for name in MANIFEST_NAMES:
         path = folder / name
-        if path.is_file():
+        if os.path.lexists(path):
             break
     else:
         raise PackError(f"{folder}: no pack manifest ({' or '.join(MANIFEST_NAMES)}) in this folder")
-    try:
-        data = read_table(path)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise PackError(f"{path}: manifest is not valid {path.suffix[1:].upper()}: {exc}") from None
+    data = read_table(path, error=PackError, what="pack manifest")
     if not isinstance(data, dict):
         raise PackError(f"{path}: manifest must be an object/table at the top level")
     return data, path
 
 
 def _number(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise PackError(f"{where}: expected a finite number, got {value!r}")
-    return float(value)
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError
+        return float(value)
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float
+        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:30] + "..."
+        raise PackError(f"{where}: expected a finite number, got {shown}") from None
 
 
 def _point(value, where: str) -> np.ndarray:
@@ -92,9 +114,22 @@ def _point(value, where: str) -> np.ndarray:
     return np.array([_number(v, where) for v in value])
 
 
+def check_version(data: dict, where, error=PackError, newest: int = VERSION, what: str = "pack") -> None:
+    """A missing version is 1; a version that is not a whole number >= 1, or is newer than
+    `newest` (written by a newer NeedleSafe), is raised as `error`."""
+    version = data.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise error(f"{where}: 'version' must be a whole number, got {version!r}")
+    if version > newest:
+        raise error(f"{where}: unsupported {what} version {version} (this NeedleSafe reads version {newest}); "
+                    "update NeedleSafe")
+
+
 def _safe_file(folder: Path, rel, where: str) -> Path:
     if not isinstance(rel, str) or not rel:
         raise PackError(f"{where}: 'file' must be a relative path inside the pack")
+    if "\0" in rel:
+        raise PackError(f"{where}: file {rel!r} holds a NUL character")
     if Path(rel).is_absolute() or rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel):
         raise PackError(f"{where}: file '{rel}' is an absolute path; packs may only use files inside their folder")
     root = folder.resolve()
@@ -103,7 +138,7 @@ def _safe_file(folder: Path, rel, where: str) -> Path:
         raise PackError(f"{where}: file '{rel}' lies outside the pack folder")
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise PackError(f"{where}: file '{rel}' is not a supported mesh ({', '.join(MESH_SUFFIXES)})")
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise PackError(f"{where}: file '{rel}' not found")
     return path
 
@@ -112,11 +147,16 @@ def _named_points(data: dict, key: str, ref: str, cls, names: set, mpath) -> lis
     """Validated `key` entries ({"name", "point", ref}) as `cls(name, point, ref)`; `ref`, when given,
     must name a structure of the pack."""
     out = []
-    for k, entry in enumerate(data.get(key, []) or []):
+    entries = data.get(key, []) or []
+    if not isinstance(entries, list):
+        raise PackError(f"{mpath}: '{key}' must be a list")
+    for k, entry in enumerate(entries):
         where = f"{mpath}: {key}[{k}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise PackError(f"{where}: expected an object with a 'name'")
         target = entry.get(ref, "")
+        if not isinstance(target, str):
+            raise PackError(f"{where}: '{ref}' must name a structure")
         if target and target not in names:
             raise PackError(f"{where}: {ref} '{target}' is not a structure of this pack")
         out.append(cls(entry["name"], _point(entry.get("point"), where), target))
@@ -128,6 +168,10 @@ def load_pack(source) -> AnatomyScene:
     ('gluteal', 'shoulder:lean', 'default') or the name of a pack in the user's pack folder."""
     from .builtin import builtin_names, builtin_scene, is_builtin
 
+    if isinstance(source, str):
+        check_path_text(source, PackError)
+    elif not isinstance(source, os.PathLike):
+        raise PackError(f"{source!r}: a pack is named by text (a folder or a built-in name)")
     if is_builtin(source) and not Path(source).exists():
         return builtin_scene(source)
     folder = Path(source)
@@ -139,6 +183,9 @@ def load_pack(source) -> AnatomyScene:
         names = ", ".join(builtin_names())
         raise PackError(f"{source}: no such pack folder (built-in packs: {names})")
     data, mpath = _read_manifest(folder)
+    check_version(data, mpath)
+    if not isinstance(data.get("name", ""), str):
+        raise PackError(f"{mpath}: 'name' must be text")
     if data.get("format", FORMAT) != FORMAT:
         raise PackError(f"{mpath}: format is '{data.get('format')}', expected '{FORMAT}'")
     units = data.get("units", "mm")
@@ -195,17 +242,71 @@ def load_pack(source) -> AnatomyScene:
             f"{mpath}: the whole pack spans only {extent:.3g} mm; its meshes look like metres, not millimetres "
             "(re-import with 'needlesafe import --units m')"
         )
+    check_scales(scene.structures, mpath)
     return scene
+
+
+def check_scales(structures, where) -> None:
+    """Refuse a structure whose bounding-box diagonal is more than SCALE_RATIO times smaller or
+    larger than the median diagonal of the pack's structures (a mesh in other units)."""
+    if len(structures) < 2:
+        return
+    sizes = np.array([float(np.linalg.norm(np.ptp(s.vertices, axis=0))) for s in structures])
+    median = float(np.median(sizes))
+    for s, size in zip(structures, sizes):
+        if size * SCALE_RATIO < median or size > SCALE_RATIO * median:
+            raise PackError(
+                f"{where}: structure '{s.name}' spans {size:.3g} mm while the pack's structures typically span "
+                f"{median:.3g} mm; its mesh looks like it is in other units (metres or centimetres?); "
+                "re-import it with the right --units"
+            )
 
 
 def write_pack(scene: AnatomyScene, folder) -> Path:
     """Write `scene` as a pack folder (PLY meshes + pack.json); returns the manifest path.
 
-    Meshes are written first and the manifest last, each atomically, so a failed write never
-    leaves a manifest that names missing files.
+    The pack is built in a temporary folder beside `folder` and swapped in by renames, so an
+    interrupted write never leaves a half-written pack: `folder` holds the old pack or the new one.
+    An existing `folder` must be a pack folder (holding a manifest) or empty: other folders are
+    never replaced. Raises OutputPathError for an unusable `folder`.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    import shutil
+    import tempfile
+
+    folder = check_path_text(folder, OutputPathError)
+    if os.path.lexists(folder):
+        if not folder.is_dir():
+            raise OutputPathError(f"{folder}: not a folder (a file of that name is in the way)")
+        if any(folder.iterdir()) and not any(os.path.lexists(folder / m) for m in MANIFEST_NAMES):
+            raise OutputPathError(f"{folder}: the folder holds other files and no pack; give a new or empty folder")
+    parent = folder.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputPathError(f"{folder}: not a folder: a file lies on the way to it") from None
+    remove_stale_temporaries(parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{folder.name}.", dir=parent))
+    try:
+        path = _write_pack_files(scene, tmp)
+        if os.path.lexists(folder):
+            old = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{folder.name}.old.", dir=parent))
+            os.replace(folder, old)  # an empty `old` folder is replaced by the pack
+            try:
+                os.replace(tmp, folder)
+            except BaseException:
+                os.replace(old, folder)  # put the old pack back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder / path.name
+
+
+def _write_pack_files(scene: AnatomyScene, folder: Path) -> Path:
+    """Write the meshes, then the manifest, into the (new, empty) `folder`."""
     entries = []
     for s in scene.structures:
         fname = f"{s.name}.ply"
