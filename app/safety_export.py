@@ -28,7 +28,10 @@ def map_polydata(scene, smap):
 
 
 def write_map(scene, smap, out, needle_length_mm: float = 50.0) -> Path:
-    """Write the map as .vtp, .csv or .png (by suffix); writes are atomic."""
+    """Write the map as .vtp, .csv or .png (by suffix); writes are atomic. Raises OutputPathError
+    (an OSError) naming `out` when it is a directory, lies under a file or cannot be written."""
+    from .exercises import csv_cell
+
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix == ".csv":
@@ -38,7 +41,8 @@ def write_map(scene, smap, out, needle_length_mm: float = 50.0) -> Path:
                     "backstop", "limiting_structure", "exit_mm", "not_modelled"])
         not_modelled = smap.not_modelled
         for i, (p, d) in enumerate(zip(smap.points, smap.directions)):
-            lim = smap.critical_names[smap.limiting[i]] if smap.limiting[i] >= 0 else ""
+            # a structure name is the only text: neutralised so a spreadsheet never runs it as a formula
+            lim = csv_cell(smap.critical_names[smap.limiting[i]]) if smap.limiting[i] >= 0 else ""
             bone, ex = smap.bone_depth_mm[i], smap.exit_mm[i]
             w.writerow([i, *(f"{x:.3f}" for x in p), *(f"{x:.5f}" for x in d), f"{smap.safe_depth_mm[i]:.3f}",
                         f"{bone:.3f}" if np.isfinite(bone) else "", int(smap.backstop[i]), lim,

@@ -23,8 +23,9 @@ TMP_PREFIX = ".needlesafe-tmp-"
 STALE_TMP_SECONDS = 60.0
 
 
-class OutputPathError(ValueError):
-    """An output path cannot be written (a directory, under a file, unwritable); the message names it."""
+class OutputPathError(OSError, ValueError):
+    """An output path cannot be written (a directory, under a file, unwritable); the message names it.
+    An OSError (as any failed write) and a ValueError (as any bad input), so either handler catches it."""
 
 
 def _kind(mode: int) -> str:
