@@ -223,10 +223,14 @@ def _import(args) -> int:
 
 
 def _packs(args) -> int:
-    import json
-
     from needlesafe.meshes.builtin import builtin_names
+    from needlesafe.meshes.io import read_table
     from needlesafe.meshes.pack import MANIFEST_NAMES, find_packs, user_packs_dir
+    from needlesafe.meshes.types import PackError
+
+    for d in args.dir:
+        if not Path(d).is_dir():
+            raise PackError(f"{d}: --dir: not a folder")
 
     print("Built-in (generated, no download):")
     for name in builtin_names():
@@ -237,12 +241,16 @@ def _packs(args) -> int:
         name = folder.name
         manifest = next(folder / m for m in MANIFEST_NAMES if (folder / m).is_file())
         try:
-            data = json.loads(manifest.read_text()) if manifest.suffix == ".json" else {}
+            data = read_table(manifest, error=PackError, what="pack manifest")
+            if not isinstance(data, dict):
+                raise PackError(f"{manifest}: not an object")
             name = data.get("name", name)
-            count = len(data.get("structures", []))
+            structures = data.get("structures", [])
+            count = len(structures) if isinstance(structures, list) else "?"
             print(f"  {name}\t{folder}\t{count} structures")
-        except ValueError:
+        except PackError as exc:
             print(f"  {name}\t{folder}\t(unreadable manifest)")
+            print(f"warning: {exc}", file=sys.stderr)
     if not packs:
         print("  (none)")
     return 0
@@ -328,6 +336,8 @@ def _exercise_path(ref: str):
 def _exercises(args) -> int:
     from needlesafe.app.exercises import ExerciseError, builtin_exercises, load_exercise
 
+    if args.dir and not Path(args.dir).is_dir():
+        raise ExerciseError(f"{args.dir}: --dir: not a folder")
     paths = sorted(Path(args.dir).glob("*.json")) if args.dir else builtin_exercises()
     for p in paths:
         try:
@@ -348,10 +358,15 @@ def _score(args) -> int:
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.needle import Needle
     from needlesafe.meshes.pack import load_pack
+    from needlesafe.meshes.types import PackError
 
     path = _exercise_path(args.exercise)
     try:
-        scene = load_pack(load_exercise(path).pack)  # the file is checked before its pack is loaded
+        pack = load_exercise(path).pack  # the file is checked before its pack is loaded
+        try:
+            scene = load_pack(pack)
+        except PackError as exc:
+            raise ExerciseError(f"{path}: pack {pack!r}: {exc}") from None
         ex = load_exercise(path, scene)
     except (ExerciseError, ValueError) as exc:
         print(f"needlesafe: error: {exc}", file=sys.stderr)

@@ -278,11 +278,18 @@ def log_path(student: str) -> Path:
 def append_attempt(path, record: dict) -> None:
     """Append one attempt as one JSON line: a single O_APPEND write then fsync, so concurrent
     appends never interleave and a crash can cut at most the line being written."""
+    import stat
+
     line = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    if os.path.exists(path) and not path.is_file():  # a FIFO would block, a device never end
+        raise ExerciseError(f"{path}: the attempt log is not a regular file")
+    # O_NONBLOCK: a FIFO swapped in since the check fails at once instead of waiting for a reader
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0), 0o644)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ExerciseError(f"{path}: the attempt log is not a regular file")
         # a previous crash may have left a line without its newline: start on a fresh line
         if os.fstat(fd).st_size > 0:
             with open(path, "rb") as fh:

@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-
 from needlesafe.meshes.io import atomic_write_bytes, atomic_write_text
 
 

@@ -215,7 +215,11 @@ def import_folder(
     scale = UNITS_TO_MM[units]
     flip = np.linalg.det(m) < 0
     ov = _load_overrides(overrides)
-    files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in MESH_SUFFIXES)
+    named = sorted(p for p in src.iterdir() if p.suffix.lower() in MESH_SUFFIXES)
+    odd = [p for p in named if not p.is_file() and not p.is_dir()]
+    if odd:  # a FIFO or a device with a mesh's name would block or never end
+        raise PackError(f"{odd[0]}: not a regular file; remove it from the source folder")
+    files = [p for p in named if p.is_file()]
     if not files:
         raise PackError(f"{src}: no mesh files ({', '.join(MESH_SUFFIXES)})")
     stems = [p.stem for p in files]

@@ -239,6 +239,31 @@ _TWO = [{"name": "bone", "file": "bone.ply", "role": "bone"},
         {"name": "tiny_nerve", "file": "nerve.ply", "role": "nerve"}]
 
 
+def _import_src_with(make):
+    def setup(tmp):
+        src = _src(tmp)
+        make(src / "odd.stl")
+        return ["import", str(src), "--units", "mm", "--axes", "LPS", "--out", str(tmp / "o")], str(src / "odd.stl")
+    return setup
+
+
+def _packs_dir(make):
+    def setup(tmp):
+        folder = _pack(tmp)
+        (folder / "pack.json").unlink()
+        make(folder / "pack.json")
+        return ["packs", "--dir", str(tmp)], str(folder / "pack.json")
+    return setup
+
+
+def _student_log(make):
+    def setup(tmp):
+        (tmp / "attempts").mkdir()
+        make(tmp / "attempts" / "Bo.jsonl")
+        return ["score", "gluteal-piriformis", *NEEDLE, "--student", "Bo"], str(tmp / "attempts" / "Bo.jsonl")
+    return setup
+
+
 def _toml_deep(tmp):
     folder = _pack(tmp)
     (folder / "pack.json").unlink()
@@ -284,6 +309,13 @@ CORPUS = [
     Bad("mesh is a symlink to /dev/zero", "pack", mesh_file(_zero), "outside the pack folder"),
     Bad("mesh is huge", "pack", mesh_file(_sparse), "too large"),
     Bad("pack name holds NUL", "pack", args(check("a\0b")[:], "--pack"), "NUL"),
+    Bad("import source holds a FIFO mesh", "pack", _import_src_with(_fifo), "not a regular file"),
+    Bad("import source holds a mesh that is /dev/zero", "pack", _import_src_with(_zero), "not a regular file"),
+    *[Bad(f"packs --dir with a manifest {label}", "pack", _packs_dir(make), message, rc=0, out="(unreadable manifest)")
+      for label, make, message in [("nested 2000 deep", lambda p: _json(p, DEEP), "nested too deeply"),
+                                   ("that is huge", _sparse, "too large"),
+                                   ("that is a list", lambda p: _json(p, []), "not an object")]],
+    Bad("packs --dir that is missing", "pack", args(["packs", "--dir", "{tmp}/none"], "{tmp}/none"), "not a folder"),
 
     # ----- scenarios (report --scenario)
     Bad("scenario is a FIFO", "scenario", scenario(make=_fifo), "not a regular file"),
@@ -313,6 +345,7 @@ CORPUS = [
     Bad("scenario path holds NUL", "scenario", args(["report", "--scenario", "s\0.json", "--out", "{tmp}/r.html"],
                                                     "--scenario"), "NUL"),
     Bad("scenario names no pack", "scenario", scenario(_set("pack", "no-such-pack")), "no such pack"),
+    Bad("scenario pack name holds NUL", "scenario", scenario(_set("pack", "de\0fault")), "NUL"),
 
     # ----- exercises (score FILE)
     Bad("exercise is a JSON list", "exercise", exercise(lambda d: [d]), "not a NeedleSafe exercise"),
@@ -340,6 +373,10 @@ CORPUS = [
     Bad("exercise id is a list", "exercise", exercise(_set("id", ["x"])), "'id'"),
     Bad("exercise is not UTF-8", "exercise", exercise(make=lambda p: p.write_bytes(b'{"id": "\xff"}')), "UTF-8"),
     Bad("exercise path holds NUL", "exercise", args(["score", "e\0.json", *NEEDLE], "e"), "NUL"),
+    Bad("exercise pack name holds NUL", "exercise", exercise(_set("pack", "glu\0teal")), "NUL"),
+    Bad("exercise pack does not exist", "exercise", exercise(_set("pack", "no-such-pack")), "no such pack"),
+    Bad("exercises --dir that is missing", "exercise", args(["exercises", "--dir", "{tmp}/none"], "{tmp}/none"),
+        "not a folder"),
 
     # ----- attempt logs: the damaged line is reported, the others are still listed
     *[Bad(f"attempt {field} is {label}", "attempt log", attempt(_set(field, value)), field.split(".")[-1], rc=0,
@@ -361,6 +398,8 @@ CORPUS = [
     Bad("attempt log is a directory", "attempt log", log_file(_dir), "not a regular file"),
     Bad("attempt log is huge", "attempt log", log_file(_sparse), "too large"),
     Bad("attempt log path holds NUL", "attempt log", args(["attempts", "l\0.jsonl"], "l"), "NUL"),
+    *[Bad(f"score --student whose log is {label}", "attempt log", _student_log(make), "not a regular file")
+      for label, make in [("a FIFO", _fifo), ("a directory", _dir), ("/dev/zero", _zero)]],
     Bad("report of a log that is a FIFO", "attempt log", log_file(_fifo, "report"), "not a regular file"),
     Bad("report of a log whose pack is a number", "attempt log",
         log_file(lambda p: _json(p, json.dumps(dict(GOOD_ATTEMPT, pack=5))), "report"), "0 valid attempts"),

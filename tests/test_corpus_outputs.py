@@ -11,10 +11,14 @@ import time
 
 import numpy as np
 import pytest
-
 from needlesafe.app.cli import main
 from needlesafe.app.exercises import attempts_csv, log_path
-from needlesafe.meshes.io import TMP_PREFIX, OutputPathError, atomic_write_text, write_ply
+from needlesafe.meshes.io import (
+    TMP_PREFIX,
+    OutputPathError,
+    atomic_write_text,
+    write_ply,
+)
 from needlesafe.meshes.pack import load_pack, write_pack
 
 from .conftest import box_mesh, scene_of, structure
@@ -54,7 +58,7 @@ def _scene(size):
 
 
 def test_an_interrupted_rewrite_leaves_the_old_pack_whole(tmp_path, monkeypatch):
-    import needlesafe.meshes.pack as pack
+    from needlesafe.meshes import pack
 
     out = tmp_path / "p"
     write_pack(_scene(40), out)
