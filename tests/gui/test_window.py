@@ -422,7 +422,7 @@ def test_safety_map_with_progress_and_cancel(window, qtbot, tmp_path):
 
 
 def test_exercise_end_to_end_and_review(window, qtbot, tmp_path, monkeypatch):
-    from needlesafe.app.exercises import builtin_exercises, read_attempts, score_attempt
+    from needlesafe.app.exercises import builtin_exercises, log_path, read_attempts, score_attempt
     from needlesafe.geometry.placement import tilt
 
     from ..app.test_exercises import approaches
@@ -446,7 +446,8 @@ def test_exercise_end_to_end_and_review(window, qtbot, tmp_path, monkeypatch):
     win.exercise_panel.student.setText("Ana Lopez")
     qtbot.mouseClick(win.exercise_panel.check, QtCore.Qt.LeftButton)
     assert "PASSED" in win.exercise_panel.result.toPlainText() and "90/100" not in win.exercise_panel.result.toPlainText()
-    log = tmp_path / "Ana_Lopez.jsonl"
+    log = log_path("Ana Lopez")  # a readable slug and a hash: no other name shares this log
+    assert log.parent == tmp_path and log.name.startswith("Ana_Lopez-")
     attempts, problems = read_attempts(log)
     assert len(attempts) == 1 and not problems
     rec = attempts[0]
