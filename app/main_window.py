@@ -268,7 +268,7 @@ class ClearancePanel(QtWidgets.QWidget):
                 if r.name in off_names:  # off scale: a triangle where it leaves, its real top in the legend
                     leave = int(np.argmax(np.asarray(y) > top))
                     self._marks[k].setData([depths[leave]], [top])
-                    mark = f" (▲ up to {_mm(off_names[r.name][0], 0)} mm)"
+                    mark = f"&nbsp;(▲&nbsp;up&nbsp;to&nbsp;{_mm(off_names[r.name][0], 0)}&nbsp;mm)"
                 else:
                     self._marks[k].setData([], [])
                 entries.append(f"<span style='color:{self.PALETTE[k]}'>■■</span>&nbsp;{html.escape(r.name)}{mark}")
@@ -908,7 +908,12 @@ class MainWindow(QtWidgets.QMainWindow):
             # the larger text must still fit a 1280 x 800 screen: the plot gives up some height
             self.panel.plot.setMinimumHeight(140)
             self.plotter.set_background("black")
+            # structure names are never cut: the name column fits them and the readout takes half the screen
+            self.panel.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
             self.showFullScreen()
+            dock = self.findChild(QtWidgets.QDockWidget, "clearance_dock")
+            screen = self.screen().availableGeometry() if self.screen() else self.geometry()
+            self.resizeDocks([dock], [max(430, screen.width() // 2)], QtCore.Qt.Horizontal)
         elif self._presentation:
             state, self._presentation = self._presentation, None
             self.panel.setFont(state.pop("font"))
@@ -916,6 +921,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.panel.table.setFont(self.panel.font())
             self.panel.set_plot_text(None)
             self.panel.plot.setMinimumHeight(200)
+            self.panel.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
+            self.resizeDocks([self.findChild(QtWidgets.QDockWidget, "clearance_dock")], [430], QtCore.Qt.Horizontal)
             self.plotter.set_background(state.pop("background"))
             for d, visible in state.items():
                 d.setVisible(visible and (d is not self.compare_dock or bool(self.pinned)))
@@ -1498,8 +1505,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _draw_landmarks(self):
         """Bony landmarks as white dots with their names (View ▸ Show landmarks), in the top layer."""
         self._remove_top("landmark:")
-        if "landmarks:labels" in self.plotter.actors:
-            self.plotter.remove_actor("landmarks:labels", render=False)
+        for name in [n for n in self.plotter.actors if n.startswith("landmarks:")]:
+            self.plotter.remove_actor(name, render=False)
         if self.scene is None or not self.landmarks_action.isChecked() or not self.scene.landmarks:
             return
         for lm in self.scene.landmarks:

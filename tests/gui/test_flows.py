@@ -1,0 +1,296 @@
+"""The window always shows the body it computes: the toolbar after every way of opening a pack,
+needles that stop at bone, markers that always aim, and what a first-time user sees."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from needlesafe.app.main_window import CONTACT_COLOUR, MainWindow
+from needlesafe.geometry.needle import Needle
+from needlesafe.geometry.placement import skin_entry
+
+from .test_window import click_display, dispose, world_to_display
+
+pytestmark = pytest.mark.gui
+
+# a needle from behind onto the hip bone's most posterior point (its line enters the bone)
+BONE_DIR = np.array([0.0, -1.0, 0.0])
+
+
+def bone_needle(scene, depth=0.0, length=75.0):
+    v = scene.structure("hip_bone").vertices
+    top = v[np.argmax(v[:, 1])] + np.array([0.0, 0.0, -3.0])
+    return Needle(skin_entry(scene, top), BONE_DIR, depth, length, 0.30)
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow("default")
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitActive(win)
+    yield win
+    win.close()
+    dispose(win)
+
+
+def toolbar(win):
+    return win.region.currentText(), win.habitus.currentText(), win.preset.currentText()
+
+
+def shots(tmp_path) -> Path:
+    return Path(os.environ.get("NEEDLESAFE_SCREENSHOTS", tmp_path))
+
+
+def exercise_action(win, title):
+    menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Exercises")
+    return next(a for a in menu.actions() if a.text() == title)
+
+
+def test_toolbar_follows_exercise_habitus_scenario_and_replay(window, tmp_path, monkeypatch):
+    win = window
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+    # start on the shoulder, then open a gluteal exercise: the toolbar follows
+    win.region.setCurrentText("shoulder")
+    win.region.activated.emit(win.region.currentIndex())
+    assert toolbar(win)[:2] == ("shoulder", "average") and win.scene.name == "shoulder-average"
+    exercise_action(win, "Piriformis trigger point").trigger()
+    assert win.exercise is not None and win.scene.name == "gluteal-average"
+    assert toolbar(win) == ("gluteal", "average", "0.30x75")
+    # the needle starts on the skin over the target, pointing at it, not inserted
+    n, target = win.needle, win.exercise.target_point
+    assert n.depth_mm == 0.0 and n.length_mm == 75.0
+    assert (target - n.entry_lps) / np.linalg.norm(target - n.entry_lps) @ n.direction == pytest.approx(1.0)
+    # the camera faces the target: it projects near the middle of the view
+    x, y = world_to_display(win, target)
+    w, h = win.plotter.window_size
+    assert abs(x - w / 2) < 0.1 * w and abs(y - h / 2) < 0.1 * h
+    # a leaner habitus during the exercise: the same exercise on gluteal-lean, never another region
+    win.habitus.setCurrentText("lean")
+    win.habitus.activated.emit(win.habitus.currentIndex())
+    assert win.scene.name == "gluteal-lean" and win.exercise is not None
+    assert win.exercise.title == "Piriformis trigger point" and win.exercise_dock.isVisible()
+    assert toolbar(win) == ("gluteal", "lean", "0.30x75")
+    tp = next(t for t in win.scene.trigger_points if t.name == "piriformis")
+    assert np.allclose(win.exercise.target_point, tp.point)  # the lean body's own target
+    # a scenario saved on shoulder:high opens with the toolbar on shoulder / high and its needle
+    win.region.setCurrentText("shoulder")
+    win.habitus.setCurrentText("high")
+    win.region.activated.emit(win.region.currentIndex())
+    assert win.exercise is None and win.scene.name == "shoulder-high"
+    win.preset.setCurrentText("0.30x40")
+    path = tmp_path / "s.json"
+    assert win.save_scenario(path)
+    exercise_action(win, "Piriformis trigger point").trigger()
+    assert win.open_scenario(path)
+    assert win.scene.name == "shoulder-high" and toolbar(win) == ("shoulder", "high", "0.30x40")
+    assert not win.compare_dock.isVisible()  # no pins, no Compare dock
+    # a replayed attempt: its pack and its 50 mm needle, whatever the box said before
+    win.preset.setCurrentText("0.30x75")
+    record = {"pack": "gluteal:high", "needle": Needle((-60, 120, 60), BONE_DIR, 20.0, 50.0, 0.3).to_dict()}
+    assert win.replay_attempt(record)
+    assert win.scene.name == "gluteal-high" and toolbar(win) == ("gluteal", "high", "0.30x50")
+    assert win.needle.length_mm == 50.0
+    # a needle not in the presets is shown as it is
+    record = {"pack": "gluteal", "needle": Needle((-60, 120, 60), BONE_DIR, 20.0, 65.0, 0.25).to_dict()}
+    assert win.replay_attempt(record) and toolbar(win) == ("gluteal", "average", "0.25x65")
+    # a damaged record, a bad exercise and a bad pack change nothing
+    before = (win.scene, win.needle, toolbar(win))
+    assert not win.replay_attempt({"pack": "shoulder", "needle": {"entry_lps": [0, 0]}})
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "needlesafe-exercise", "version": 1, "id": "x", "title": "x",
+                               "pack": "shoulder", "target": {"trigger_point": "nowhere"}}))
+    assert not win.start_exercise(bad)
+    assert not win.open_pack(tmp_path / "missing")
+    assert (win.scene, win.needle, toolbar(win)) == before and len(shown) == 3
+    assert not win.region.currentText() == "shoulder"
+
+
+def test_gui_pack_argument_and_open_pack_folder(qtbot, tmp_path):
+    from needlesafe.meshes.pack import load_pack, write_pack
+
+    win = MainWindow("shoulder:high")
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        assert win.scene.name == "shoulder-high" and toolbar(win)[:2] == ("shoulder", "high")
+        assert win.habitus.isEnabled()
+        folder = tmp_path / "my-pack"
+        write_pack(load_pack("gluteal:lean"), folder)
+        assert win.open_pack(str(folder))
+        assert win.region.currentText() == "my-pack" and not win.habitus.isEnabled()
+        assert win.region.currentData() == str(folder.resolve())
+        # and back to a built-in from the toolbar
+        win.region.setCurrentText("shoulder")
+        win.region.activated.emit(win.region.currentIndex())
+        assert win.scene.name == "shoulder-high" and win.habitus.isEnabled()
+    finally:
+        win.close()
+        dispose(win)
+
+
+def test_needle_stops_at_bone_with_slider_keys_and_a_contact_ring(window, qtbot, tmp_path):
+    win = window
+    win.set_needle(bone_needle(win.scene, 5.0))
+    stop, bone = win.engine.bone_stop(win.needle)
+    assert bone == "hip_bone" and 10.0 < stop < 65.0
+    win.depth_slider.setValue(700)  # 70 mm asked for, as a click on the slider does
+    assert win.needle.depth_mm == pytest.approx(stop)
+    assert win.depth_slider.value() == int(round(stop * 10))
+    assert f"{stop:.1f} / 75 mm" in win.depth_label.text()
+    assert win.statusBar().currentMessage() == "firm stop: hip bone"
+    assert win.report.path.stopped_by["name"] == "hip_bone"
+    assert "firm stop" in win.panel.needle_label.text()
+    # keys push against the bone: the needle stays on it
+    for _ in range(3):
+        qtbot.keyClick(win, QtCore.Qt.Key_Plus, QtCore.Qt.ShiftModifier)
+    assert win.needle.depth_mm == pytest.approx(stop)
+    assert "contact:ring" in win._top_props
+    # the contact ring shows where the needle rests, over the tissue
+    win.face(win.needle.tip_lps, win.needle.entry_lps + np.array([-60.0, 0.0, 40.0]))
+    import imageio.v3 as iio
+
+    img = iio.imread(win.export_image(shots(tmp_path) / "bone-stop.png"))[..., :3].astype(int)
+    x, y = world_to_display(win, win.needle.tip_lps)
+    h = img.shape[0]
+    patch = img[h - 1 - y - 12:h - 1 - y + 13, x - 12:x + 13]
+    dark = (patch.sum(axis=2) < 3 * 60).sum()
+    assert dark >= 20, "no contact ring at the bone contact"
+    assert CONTACT_COLOUR == "#000000"
+    # backing out frees it again
+    qtbot.keyClick(win, QtCore.Qt.Key_Minus, QtCore.Qt.ShiftModifier)
+    assert win.needle.depth_mm == pytest.approx(stop - 5.0)
+    assert win.report.path.stopped_by is None and "contact:ring" not in win._top_props
+    # a scenario asking for 70 mm opens with the needle on the bone
+    from needlesafe.app.scenario import Scenario, save_scenario
+
+    path = tmp_path / "deep.json"
+    save_scenario(Scenario("gluteal", [bone_needle(win.scene, 70.0)], None), path)
+    assert win.open_scenario(path) and win.needle.depth_mm == pytest.approx(stop)
+
+
+def test_unknown_beyond_the_model_reads_as_danger(window):
+    """A needle whose tip lies past where its line leaves the modelled body is UNKNOWN, shown as
+    danger with the reason."""
+    win = window
+    win.region.setCurrentText("shoulder")
+    win.habitus.setCurrentText("average")
+    win.region.activated.emit(win.region.currentIndex())
+    lo, hi = win.scene.bounds()
+    found = None
+    for z in np.linspace(lo[2] + 20, hi[2] - 20, 6):  # straight through the body from behind
+        for x in np.linspace(lo[0] + 20, hi[0] - 20, 5):
+            entry = skin_entry(win.scene, (x, 0.0, z))
+            if entry is None:
+                continue
+            rep = win.engine.report(Needle(entry, (0.0, -1.0, 0.0), 100.0, 100.0, 0.30))
+            if rep.level == "unknown" and rep.path.exit_mm is not None and rep.path.stopped_by is None:
+                found = rep.needle
+                break
+        if found is not None:
+            break
+    assert found is not None, "no path leaves the shoulder model"
+    win.set_needle(found)
+    assert win.panel.overall.text() == "Overall: UNKNOWN"
+    text = win.panel.safe_depth.text()
+    assert text.startswith("UNKNOWN — treat as danger") and "modelled body" in text
+
+
+def test_click_a_marker_behind_the_entry_handle_aims(window, qtbot):
+    win = window
+    win.set_camera("posterior")
+    tp = next(t for t in win.scene.trigger_points if t.name == "gluteus medius")
+    entry = skin_entry(win.scene, tp.point)
+    win.set_needle(Needle(entry, (0.0, -1.0, 0.0), 0.0, 50.0, 0.30))
+    win.set_camera("posterior")  # straight from behind: the handle covers the marker
+    hx, hy = world_to_display(win, entry)
+    mx, my = world_to_display(win, tp.point)
+    assert win._near_entry_handle(win.plotter.interactor, QtCore.QPoint(
+        mx, win.plotter.interactor.height() - 1 - my))  # a press here grabs the handle
+    click_display(qtbot, win, mx, my)
+    aimed = (tp.point - entry) / np.linalg.norm(tp.point - entry)
+    assert aimed @ win.needle.direction == pytest.approx(1.0, abs=1e-9)
+    assert np.allclose(win.needle.entry_lps, entry)
+    assert "gluteus medius trigger point" in win.statusBar().currentMessage()
+
+
+def test_ctrl_click_aims_through_the_skin_and_hover_names(window, qtbot):
+    win = window
+    win.set_camera("posterior")
+    entry = win.needle.entry_lps
+    muscle = win.scene.structure("gluteus_maximus")
+    point = muscle.vertices[np.argmax(muscle.vertices[:, 1])]  # under the skin, seen from behind
+    x, y = world_to_display(win, point + np.array([8.0, 0.0, 0.0]))
+    widget = win.plotter.interactor
+    ratio = widget.devicePixelRatioF()
+    pos = QtCore.QPoint(int(x / ratio), int(widget.height() - 1 - y / ratio))
+    assert win.pick(x, y)[0] == "skin"
+    with qtbot.waitSignal(win.needle_changed, timeout=3000):
+        qtbot.mouseClick(widget, QtCore.Qt.LeftButton, QtCore.Qt.ControlModifier, pos=pos)
+    assert np.allclose(win.needle.entry_lps, entry)  # aimed, not moved
+    assert "gluteus maximus" in win.statusBar().currentMessage()
+    # a resting mouse names what is under it
+    qtbot.mouseMove(widget, pos)
+    qtbot.waitUntil(lambda: win.hover_text.startswith("skin"), timeout=3000)
+
+
+def test_first_start_hint_guide_and_landmarks(window, qtbot, tmp_path):
+    win = window
+    assert win.hint is not None and win.hint.isVisible()
+    assert "Click the skin" in win.hint.findChild(QtWidgets.QLabel).text()
+    box = win.quick_guide()
+    assert "Click the skin" in box.text() and "Push" in box.text()
+    box.close()
+    win._dismiss_hint()
+    assert win.settings.value("hint_seen", False, type=bool)
+    win.landmarks_action.setChecked(True)
+    names = {lm.name for lm in win.scene.landmarks}
+    assert names and {f"landmark:{n}" for n in names} <= set(win._top_props)
+    assert any(n.startswith("landmarks:") for n in win.plotter.actors)
+    win.set_camera("posterior")
+    win.grab().save(str(shots(tmp_path) / "landmarks.png"))
+    win.landmarks_action.setChecked(False)
+    assert not any(n.startswith("landmarks:") for n in win.plotter.actors)
+
+
+def test_plot_marks_off_scale_curves(window):
+    win = window
+    win.set_needle(bone_needle(win.scene, 10.0))
+    panel = win.panel
+    top = panel.plot.getViewBox().viewRange()[1][1]
+    for name, curve in panel.curves.items():
+        _, y = curve.getData()
+        if np.max(y) > top:
+            assert any(o[0] == name for o in panel.off_scale)
+            assert name in panel.legend.text() and "up to" in panel.legend.text()
+    from needlesafe.app.report_html import profile_svg
+
+    depths, curves = win.engine.profile(win.needle)
+    svg = profile_svg(depths, curves, win.report)
+    if panel.off_scale:
+        assert "off scale" in svg
+
+
+def test_presentation_keeps_structure_names_whole(window, qtbot, tmp_path):
+    win = window
+    win.region.setCurrentText("shoulder")
+    win.region.activated.emit(win.region.currentIndex())
+    win.present_action.trigger()
+    qtbot.waitUntil(win.isFullScreen, timeout=3000)
+    dock = win.findChild(QtWidgets.QDockWidget, "clearance_dock")
+    qtbot.waitUntil(lambda: dock.width() >= 0.4 * win.width(), timeout=3000)
+    qtbot.wait(200)
+    win.grab().save(str(shots(tmp_path) / "presentation-shoulder.png"))
+    t = win.panel.table
+    fm = t.fontMetrics()
+    for i in range(t.rowCount()):
+        text = t.item(i, 0).text()
+        assert fm.horizontalAdvance(text) <= t.columnWidth(0), f"'{text}' is cut off"
+    assert win.panel.plot.getAxis("bottom").style["tickFont"].pointSize() > 12
+    win.present_action.trigger()
+    qtbot.waitUntil(lambda: not win.isFullScreen(), timeout=3000)
