@@ -14,15 +14,22 @@ def _oriented(v: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v.astype(np.float64), np.ascontiguousarray(f, dtype=np.int32)
 
 
-def superellipsoid(centre, half_size, exponent: float = 2.0, rotation=None, subdivisions: int = 4):
+def superellipsoid(centre, half_size, exponent: float = 2.0, rotation=None, subdivisions: int = 4,
+                   exponent_z: float | None = None):
     """Closed surface |x/a|^n + |y/b|^n + |z/c|^n = 1 (n = exponent; 2 is an ellipsoid, larger is
-    boxier), rotated by `rotation` (3, 3) and centred at `centre` (3,) mm.
+    boxier), rotated by `rotation` (3, 3) and centred at `centre` (3,) mm. With `exponent_z` = m the
+    surface is (|x/a|^n + |y/b|^n)^(m/n) + |z/c|^m = 1: a section of the same shape all along a
+    tall body (m large) that rounds off only near its ends.
 
     Returns vertices (k, 3) float64 mm, faces (m, 3) int32.
     """
     sphere = trimesh.creation.icosphere(subdivisions=subdivisions)
     p = np.asarray(sphere.vertices, dtype=np.float64)
-    norm = np.sum(np.abs(p) ** exponent, axis=1) ** (1.0 / exponent)
+    if exponent_z is None:
+        norm = np.sum(np.abs(p) ** exponent, axis=1) ** (1.0 / exponent)
+    else:
+        xy = np.sum(np.abs(p[:, :2]) ** exponent, axis=1) ** (exponent_z / exponent)
+        norm = (xy + np.abs(p[:, 2]) ** exponent_z) ** (1.0 / exponent_z)
     v = p / norm[:, None] * np.asarray(half_size, dtype=np.float64)
     if rotation is not None:
         v = v @ np.asarray(rotation, dtype=np.float64).T
@@ -127,6 +134,23 @@ def union(meshes):
         out = m if out is None else out + m
     mesh = out.to_mesh()
     return _oriented(np.asarray(mesh.vert_properties[:, :3], np.float64), np.asarray(mesh.tri_verts, np.int64))
+
+
+def _manifold(mesh):
+    import manifold3d
+
+    v, f = mesh
+    return manifold3d.Manifold(manifold3d.Mesh(np.asarray(v, np.float32), np.asarray(f, np.uint32)))
+
+
+def difference(mesh, cutters):
+    """Boolean difference: closed `mesh` minus the union of closed `cutters` [(vertices, faces), ...],
+    as one clean closed mesh (manifold3d). Used to keep a muscle out of bone and to cut a notch."""
+    out = _manifold(mesh)
+    for c in cutters:
+        out = out - _manifold(c)
+    m = out.to_mesh()
+    return _oriented(np.asarray(m.vert_properties[:, :3], np.float64), np.asarray(m.tri_verts, np.int64))
 
 
 def ellipsoid_shell_patch(centre, half, offset_in, offset_out, phi_deg, z_range, n=(24, 24)):

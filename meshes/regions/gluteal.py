@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..habitus import Habitus
-from ..shapes import bulge, catmull_rom, frame, superellipsoid, tube, union
+from ..shapes import bulge, catmull_rom, difference, frame, superellipsoid, tube, union
 from ..types import AnatomyScene, Landmark, TriggerPoint
 from .common import metadata, spindle, structure, with_skin
 
@@ -22,6 +22,15 @@ PSIS = np.array([-42.0, 52.0, 118.0])
 GREATER_TROCHANTER = np.array([-160.0, 26.0, 0.0])
 ISCHIAL_TUBEROSITY = np.array([-60.0, 41.0, -45.0])
 SACRAL_MARGIN = np.array([-40.0, 50.0, 55.0])
+# piriformis: from the front of the sacrum out through the greater sciatic notch to the top of the
+# greater trochanter, a spindle thick in the middle
+PIRIFORMIS = (np.array([-30.0, 32.0, 96.0]), np.array([-152.0, 12.0, 30.0]), 11.0, 5.0)
+
+
+def piriformis_axis(t: float) -> np.ndarray:
+    """The point a fraction t (0 medial, 1 lateral) along the piriformis's axis."""
+    a, b, _, _ = PIRIFORMIS
+    return a + t * (b - a)
 
 
 def _hip_bone():
@@ -77,18 +86,36 @@ def _gluteus_medius():
 
 
 def _sciatic_line():
+    # the plexus lies on the front (pelvic surface) of the medial piriformis, and the nerve leaves
+    # the greater sciatic foramen just under its lower border: a needle through the medial part of
+    # the muscle runs onto it (Hannah et al. 2023)
     return catmull_rom(
-        [(-70.0, 15.0, 54.0), (-88.0, 14.0, 25.0), (-104.0, 15.0, -10.0), (-107.0, 15.0, -45.0),
+        [(-58.0, 11.0, 77.0), (-76.0, 8.0, 63.0), (-90.0, 13.0, 40.0), (-104.0, 15.0, -10.0), (-107.0, 15.0, -45.0),
          (-108.0, 14.0, -110.0), (-106.0, 12.0, -200.0)],
         10,
     )
 
 
+def _greater_sciatic_notch():
+    """The space the hip bone leaves for piriformis and the nerve below it (the greater sciatic notch
+    and foramen): cut from the hip bone so neither runs through bone."""
+    a, b = piriformis_axis(0.1), piriformis_axis(0.78)
+    line = a[None] + np.linspace(0.0, 1.0, 12)[:, None] * (b - a)[None]
+    nerve = _sciatic_line()
+    upper = nerve[nerve[:, 2] > 15.0]
+    # behind the muscle as it leaves the notch there is no bone, only gluteus maximus
+    behind = superellipsoid((-74.0, 45.0, 63.0), (28.0, 30.0, 20.0), exponent=3.0)
+    return [tube(line, PIRIFORMIS[2] + 4.0, 24), tube(upper, 11.0, 20), behind]
+
+
 def build(h: Habitus) -> AnatomyScene:
     """The gluteal region for habitus `h` (deterministic)."""
-    hip = _hip_bone()
+    hip = difference(_hip_bone(), _greater_sciatic_notch())
     femur = _femur()
     sacrum = _sacrum()
+    a, b, r_mid, r_end = PIRIFORMIS
+    # its origin on the sacrum and insertion on the trochanter end at the bone, not inside it
+    piriformis = difference(spindle(a, b, r_mid, r_end), [hip, femur, sacrum])
     sciatic = tube(_sciatic_line(), 6.0, sides=24, flatten=0.5, wide=(1.0, 0.0, 0.0))
     sup_gluteal = tube(
         catmull_rom([(-68.0, 56.0, 84.0), (-85.0, 45.3, 95.0), (-100.0, 33.7, 98.0), (-120.0, 15.4, 97.0),
@@ -97,7 +124,7 @@ def build(h: Habitus) -> AnatomyScene:
     muscles = [
         ("gluteus_maximus", _gluteus_maximus()),
         ("gluteus_medius", _gluteus_medius()),
-        ("piriformis", spindle((-30.0, 22.0, 96.0), (-152.0, 12.0, 30.0), 11.0, 5.0)),
+        ("piriformis", piriformis),
         ("superior_gemellus", spindle((-70.0, -4.0, 28.0), (-148.0, 0.0, 18.0), 5.0, 3.0)),
         ("obturator_internus", spindle((-66.0, -8.0, 16.0), (-150.0, -2.0, 10.0), 7.0, 4.0)),
         ("inferior_gemellus", spindle((-66.0, -4.0, 2.0), (-148.0, 0.0, 2.0), 5.0, 3.0)),
@@ -113,7 +140,8 @@ def build(h: Habitus) -> AnatomyScene:
         structure("hip_bone", "bone", hip),
         structure("femur", "bone", femur),
         structure("sacrum", "bone", sacrum),
-    ] + [structure(name, "muscle", mesh) for name, mesh in muscles]
+    ] + [structure(name, "muscle", mesh if name == "piriformis" else difference(mesh, [hip, femur, sacrum]))
+         for name, mesh in muscles]  # muscles end at the bone they attach to, never run through it
     structures = with_skin(structures, h.gluteal_fat_mm)
     landmarks = [
         Landmark("PSIS", PSIS, "hip_bone"),
@@ -123,7 +151,8 @@ def build(h: Habitus) -> AnatomyScene:
         Landmark("sacral margin", SACRAL_MARGIN, "sacrum"),
     ]
     trigger_points = [
-        TriggerPoint("piriformis", np.array([-91.0, 17.0, 63.0]), "piriformis"),
+        # lateral half, toward the greater trochanter, away from the nerve
+        TriggerPoint("piriformis", piriformis_axis(0.68), "piriformis"),
         TriggerPoint("gluteus medius", np.array([-118.0, 42.0, 112.0]), "gluteus_medius"),
         TriggerPoint("gluteus maximus", np.array([-100.0, 46.0, 20.0]), "gluteus_maximus"),
         TriggerPoint("quadratus femoris", np.array([-106.0, 0.0, -29.0]), "quadratus_femoris"),

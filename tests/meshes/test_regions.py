@@ -4,11 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-
 from needlesafe.geometry.bvh import TriangleBVH
 from needlesafe.geometry.measure import surface_distance
 from needlesafe.meshes.builtin import build_region, builtin_scene
 from needlesafe.meshes.habitus import PRESETS
+from needlesafe.meshes.regions.gluteal import PIRIFORMIS, piriformis_axis
+from needlesafe.meshes.regions.shoulder import THORACIC_Z
 
 FACTS = Path(__file__).resolve().parents[2] / "meshes" / "anatomy_facts.md"
 DOWN_Y = np.array([0.0, -1.0, 0.0])  # from behind, into the body
@@ -59,6 +60,16 @@ def thickness_from_behind(scene, name, x, z):
     return b.ray_hits(o, DOWN_Y, t0 + 1e-6)[1] - t0
 
 
+T4_TP_Z = THORACIC_Z["T4"] + 2.0  # the transverse process's middle height at T4
+
+
+def gb21_entry(scene):
+    """The skin point straight above the upper trapezius (GB21) trigger point."""
+    tp = next(t for t in scene.trigger_points if t.name == "upper trapezius (GB21)")
+    o = np.array([tp.point[0], tp.point[1], 1000.0])
+    return o + first_hit(scene, "skin", o, DOWN_Z) * DOWN_Z
+
+
 def sciatic_projection(scene):
     """Where the nerve crosses the IT-GT line seen from behind: distances (mm) from IT and from GT."""
     it, gt = landmark(scene, "ischial tuberosity"), landmark(scene, "greater trochanter")
@@ -100,10 +111,13 @@ def measure(fact_id, scene):
         skin = bvh(scene, "skin")
         return min(skin.point_distance(p)[0] for p in scene.structure("brachial_plexus").vertices)
     if fact_id == "gb21_skin_to_pleura":
-        m = 0.5 * (landmark(scene, "C7 spinous process") + landmark(scene, "acromion"))
-        o = np.array([m[0], m[1], 1000.0])
-        entry = o + first_hit(scene, "skin", o, DOWN_Z) * DOWN_Z
-        return bvh(scene, "pleura").point_distance(entry)[0]
+        return bvh(scene, "pleura").point_distance(gb21_entry(scene))[0]
+    if fact_id == "gb21_vertical_skin_to_pleura":
+        return first_hit(scene, "pleura", gb21_entry(scene), DOWN_Z)
+    if fact_id == "tp_to_pleura":
+        # T4, 25 mm from the midline, straight forward: back of the transverse process to the pleura
+        o = np.array([-25.0, 1000.0, T4_TP_Z])
+        return first_hit(scene, "pleura", o, DOWN_Y) - first_hit(scene, "vertebrae_T1_T8", o, DOWN_Y)
     c7 = landmark(scene, "C7 spinous process")
     x, z = c7[0] - 65.0, c7[2] - 70.0  # beside the medial border of the scapula, about T3-T4
     if fact_id == "interscapular_skin_to_pleura":
@@ -185,12 +199,23 @@ def test_generation_is_deterministic():
 def test_sciatic_nerve_leaves_below_piriformis():
     scene = builtin_scene("gluteal")
     nerve = scene.structure("sciatic_nerve").vertices
-    top = nerve[np.argmax(nerve[:, 2])]
-    up = np.array([0.0, 0.0, 1.0])
-    piriformis = first_hit(scene, "piriformis", top, up)
-    assert np.isfinite(piriformis), "piriformis is not above the nerve's exit"
-    for other in ("gluteus_maximus", "hip_bone"):
-        assert first_hit(scene, other, top, up) > piriformis
+    a, b = PIRIFORMIS[0], PIRIFORMIS[1]
+    # where the nerve comes nearest the muscle it lies under it: below the axis, within a few mm
+    pir = bvh(scene, "piriformis")
+    d = np.array([pir.point_distance(p)[0] for p in nerve])
+    near = nerve[np.argmin(d)]
+    t = (near[0] - a[0]) / (b[0] - a[0])
+    assert 0.2 < t < 0.6, "the nerve should meet the medial half of piriformis"
+    assert d.min() < 4.0 and near[2] < piriformis_axis(t)[2]
+    # from the nerve's upper course, a ray toward the muscle's axis meets piriformis first
+    for p in nerve[(nerve[:, 0] < -60.0) & (nerve[:, 0] > -85.0)][::7]:
+        t = (p[0] - a[0]) / (b[0] - a[0])
+        toward = piriformis_axis(t) - p
+        toward /= np.linalg.norm(toward)
+        hit = first_hit(scene, "piriformis", p, toward)
+        assert np.isfinite(hit)
+        for other in ("gluteus_maximus", "hip_bone"):
+            assert first_hit(scene, other, p, toward) > hit
 
 
 def test_plexus_between_scalenes_and_pleura_above_first_rib():
