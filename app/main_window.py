@@ -99,6 +99,7 @@ class PreparedPack:
     polys: dict  # structure name -> PolyData with point normals
     start: Needle  # the first needle (50 mm) for this pack
     stamp: object = None
+    shells: dict = None  # danger shells, once computed
 
 
 _PREPARED: OrderedDict = OrderedDict()
@@ -399,6 +400,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.safety_map = None
         self._dragging = False
         self.settings = QtCore.QSettings("NeedleSafe", "NeedleSafe")
+        self.statusBar().setSizeGripEnabled(False)  # made now: the 3D view keeps its size on the first message
         self._build_controls()
         self._build_menus()
         self._build_shortcuts()
@@ -596,6 +598,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._actors = {}
         self._needle_actors = []
         self._top_props = {}
+        self._ghosts = []
         for s in scene.structures:
             opacity = SKIN_OPACITY if s.role == "skin" else 1.0
             actor = self.plotter.add_mesh(
@@ -613,8 +616,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"NeedleSafe — {scene.name}")
         self._remember_pack(self.pack_source)
         self._fill_layers()
+        self._prepared = prepared
         self._shells = {}
-        if self.shells_action.isChecked():
+        if prepared.shells is not None:  # made once per pack: a switch back draws them at once
+            self._draw_shells(prepared.shells)
+        elif self.shells_action.isChecked():
             self.show_shells(True)
         self.safety_map = None
         self._draw_landmarks()
@@ -717,13 +723,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ----- danger shells -------------------------------------------------------------------------
     def show_shells(self, on: bool):
-        """Show (computing once per pack, off the GUI thread) or hide the margin shells."""
+        """Show (computing once per pack, off the GUI thread) or hide the margin shells. They are
+        drawn in the top layer, faint, so they show through the muscle around them."""
         for name in list(self._shells):
-            actor = self.plotter.actors.get(f"shell:{name}")
+            actor = self._top_props.get(f"shell:{name}")
             if actor is not None:
                 actor.SetVisibility(on)
         if on and not self._shells and self._shell_worker is None:
-            self.statusBar().showMessage("Computing danger shells…")
+            self.statusBar().showMessage("Computing danger shells…", 10000)
             crit = [(s.name, s.vertices, s.faces, s.margin_mm) for s in self.scene.critical]
             self._shell_worker = ShellWorker(crit, self.pack_source, self)
             self._shell_worker.done.connect(self._add_shells)
@@ -739,14 +746,18 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.shells_action.isChecked() and not self._closing:
                 self.show_shells(True)
             return
+        self._prepared.shells = shells
+        self._draw_shells(shells)
+        self.statusBar().showMessage(f"Danger shells: {len(shells)} structures", 3000)
+        self._repaint()
+
+    def _draw_shells(self, shells: dict):
+        self._remove_top("shell:")
         self._shells = shells
         for name, (v, f) in shells.items():
             colour = self.scene.structure(name).colour
-            self.plotter.add_mesh(to_polydata(v, f), color=colour, opacity=0.18, name=f"shell:{name}",
-                                  pickable=False, smooth_shading=True, render=False)
-            self.plotter.actors[f"shell:{name}"].SetVisibility(self.shells_action.isChecked())
-        self.statusBar().showMessage(f"Danger shells: {len(shells)} structures", 3000)
-        self._repaint()
+            actor = self._top_actor(to_polydata(v, f), colour, f"shell:{name}", opacity=SHELL_OPACITY)
+            actor.SetVisibility(self.shells_action.isChecked())
 
     # ----- safety map ----------------------------------------------------------------------------
     def _map_key(self):
@@ -821,9 +832,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._actors[s.name].SetVisibility(False)
         add_safety_map(self.plotter, map_polydata(self.scene, smap), self.needle.length_mm, smap.max_depth_mm)
         danger = int(smap.danger_zone(self.needle.length_mm).sum())
+        unknown = int(np.count_nonzero(smap.not_modelled))
         self.statusBar().showMessage(
             f"Safety map: {danger:,} of {len(smap.points):,} skin points are unsafe for a "
-            f"{self.needle.length_mm:.0f} mm needle (outlined)", 5000,
+            f"{self.needle.length_mm:.0f} mm needle (outlined); {unknown:,} not modelled (grey)", 8000,
         )
         self._repaint()
 

@@ -10,6 +10,7 @@ from needlesafe.meshes.io import atomic_write_bytes, check_output_path
 VIEWS = {
     # camera direction from the focal point (LPS) and view-up
     "posterior": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    "anterior": ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),
     "lateral": ((-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),  # from the patient's right
     "superior": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
     "oblique": ((-0.55, 0.75, 0.35), (0.0, 0.0, 1.0)),
@@ -109,12 +110,35 @@ def render_safety_map(scene, smap, out, needle_length_mm: float = 50.0, view: st
     return _frame_and_save(pl, scene, view, title, out)
 
 
+NOT_MODELLED_COLOUR = "#9E9E9E"  # grey: the line leaves the modelled body, the depth is not known
+
+
 def add_safety_map(plotter, poly, needle_length_mm: float, max_depth_mm: float, name: str = "safety_map"):
     """Add the heat map (red shallow, through yellow, to blue deep; colour-blind friendly 'plasma'
-    reversed would lose red=danger, so 'RdYlBu') and the danger-zone outline to a plotter."""
-    plotter.add_mesh(poly, scalars="safe_depth_mm", cmap="RdYlBu", clim=[0.0, max_depth_mm], name=name,
-                     smooth_shading=True, pickable=True, render=False,
-                     scalar_bar_args={"title": "safe depth (mm)", "color": "black", "n_labels": 6, "fmt": "%.0f"})
+    reversed would lose red=danger, so 'RdYlBu') and the danger-zone outline to a plotter. Skin
+    points whose line leaves the modelled body ('not_modelled') are grey, never a safe colour, with
+    their own entry under the legend. The legend stands upright at the right edge, its title above
+    the bar so it never overlaps the tick labels."""
+    depth = np.asarray(poly.point_data["safe_depth_mm"], float)
+    if "not_modelled" in poly.point_data:
+        unknown = np.asarray(poly.point_data["not_modelled"]).astype(bool)
+    else:
+        unknown = np.zeros(len(depth), bool)
+    shown = poly.copy(deep=False)
+    shown.point_data["safe depth (mm)"] = np.where(unknown, np.nan, depth)
+    plotter.add_mesh(shown, scalars="safe depth (mm)", cmap="RdYlBu", clim=[0.0, max_depth_mm], name=name,
+                     nan_color=NOT_MODELLED_COLOUR, smooth_shading=True, pickable=True, render=False,
+                     scalar_bar_args={"title": "safe depth (mm)", "color": "black", "n_labels": 6, "fmt": "%.0f",
+                                      "vertical": True, "position_x": 0.86, "position_y": 0.12, "width": 0.06,
+                                      "height": 0.6, "title_font_size": 16, "label_font_size": 14,
+                                      "nan_annotation": True})
+    bars = plotter.scalar_bars
+    if "safe depth (mm)" in bars:
+        bar = bars["safe depth (mm)"]
+        bar.SetNanAnnotation("not modelled")
+        bar.SetDrawNanAnnotation(True)
+        bar.SetTextPad(4)
+        bar.SetVerticalTitleSeparation(8)
     try:
         outline = poly.contour([needle_length_mm], scalars="safe_depth_mm")
     except Exception:  # noqa: BLE001 - no contour (no danger zone) is a valid outcome

@@ -294,3 +294,48 @@ def test_presentation_keeps_structure_names_whole(window, qtbot, tmp_path):
     assert win.panel.plot.getAxis("bottom").style["tickFont"].pointSize() > 12
     win.present_action.trigger()
     qtbot.waitUntil(lambda: not win.isFullScreen(), timeout=3000)
+
+
+def test_danger_shells_show_with_the_default_layers(window, qtbot, tmp_path):
+    """Shells sit inside muscle; drawn faint over the tissue they change a visible part of the view."""
+    import imageio.v3 as iio
+
+    win = window
+    win.set_camera("posterior")
+    off = iio.imread(win.export_image(tmp_path / "off.png"))[..., :3].astype(int)
+    win.shells_action.trigger()
+    qtbot.waitUntil(lambda: bool(win._shells), timeout=30000)
+    on = iio.imread(win.export_image(shots(tmp_path) / "shells-gluteal.png"))[..., :3].astype(int)
+    changed = (np.abs(on - off).sum(axis=2) > 30).sum()
+    assert changed > 3000, f"danger shells change only {changed} pixels"
+    # switching away and back reuses the shells made for this pack
+    shells = win._shells
+    win.region.setCurrentText("shoulder")
+    win.region.activated.emit(win.region.currentIndex())
+    win.region.setCurrentText("gluteal")
+    win.region.activated.emit(win.region.currentIndex())
+    assert win._shells is shells  # no new computation for the gluteal shells
+
+
+def test_safety_map_draws_not_modelled_skin_grey_with_a_legend_entry(window):
+    import pyvista as pv
+
+    from needlesafe.app.render import NOT_MODELLED_COLOUR, add_safety_map
+
+    poly = pv.Sphere(radius=50.0)
+    n = poly.n_points
+    poly.point_data["safe_depth_mm"] = np.linspace(0.0, 100.0, n)
+    poly.point_data["not_modelled"] = (np.arange(n) % 3 == 0).astype(np.uint8)
+    add_safety_map(window.plotter, poly, 50.0, 100.0, name="test_map")
+    actor = window.plotter.actors["test_map"]
+    shown = np.asarray(actor.GetMapper().GetInput().GetPointData().GetArray("safe depth (mm)"))
+    assert np.isnan(shown[::3]).all() and np.isfinite(shown[1::3]).all()
+    lut = actor.GetMapper().GetLookupTable()
+    assert hex_colour(lut.GetNanColor()[:3]) == NOT_MODELLED_COLOUR.upper()
+    bar = window.plotter.scalar_bars["safe depth (mm)"]
+    assert bar.GetDrawNanAnnotation() and bar.GetNanAnnotation() == "not modelled"
+    assert bar.GetOrientation() == 1  # upright: the title above the bar, clear of the tick labels
+
+
+def hex_colour(rgb) -> str:
+    return "#" + "".join(f"{int(round(255 * c)):02X}" for c in rgb)

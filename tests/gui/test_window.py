@@ -181,9 +181,9 @@ def test_danger_shells_are_computed_off_the_gui_thread(window, qtbot):
     window.shells_action.trigger()
     qtbot.waitUntil(lambda: bool(window._shells), timeout=20000)
     for s in window.scene.critical:
-        assert window.plotter.actors[f"shell:{s.name}"].GetVisibility()
+        assert window._top_props[f"shell:{s.name}"].GetVisibility()
     window.shells_action.trigger()
-    assert not any(window.plotter.actors[f"shell:{s.name}"].GetVisibility() for s in window.scene.critical)
+    assert not any(window._top_props[f"shell:{s.name}"].GetVisibility() for s in window.scene.critical)
 
 
 def test_needle_updates_keep_reference_counts(window, qtbot):
