@@ -10,8 +10,17 @@ from pathlib import Path
 DISCLAIMER = "NeedleSafe is an educational trainer, not a clinical device."
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors of every command read `needlesafe: error: COMMAND: ...`, as all other errors do."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        command = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        self.exit(2, f"needlesafe: error: {command}{message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="needlesafe",
         description="Dry-needling safety trainer. " + DISCLAIMER + " Without a command, opens the app.",
     )

@@ -6,6 +6,10 @@ end with exit code `rc` (2 unless told), `needlesafe: error:` (or, for a damaged
 warning) on stderr naming `name` and containing `message`, never a traceback, a hang or a silent success.
 To grow the corpus, add a row. Outcomes are classified (clear / traceback / hang / memory / silent /
 unclear) so a failing row says what went wrong.
+
+Measured on the code before the fixes (the first 149 kinds, run with a 4 GB memory limit): 23 clear,
+41 tracebacks, 6 hangs (FIFOs; `map --gauge nan`), 6 unbounded reads (/dev/zero, 3 GB files), 22 silent
+acceptances, 51 unclear errors (exit 2 without the file or the problem). After: every kind is clear.
 """
 from __future__ import annotations
 
@@ -443,6 +447,11 @@ CORPUS = [
           args(["map", "--pack", "gluteal", "--out", "{tmp}/m.csv", opt, *value.split()], opt), opt)
       for opt, value in [("--gauge", "nan"), ("--gauge", "-0.3"), ("--gauge", "inf"), ("--length", "inf"),
                          ("--direction", "0 -inf 0"), ("--direction", "nan 0 1")]],
+    Bad("check --depth of 400 digits", "arguments", args(check("default")[:-2] + ["--depth", "9" * 400], "--depth"),
+        "--depth"),
+    Bad("report --attempt of 5000 digits", "arguments",
+        with_files(_log, ["report", "--log", "{tmp}/log.jsonl", "--attempt", "9" * 5000, "--out", "{tmp}/r.html"],
+                   "--attempt"), "invalid int value"),
     Bad("score --redirections -1", "arguments",
         args(["score", "gluteal-piriformis", *NEEDLE, "--redirections", "-1"], "--redirections"), "--redirections"),
     Bad("score --student ''", "arguments", args(["score", "gluteal-piriformis", *NEEDLE, "--student", ""], "--student"),
