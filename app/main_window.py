@@ -29,7 +29,7 @@ from needlesafe.meshes.types import ROLES, PackError  # noqa: E402
 
 from .cli import DISCLAIMER  # noqa: E402
 from .render import VIEWS, to_polydata  # noqa: E402
-from .report_html import clearance_scale  # noqa: E402
+from .report_html import clearance_scale, off_scale_at  # noqa: E402
 from .exercises import (  # noqa: E402
     ExerciseError,
     append_attempt,
@@ -197,6 +197,7 @@ class ClearancePanel(QtWidgets.QWidget):
         self.bracketing = QtWidgets.QLabel("")
         self.path = QtWidgets.QLabel("")
         for w in (self.needle_label, self.safe_depth, self.bracketing, self.path):
+            w.setTextFormat(QtCore.Qt.PlainText)  # pack strings are shown as they are, never as markup
             w.setWordWrap(True)
             # the table and the plot give way when the dock is short; the sentences never do
             w.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Minimum)
@@ -267,8 +268,7 @@ class ClearancePanel(QtWidgets.QWidget):
                 self.curves[r.name] = curve
                 mark = ""
                 if r.name in off_names:  # off scale: a triangle where it leaves, its real top in the legend
-                    leave = int(np.argmax(np.asarray(y) > top))
-                    self._marks[k].setData([depths[leave]], [top])
+                    self._marks[k].setData([depths[off_scale_at(y, top)]], [top])
                     mark = f"&nbsp;(▲&nbsp;up&nbsp;to&nbsp;{_mm(off_names[r.name][0], 0)}&nbsp;mm)"
                 else:
                     self._marks[k].setData([], [])
@@ -956,7 +956,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ]
         with tempfile.TemporaryDirectory() as tmp:
             png = self.export_image(Path(tmp) / "view.png")
-            image = png.read_bytes()
+            image = png.read_bytes() if png is not None else None
         title = f"NeedleSafe report: {self.exercise.title}" if self.exercise else f"NeedleSafe report: {self.scene.name}"
         try:
             atomic_write_text(Path(path), build_report(title, self.scene.name, sections, image))
@@ -1581,10 +1581,26 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.export_image(path)
 
-    def export_image(self, path) -> Path:
+    def export_image(self, path):
+        """A PNG of the 3D view at `path` (written whole or not at all); None after an error dialog."""
+        import tempfile
+
         path = Path(path)
         self.plotter.render()
-        self.plotter.screenshot(str(path))
+        try:
+            if path.is_dir():
+                raise OSError(f"{path} is a folder")
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+            os.close(fd)
+            try:
+                self.plotter.screenshot(tmp)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except (OSError, ValueError) as exc:
+            self.error(f"Could not write the image:\n{exc}")
+            return None
         return path
 
     def _repaint(self) -> None:
@@ -1629,12 +1645,29 @@ class ExercisePanel(QtWidgets.QWidget):
         self.source = QtWidgets.QLabel("")
         self.source.setWordWrap(True)
         self.source.setStyleSheet("color: #555555; font-size: 9pt;")
+        for w in (self.title, self.teaching, self.source):
+            w.setTextFormat(QtCore.Qt.PlainText)  # exercise strings are text, never markup
+            w.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
         self.student = QtWidgets.QLineEdit()
         self.student.setPlaceholderText("student name")
         self.check = QtWidgets.QPushButton("Check attempt")
         self.result = QtWidgets.QTextBrowser()
         self.result.setMinimumHeight(160)
-        for w in (self.title, self.teaching, self.source, self.student, self.check):
+        # the teaching text scrolls when the dock is short: it is never cut off
+        text = QtWidgets.QWidget()
+        text_layout = QtWidgets.QVBoxLayout(text)
+        text_layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.title, self.teaching, self.source):
+            text_layout.addWidget(w)
+        text_layout.addStretch(1)
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setObjectName("exercise_text")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        self.scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.scroll.setWidget(text)
+        layout.addWidget(self.scroll, 2)
+        for w in (self.student, self.check):
             layout.addWidget(w)
         layout.addWidget(self.result, 1)
 
@@ -1684,9 +1717,11 @@ class ReviewDialog(QtWidgets.QDialog):
         lines = [f"{ex}: {v['attempts']} attempts, {v['passed']} passed, best {v['best']}, mean {v['mean']:.0f}"
                  for ex, v in summary(attempts).items()]
         self.summary = QtWidgets.QLabel("\n".join(lines) or "no attempts")
+        self.summary.setTextFormat(QtCore.Qt.PlainText)
         layout.addWidget(self.summary)
         if problems:
             warn = QtWidgets.QLabel(f"{len(problems)} damaged line(s) skipped: " + "; ".join(problems[:3]))
+            warn.setTextFormat(QtCore.Qt.PlainText)
             warn.setWordWrap(True)
             warn.setStyleSheet("color: #D55E00;")
             layout.addWidget(warn)
@@ -1710,10 +1745,17 @@ class ReviewDialog(QtWidgets.QDialog):
         if path:
             self.export_csv(path)
 
-    def export_csv(self, path):
+    def export_csv(self, path) -> bool:
         from needlesafe.meshes.io import atomic_write_text
 
-        atomic_write_text(Path(path), attempts_csv(self.attempts))
+        try:
+            if Path(path).is_dir():
+                raise OSError(f"{path} is a folder")
+            atomic_write_text(Path(path), attempts_csv(self.attempts))
+        except OSError as exc:
+            QtWidgets.QMessageBox.critical(self, "NeedleSafe", f"Could not write the CSV file:\n{exc}")
+            return False
+        return True
 
 
 class MapWorker(QtCore.QThread):

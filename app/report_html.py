@@ -39,6 +39,14 @@ def clearance_scale(depths, curves: dict, rows) -> tuple[float, list]:
     return top, off
 
 
+def off_scale_at(y, top: float) -> int:
+    """The sample where a curve's off-scale mark goes: the off-scale point nearest its closest
+    approach (where it comes into view, or its lowest point when it never does)."""
+    y = np.asarray(y, float)
+    idx = np.flatnonzero(y > top)
+    return int(idx[np.argmin(np.abs(idx - int(np.argmin(y))))])
+
+
 def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
     """Clearance against depth as an inline SVG: curves, margins (dashed), current and safe depth.
     The legend sits to the right of the plot, never on the curves; values above the y-range are
@@ -77,9 +85,7 @@ def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
             out.append(f'<line x1="{sx(0):.1f}" x2="{sx(x_max):.1f}" y1="{sy(r.margin_mm):.1f}" '
                        f'y2="{sy(r.margin_mm):.1f}" stroke="{colour}" stroke-dasharray="6 4"/>')
         if r.name in off_by_name:  # an arrow at the top edge where the curve leaves the scale
-            y = np.asarray(curves[r.name], float)
-            k = int(np.argmax(y > y_top))
-            x = sx(depths[k])
+            x = sx(depths[off_scale_at(curves[r.name], y_top)])
             out.append(f'<path d="M{x - 5:.1f},{pad_t + 8} L{x:.1f},{pad_t} L{x + 5:.1f},{pad_t + 8} Z" '
                        f'fill="{colour}"><title>{html.escape(r.name)}: up to {_mm(off_by_name[r.name][0], 1)} mm, '
                        f'off scale</title></path>')

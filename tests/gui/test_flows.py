@@ -339,3 +339,41 @@ def test_safety_map_draws_not_modelled_skin_grey_with_a_legend_entry(window):
 
 def hex_colour(rgb) -> str:
     return "#" + "".join(f"{int(round(255 * c)):02X}" for c in rgb)
+
+
+def test_exports_to_unwritable_paths_give_dialogs(window, tmp_path, monkeypatch):
+    from needlesafe.app.main_window import ReviewDialog
+
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+    assert window.export_image(tmp_path / "no" / "such" / "view.png") is None
+    assert window.export_image(tmp_path) is None
+    assert window.export_report(tmp_path) is False
+    (tmp_path / "file").write_text("x")
+    assert window.export_report(tmp_path / "file" / "r.html") is False
+    dlg = ReviewDialog([], [], window)
+    assert dlg.export_csv(tmp_path) is False
+    dlg.close()
+    assert len(shown) == 5 and all("Could not write" in m for m in shown)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing half-written
+
+
+def test_exercise_and_pack_strings_are_plain_text(window, tmp_path):
+    ex_file = tmp_path / "ex.json"
+    ex_file.write_text(json.dumps({
+        "format": "needlesafe-exercise", "version": 1, "id": "html", "title": "<b>bold</b> & <i>co</i>",
+        "pack": "gluteal", "target": {"trigger_point": "gluteus medius", "tolerance_mm": 10},
+        "needle": {"length_mm": 75, "gauge_mm": 0.30},
+        "teaching": "<img src='x'> " + "A long teaching text that wraps over many lines. " * 30,
+    }))
+    if not window.start_exercise(ex_file):
+        pytest.fail("the exercise did not open")
+    panel = window.exercise_panel
+    for label in (panel.title, panel.teaching, panel.source, window.panel.path, window.panel.needle_label):
+        assert label.textFormat() == QtCore.Qt.PlainText
+    assert panel.title.text() == "<b>bold</b> & <i>co</i>"
+    # the long text scrolls inside its dock rather than being cut off
+    QtWidgets.QApplication.processEvents()
+    inner = panel.scroll.widget()
+    assert inner.height() >= panel.teaching.heightForWidth(panel.teaching.width())
+    assert panel.scroll.verticalScrollBar().maximum() > 0 or inner.height() <= panel.scroll.viewport().height()
