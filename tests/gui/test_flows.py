@@ -259,21 +259,24 @@ def test_first_start_hint_guide_and_landmarks(window, qtbot, tmp_path):
 
 
 def test_plot_marks_off_scale_curves(window):
+    """A nerve far away does not flatten the near one: the y-range follows the near curves and the
+    far values are marked with their real figures (window and HTML report alike)."""
     win = window
     win.set_needle(bone_needle(win.scene, 10.0))
     panel = win.panel
     top = panel.plot.getViewBox().viewRange()[1][1]
+    assert panel.off_scale, "expected a curve above the y-range on this needle"
+    for name, hi, lo in panel.off_scale:
+        assert hi > top
+        assert f"{name}&nbsp;(▲&nbsp;up&nbsp;to&nbsp;{int(hi)}&nbsp;mm)" in panel.legend.text()
     for name, curve in panel.curves.items():
         _, y = curve.getData()
-        if np.max(y) > top:
-            assert any(o[0] == name for o in panel.off_scale)
-            assert name in panel.legend.text() and "up to" in panel.legend.text()
+        assert (np.max(y) > top) == any(o[0] == name for o in panel.off_scale)
     from needlesafe.app.report_html import profile_svg
 
     depths, curves = win.engine.profile(win.needle)
     svg = profile_svg(depths, curves, win.report)
-    if panel.off_scale:
-        assert "off scale" in svg
+    assert svg.count("off scale") >= 2 * len(panel.off_scale)  # an arrow (with a title) and a legend note each
 
 
 def test_presentation_keeps_structure_names_whole(window, qtbot, tmp_path):
