@@ -23,7 +23,7 @@ def clearance_scale(depths, curves: dict, rows) -> tuple[float, list]:
     The top follows the curves drawn (all of them fit when they are close together); a curve far
     above the others (a nerve 111 mm away beside a muscle 3 mm away) would flatten the ones that
     matter, so the top is capped at max(5 mm, 4 x the largest margin + 10 mm, 1.5 x the largest
-    closest approach of the curves that are near) and every curve that goes above it is returned
+    closest approach of the curves that are near, or of the nearest) and every curve that goes above it is returned
     as (name, highest value mm, lowest value mm), to be marked "off scale" with its real figure.
     """
     if not rows:
@@ -32,7 +32,8 @@ def clearance_scale(depths, curves: dict, rows) -> tuple[float, list]:
     lows = {r.name: float(np.min(curves[r.name])) for r in rows}
     need = max([5.0] + [4.0 * float(r.margin_mm) + 10.0 for r in rows])
     near = [lows[r.name] for r in rows if lows[r.name] <= need]
-    cap = max(need, 1.5 * max(near, default=0.0))
+    # with nothing near, the nearest curve still shows (from its closest approach upward)
+    cap = max(need, 1.5 * (max(near) if near else min(lows.values())))
     top = max(5.0, min(max(highs.values()), cap))
     top = float(np.ceil(top / 5.0) * 5.0)  # round ticks
     off = [(r.name, highs[r.name], lows[r.name]) for r in rows if highs[r.name] > top]
@@ -79,8 +80,15 @@ def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
     mid = (height - pad_b + pad_t) / 2
     out.append(f'<text x="14" y="{mid:.0f}" text-anchor="middle" transform="rotate(-90 14 {mid:.0f})">clearance (mm)</text>')
     for colour, r in zip(PALETTE, rows):
-        pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(depths, curves[r.name]))
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        # only the part within the y-range is drawn (never a false line along the top edge)
+        run = []
+        for x, y in list(zip(depths, curves[r.name])) + [(None, None)]:
+            if y is not None and float(y) <= y_top:
+                run.append(f"{sx(x):.1f},{sy(y):.1f}")
+                continue
+            if len(run) > 1:
+                out.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" stroke-width="2"/>')
+            run = []
         if r.margin_mm <= y_top:
             out.append(f'<line x1="{sx(0):.1f}" x2="{sx(x_max):.1f}" y1="{sy(r.margin_mm):.1f}" '
                        f'y2="{sy(r.margin_mm):.1f}" stroke="{colour}" stroke-dasharray="6 4"/>')
