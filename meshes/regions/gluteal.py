@@ -110,7 +110,9 @@ def _greater_sciatic_notch():
 
 def build(h: Habitus) -> AnatomyScene:
     """The gluteal region for habitus `h` (deterministic)."""
-    hip = difference(_hip_bone(), _greater_sciatic_notch())
+    # the body of the ilium, in front of the notch, joins the wing to the acetabulum
+    ilium_body = superellipsoid((-122.0, -20.0, 68.0), (20.0, 16.0, 26.0), exponent=2.2)
+    hip = union([difference(_hip_bone(), _greater_sciatic_notch()), ilium_body])
     femur = _femur()
     sacrum = _sacrum()
     a, b, r_mid, r_end = PIRIFORMIS
