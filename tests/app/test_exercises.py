@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from needlesafe.app.exercise_check import approaches, mistake_needle, verify_exercise
 from needlesafe.app.exercises import (
     ExerciseError,
     append_attempt,
@@ -16,7 +17,6 @@ from needlesafe.app.exercises import (
     score_attempt,
     summary,
 )
-from needlesafe.geometry.bvh import TriangleBVH
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.meshes.pack import load_pack
@@ -30,20 +30,6 @@ def engine_for(pack):
     return _ENGINES[pack]
 
 
-def approaches(ex, eng, n=400):
-    """Needles from the skin to the exercise's target along n directions (Fibonacci sphere)."""
-    skin = next(s for s in eng.scene.structures if s.role == "skin")
-    bvh = TriangleBVH(skin.vertices, skin.faces)
-    k = np.arange(n) + 0.5
-    phi = np.arccos(1 - 2 * k / n)
-    theta = np.pi * (1 + 5 ** 0.5) * k
-    dirs = np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], axis=1)
-    for d in dirs:
-        t = bvh.ray_hits(ex.target_point, -d)[0]
-        if np.isfinite(t) and 1.0 < t <= ex.needle_length_mm:
-            yield Needle(ex.target_point - t * d, d, t, ex.needle_length_mm, ex.needle_gauge_mm)
-
-
 EXERCISES = builtin_exercises()
 
 
@@ -53,19 +39,68 @@ def test_five_exercises_ship():
     assert {"gluteal-piriformis", "shoulder-upper-trapezius", "shoulder-anterior-scalene"} <= ids
 
 
+def _habitus_pack(pack: str, habitus) -> str:
+    return pack if habitus is None else f"{pack.partition(':')[0]}:{habitus}"
+
+
 @pytest.mark.parametrize("path", EXERCISES, ids=[p.stem for p in EXERCISES])
-def test_exercise_is_valid_and_solvable(path):
+def test_exercise_is_verified_by_the_engine(path):
+    """Target inside its muscle and outside bone and danger structures; a 100/100 approach exists;
+    the classic mistake named in the file fails, in the habitus it names."""
     data = json.loads(path.read_text())
     eng = engine_for(data["pack"])
     ex = load_exercise(path, eng.scene)
     assert ex.teaching and ex.source
-    needles = list(approaches(ex, eng))
-    scores = [score_attempt(ex, eng.report(nd)) for nd in needles]
-    assert scores, "no approach from the skin reaches the target with this needle"
-    assert any(s.passed and s.score == 100 for s in scores), f"{ex.id}: no safe approach passes"
-    # the danger is real: along some approach, the fully inserted needle breaks a margin
-    deep = [score_attempt(ex, eng.report(nd.at_depth(nd.length_mm))) for nd in needles]
-    assert any(not s.clearance_ok for s in deep), f"{ex.id}: no approach is dangerous; the exercise teaches nothing"
+    assert ex.classic_mistake is not None, f"{ex.id}: name the classic mistake for this site"
+    mistake_eng = engine_for(_habitus_pack(data["pack"], ex.classic_mistake["habitus"]))
+    v = verify_exercise(ex, eng, mistake_eng)
+    assert v.ok, v.summary()
+    # v.ok includes that the danger is real: the classic mistake breaks a margin (or loses the backstop)
+    assert v.best_score == 100 and v.mistake_passed is False
+    assert any(f.startswith("Unsafe") or "backstop" in f for f in v.mistake_feedback), v.mistake_feedback
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=[p.stem for p in EXERCISES])
+@pytest.mark.parametrize("habitus", ["lean", "average", "high"])
+def test_exercise_targets_are_tissue_in_every_habitus(path, habitus):
+    from needlesafe.app.exercise_check import target_problems
+
+    data = json.loads(path.read_text())
+    eng = engine_for(_habitus_pack(data["pack"], habitus))
+    ex = load_exercise(path, eng.scene)
+    assert target_problems(ex, eng) == []
+
+
+def test_gb21_straight_down_reaches_the_pleura_margin_in_the_lean_habitus():
+    """Kearns et al. 2022: 50 mm needles reached the pleura in 4 of 15 cadavers at the upper trapezius;
+    the lean model must show it (the exercise's teaching), the others keep more room."""
+    path = next(p for p in EXERCISES if p.stem == "shoulder-upper-trapezius")
+    clear = {}
+    for habitus in ("lean", "average", "high"):
+        eng = engine_for(f"shoulder:{habitus}")
+        ex = load_exercise(path, eng.scene)
+        ex.classic_mistake = {**ex.classic_mistake, "depth": "full"}
+        rep = eng.report(mistake_needle(ex, eng))
+        clear[habitus] = rep.structure("pleura").shaft_distance_mm
+    assert clear["lean"] < 5.0, clear  # inside the pleura's 5 mm margin, or touching it
+    assert clear["lean"] < clear["average"] < clear["high"], clear
+
+
+def test_verification_reports_a_target_in_bone_and_a_mistake_that_passes():
+    eng = engine_for("gluteal")
+    path = next(p for p in EXERCISES if p.stem == "gluteal-gluteus-medius")
+    data = json.loads(path.read_text())
+    hip = eng.scene.structure("hip_bone").vertices
+    data["target"] = {"structure": "gluteus_medius", "point": [float(x) for x in hip.mean(axis=0)], "tolerance_mm": 5}
+    v = verify_exercise(parse_exercise(data, eng.scene), eng, n=40)
+    assert any("inside hip_bone" in p for p in v.problems) and not v.ok
+    # a "mistake" that is the safe approach itself passes, and the verification says so
+    data = json.loads(path.read_text())
+    ex = parse_exercise(data, eng.scene)
+    good = verify_exercise(ex, eng).best_needle
+    data["classic_mistake"] = {"name": "not a mistake", "direction": [float(x) for x in good.direction]}
+    v = verify_exercise(parse_exercise(data, eng.scene), eng)
+    assert any("passes" in p for p in v.problems)
 
 
 def test_scoring_constructed_attempts():
@@ -145,3 +180,37 @@ def test_attempt_log_survives_damage(tmp_path):
     assert s["attempts"] == 3 and 0 <= s["mean"] <= 100
     csv_text = attempts_csv(attempts)
     assert csv_text.count("\n") == 4 and csv_text.startswith("time,student,exercise,score")
+
+
+def test_score_never_rewards_a_stopped_an_unknown_or_a_crossing_needle():
+    """Analytic scene: skin box (top y = 60, bottom y = -100), bone plate y in [-25, -15] for |x|, |z| < 60,
+    nerve (radius 5) along x at y = -40, z = 100 (beside the plate)."""
+    from needlesafe.app.exercises import Exercise
+
+    from ..conftest import box_mesh, cylinder_mesh, scene_of, structure
+
+    skin = structure("skin", "skin", box_mesh((-150, -100, -150), (150, 60, 150)))
+    bone = structure("plate", "bone", box_mesh((-60, -25, -60), (60, -15, 60)))
+    nerve = structure("nerve", "nerve", cylinder_mesh(5.0, -100, 100, 64, y=-40.0, z=100.0), margin=3.0)
+    eng = ClearanceEngine(scene_of(skin, bone, nerve))
+
+    def ex(target, backstop=False):
+        return Exercise("t", "t", "test", np.array(target, float), "target", "", 5.0, 200.0, 0.3,
+                        backstop_required=backstop)
+
+    # stopped on the plate short of a target below it: missed, and no backstop credit
+    s = score_attempt(ex((0, -35, 0)), eng.report(Needle((0, 40, 0), (0, -1, 0), 75.0, 200, 0.3)))
+    assert not s.target_reached and not s.backstop_ok and not s.passed and s.score == 50
+    assert any("stopped on plate" in f for f in s.feedback)
+    # resting on the plate right at a target on its surface, with a required backstop: full marks
+    s = score_attempt(ex((0, -15, 0), backstop=True), eng.report(Needle((0, 40, 0), (0, -1, 0), 75.0, 200, 0.3)))
+    assert s.passed and s.score == 100
+    # a tip beyond the skin (the line left the body at y = -100): unknown, no clearance or backstop points
+    rep = eng.report(Needle((0, 40, 130), (0, -1, 0), 150.0, 200, 0.3))
+    assert rep.level == "unknown"
+    s = score_attempt(ex(rep.needle.tip_lps), rep)
+    assert s.target_reached and not s.clearance_ok and not s.backstop_ok and not s.passed and s.score == 50
+    # through the nerve and out the other side: the shaft crossed it
+    rep = eng.report(Needle((0, 40, 100), (0, -1, 0), 95.0, 200, 0.3))
+    s = score_attempt(ex(rep.needle.tip_lps), rep)
+    assert rep.structure("nerve").penetrated and not s.clearance_ok and not s.passed
