@@ -1296,7 +1296,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._ghosts = []
         for name in self._needle_actors:
             actor = self.plotter.actors.get(name)
-            if actor is None or name in ("needle:entry", "needle:outline"):
+            if actor is None or name == "needle:entry":
                 continue
             ghost = vtkActor()
             ghost.SetMapper(actor.GetMapper())

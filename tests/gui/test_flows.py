@@ -380,3 +380,58 @@ def test_exercise_and_pack_strings_are_plain_text(window, tmp_path):
     inner = panel.scroll.widget()
     assert inner.height() >= panel.teaching.heightForWidth(panel.teaching.width())
     assert panel.scroll.verticalScrollBar().maximum() > 0 or inner.height() <= panel.scroll.viewport().height()
+
+
+def test_switches_show_a_busy_cursor_and_layer_names_are_whole(window, monkeypatch):
+    import needlesafe.app.main_window as mw
+
+    seen = []
+    real = mw.prepare_pack
+
+    def spy(source):
+        cursor = QtWidgets.QApplication.overrideCursor()
+        seen.append(cursor.shape() if cursor is not None else None)
+        return real(source)
+
+    monkeypatch.setattr(mw, "prepare_pack", spy)
+    window.region.setCurrentText("shoulder")
+    window.region.activated.emit(window.region.currentIndex())
+    assert seen == [QtCore.Qt.WaitCursor]
+    assert QtWidgets.QApplication.overrideCursor() is None  # and back to normal after
+    tree = window.layers
+    tree.expandAll()
+    QtWidgets.QApplication.processEvents()
+    fm = tree.fontMetrics()
+    root = tree.invisibleRootItem()
+    for i in range(root.childCount()):
+        group = root.child(i)
+        for k in range(group.childCount()):
+            item = group.child(k)
+            rect = tree.visualItemRect(item)
+            indent = rect.x() + tree.indentation() + 24  # branch and check box
+            assert indent + fm.horizontalAdvance(item.text(0)) <= tree.columnWidth(0) + 24, item.text(0)
+
+
+def test_the_needle_has_a_dark_outline_at_least_3_px_wide(window, tmp_path):
+    import imageio.v3 as iio
+
+    win = window
+    win.set_camera("lateral")
+    win.set_depth(30.0)
+    n = win.needle
+    win.xray_action.setChecked(False)
+    img = iio.imread(win.export_image(shots(tmp_path) / "needle-lateral.png"))[..., :3].astype(int)
+    h = img.shape[0]
+    # outside the skin the shaft is drawn in full: measure across it just inside the entry
+    x0, y0 = world_to_display(win, n.entry_lps + 1.0 * n.direction)
+    x1, y1 = world_to_display(win, n.entry_lps + 10.0 * n.direction)
+    ax = np.array([x1 - x0, y1 - y0], float)
+    ax /= np.linalg.norm(ax)
+    across = np.array([-ax[1], ax[0]])
+    widths = []
+    for f in (0.0, 0.5, 1.0):
+        cx, cy = np.array([x0, y0]) + f * (np.array([x1, y1]) - np.array([x0, y0]))
+        dark = [img[h - 1 - int(round(cy + t * across[1])), int(round(cx + t * across[0]))].sum() < 3 * 90
+                for t in np.arange(-8, 9)]
+        widths.append(sum(dark))
+    assert max(widths) >= 3, f"needle only {widths} px wide"
