@@ -128,27 +128,30 @@ def union(meshes):
     """Boolean union of closed meshes [(vertices, faces), ...] as one clean closed mesh (manifold3d)."""
     import manifold3d
 
-    out = None
-    for v, f in meshes:
-        m = manifold3d.Manifold(manifold3d.Mesh(np.asarray(v, np.float32), np.asarray(f, np.uint32)))
-        out = m if out is None else out + m
+    parts = [manifold3d.Manifold(manifold3d.Mesh(np.asarray(v, np.float32), np.asarray(f, np.uint32)))
+             for v, f in meshes]
+    out = parts[0] if len(parts) == 1 else manifold3d.Manifold.batch_boolean(parts, manifold3d.OpType.Add)
     mesh = out.to_mesh()
     return _oriented(np.asarray(mesh.vert_properties[:, :3], np.float64), np.asarray(mesh.tri_verts, np.int64))
 
 
-def _manifold(mesh):
+def solid(mesh):
+    """A closed mesh (vertices, faces) as a manifold3d solid, to reuse as a cutter in `difference`."""
     import manifold3d
 
+    if isinstance(mesh, manifold3d.Manifold):
+        return mesh
     v, f = mesh
     return manifold3d.Manifold(manifold3d.Mesh(np.asarray(v, np.float32), np.asarray(f, np.uint32)))
 
 
 def difference(mesh, cutters):
-    """Boolean difference: closed `mesh` minus the union of closed `cutters` [(vertices, faces), ...],
-    as one clean closed mesh (manifold3d). Used to keep a muscle out of bone and to cut a notch."""
-    out = _manifold(mesh)
+    """Boolean difference: closed `mesh` minus the union of closed `cutters` ((vertices, faces) or
+    `solid`s), as one clean closed mesh (manifold3d). Used to keep a muscle out of bone and to cut a
+    notch."""
+    out = solid(mesh)
     for c in cutters:
-        out = out - _manifold(c)
+        out = out - solid(c)
     m = out.to_mesh()
     return _oriented(np.asarray(m.vert_properties[:, :3], np.float64), np.asarray(m.tri_verts, np.int64))
 

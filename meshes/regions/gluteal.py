@@ -13,7 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..habitus import Habitus
-from ..shapes import bulge, catmull_rom, difference, frame, superellipsoid, tube, union
+from ..shapes import (
+    bulge,
+    catmull_rom,
+    difference,
+    frame,
+    solid,
+    superellipsoid,
+    tube,
+    union,
+)
 from ..types import AnatomyScene, Landmark, TriggerPoint
 from .common import metadata, spindle, structure, with_skin
 
@@ -117,7 +126,8 @@ def build(h: Habitus) -> AnatomyScene:
     sacrum = _sacrum()
     a, b, r_mid, r_end = PIRIFORMIS
     # its origin on the sacrum and insertion on the trochanter end at the bone, not inside it
-    piriformis = difference(spindle(a, b, r_mid, r_end), [hip, femur, sacrum])
+    bone = solid(union([hip, femur, sacrum]))
+    piriformis = difference(spindle(a, b, r_mid, r_end), [bone])
     sciatic = tube(_sciatic_line(), 6.0, sides=24, flatten=0.5, wide=(1.0, 0.0, 0.0))
     sup_gluteal = tube(
         catmull_rom([(-68.0, 56.0, 84.0), (-85.0, 45.3, 95.0), (-100.0, 33.7, 98.0), (-120.0, 15.4, 97.0),
@@ -142,7 +152,7 @@ def build(h: Habitus) -> AnatomyScene:
         structure("hip_bone", "bone", hip),
         structure("femur", "bone", femur),
         structure("sacrum", "bone", sacrum),
-    ] + [structure(name, "muscle", mesh if name == "piriformis" else difference(mesh, [hip, femur, sacrum]))
+    ] + [structure(name, "muscle", mesh if name == "piriformis" else difference(mesh, [bone]))
          for name, mesh in muscles]  # muscles end at the bone they attach to, never run through it
     structures = with_skin(structures, h.gluteal_fat_mm)
     landmarks = [

@@ -180,8 +180,10 @@ def build(h: Habitus) -> AnatomyScene:
     )
     ribs = [(f"rib_{k}", tube(rib_line(k), RIB_RADIUS, 16, flatten=0.6, wide=(0.0, 0.0, 1.0))) for k in range(1, 8)]
     ribs[0] = ("first_rib", ribs[0][1])
-    cervical = union([_cervical_vertebra(z) for z in CERVICAL_Z.values()])
-    thoracic = union([_thoracic_vertebra(z) for z in THORACIC_Z.values()])
+    c_v, c_f = _cervical_vertebra(0.0)
+    cervical = union([(c_v + (0.0, 0.0, z), c_f) for z in CERVICAL_Z.values()])
+    t_v, t_f = _thoracic_vertebra(0.0)
+    thoracic = union([(t_v + (0.0, 0.0, z), t_f) for z in THORACIC_Z.values()])
     clavicle = tube(catmull_rom([(-22.0, -80.0, -34.0), (-60.0, -78.0, -20.0), (-110.0, -58.0, 0.0),
                                  (-158.0, 4.0, 14.0)], 8), 7.0, 18)
     # scapula on the posterolateral rib cage (second to fifth rib), its spine and the acromion
