@@ -212,6 +212,8 @@ def import_folder(
             raise PackError(f"{out}: the output lies in the source folder {src}; write the pack to another folder")
         if a.startswith(b.rstrip(os.sep) + os.sep):
             raise PackError(f"{out}: the output folder holds the source folder {src}; write the pack elsewhere")
+        if out.is_dir() and any(out.iterdir()) and not any((out / m).exists() for m in ("pack.json", "pack.toml")):
+            raise PackError(f"{out}: the folder holds other files and no pack; give a new or empty folder")
     scale = UNITS_TO_MM[units]
     flip = np.linalg.det(m) < 0
     ov = _load_overrides(overrides)
