@@ -31,6 +31,9 @@ def _real(value, label: str) -> float:
     return x
 
 
+#: The smallest largest-component a direction may have (below it the vector is taken as zero).
+MIN_DIRECTION = 1e-9
+
 #: Common dry-needling needles, (gauge diameter mm, length mm).
 PRESETS = {
     "0.25x25": (0.25, 25.0),
@@ -71,11 +74,13 @@ class Needle:
             raise NeedleError("entry and direction must be finite numbers")
         if np.max(np.abs(e)) > MAX_COORD_MM:
             raise NeedleError(f"entry must lie within {MAX_COORD_MM:g} mm of the origin, got {e.tolist()}")
-        # scale by the largest component first: the norm of (0, 1e200, 0) overflows and that of
-        # (0, 1e-200, 0) underflows, but both are the direction (0, 1, 0)
+        # a direction such as (0, 1e200, 0) overflows the norm (and read as the zero vector once, so a
+        # needle through a nerve read SAFE); (0, 1e-200, 0) underflows: both are refused, not guessed
         big = float(np.max(np.abs(d)))
-        if big == 0.0:
-            raise NeedleError("direction must not be the zero vector")
+        if big > MAX_COORD_MM:
+            raise NeedleError(f"direction components must lie within ±{MAX_COORD_MM:g}, got {d.tolist()}")
+        if big < MIN_DIRECTION:
+            raise NeedleError(f"direction must not be (nearly) the zero vector, got {d.tolist()}")
         d = d / big
         d = d / float(np.linalg.norm(d))
         depth = _real(self.depth_mm, "depth")
