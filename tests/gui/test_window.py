@@ -13,6 +13,8 @@ from needlesafe.geometry.placement import skin_entry
 from needlesafe.geometry.report import format_mm
 from needlesafe.meshes.pack import load_pack
 
+pytestmark = pytest.mark.gui
+
 
 @pytest.fixture
 def window(qtbot):
@@ -34,6 +36,17 @@ def dispose(win):
     during a later test."""
     win.deleteLater()
     QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+
+
+def forget_shells(win=None):
+    """Prepared packs keep their danger shells between windows: forget them, to compute anew."""
+    from needlesafe.app import main_window
+
+    for prepared in main_window._PREPARED.values():
+        prepared.shells = None
+    if win is not None:
+        win._remove_top("shell:")
+        win._shells = {}
 
 
 def panel_rows(win):
@@ -242,6 +255,7 @@ def test_a_crashing_binding_is_named_at_start():
 
 def test_shells_follow_a_region_switch_made_while_they_compute(window, qtbot):
     win = window
+    forget_shells(win)
     win.shells_action.trigger()
     assert win._shell_worker is not None
     win.region.setCurrentText("shoulder")
@@ -260,6 +274,7 @@ def test_shells_follow_a_region_switch_made_while_they_compute(window, qtbot):
 
 
 def test_closing_while_workers_run_stops_them(qtbot):
+    forget_shells()
     win = MainWindow("gluteal")
     win.show()
     qtbot.waitExposed(win)
