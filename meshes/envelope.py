@@ -43,6 +43,33 @@ def _sample_triangles(tris: np.ndarray, spacing: float) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _unfold(mesh, rounds: int = 20) -> None:
+    """Smoothing can fold the surface over itself in a sharp crease (a face turned against its
+    neighbours, so a vertex has no outward side). Move each such vertex, and its neighbours, to the
+    mean of their neighbours until no face around any vertex faces against the vertex's normal."""
+    faces = np.asarray(mesh.faces)
+    for _ in range(rounds):
+        v = np.array(mesh.vertices)
+        tris = v[faces]
+        fn = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])  # area-weighted
+        vn = np.zeros_like(v)
+        for k in range(3):
+            np.add.at(vn, faces[:, k], fn)
+        vn /= np.maximum(np.linalg.norm(vn, axis=1), 1e-12)[:, None]
+        fn /= np.maximum(np.linalg.norm(fn, axis=1), 1e-12)[:, None]
+        dots = np.einsum("ij,ij->i", np.repeat(fn, 3, axis=0), vn[faces.reshape(-1)])
+        bad = np.unique(faces.reshape(-1)[dots < 0.1])
+        if not len(bad):
+            return
+        nbrs = mesh.vertex_neighbors
+        ring = bad
+        for _ in range(2):  # the folded vertices and two rings around them
+            ring = np.unique(np.concatenate([ring] + [np.asarray(nbrs[i], dtype=np.int64) for i in ring]))
+        for _ in range(3):
+            v[ring] = np.array([v[nbrs[i]].mean(axis=0) for i in ring])
+        mesh.vertices = v
+
+
 def skin_envelope(
     meshes,
     fat_mm: float,
@@ -104,6 +131,7 @@ def skin_envelope(
             mesh = max(parts, key=lambda m: abs(m.volume) if m.is_watertight else m.area)
     if smooth_iterations:
         trimesh.smoothing.filter_taubin(mesh, lamb=0.5, nu=-0.53, iterations=smooth_iterations)
+        _unfold(mesh)
     if mesh.volume < 0:
         mesh.invert()
     return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int32)

@@ -36,6 +36,10 @@ SACRAL_MARGIN = np.array([-40.0, 50.0, 55.0])
 PIRIFORMIS = (np.array([-30.0, 32.0, 96.0]), np.array([-152.0, 12.0, 30.0]), 11.0, 5.0)
 
 
+# muscles that carry a trigger point (an exercise target): cut free of bone
+TARGET_MUSCLES = ("piriformis", "gluteus_maximus", "gluteus_medius", "quadratus_femoris")
+
+
 def piriformis_axis(t: float) -> np.ndarray:
     """The point a fraction t (0 medial, 1 lateral) along the piriformis's axis."""
     a, b, _, _ = PIRIFORMIS
@@ -127,7 +131,6 @@ def build(h: Habitus) -> AnatomyScene:
     a, b, r_mid, r_end = PIRIFORMIS
     # its origin on the sacrum and insertion on the trochanter end at the bone, not inside it
     bone = solid(union([hip, femur, sacrum]))
-    piriformis = difference(spindle(a, b, r_mid, r_end), [bone])
     sciatic = tube(_sciatic_line(), 6.0, sides=24, flatten=0.5, wide=(1.0, 0.0, 0.0))
     sup_gluteal = tube(
         catmull_rom([(-68.0, 56.0, 84.0), (-85.0, 45.3, 95.0), (-100.0, 33.7, 98.0), (-120.0, 15.4, 97.0),
@@ -136,7 +139,7 @@ def build(h: Habitus) -> AnatomyScene:
     muscles = [
         ("gluteus_maximus", _gluteus_maximus()),
         ("gluteus_medius", _gluteus_medius()),
-        ("piriformis", piriformis),
+        ("piriformis", spindle(a, b, r_mid, r_end)),
         ("superior_gemellus", spindle((-70.0, -4.0, 28.0), (-148.0, 0.0, 18.0), 5.0, 3.0)),
         ("obturator_internus", spindle((-66.0, -8.0, 16.0), (-150.0, -2.0, 10.0), 7.0, 4.0)),
         ("inferior_gemellus", spindle((-66.0, -4.0, 2.0), (-148.0, 0.0, 2.0), 5.0, 3.0)),
@@ -152,8 +155,8 @@ def build(h: Habitus) -> AnatomyScene:
         structure("hip_bone", "bone", hip),
         structure("femur", "bone", femur),
         structure("sacrum", "bone", sacrum),
-    ] + [structure(name, "muscle", mesh if name == "piriformis" else difference(mesh, [bone]))
-         for name, mesh in muscles]  # muscles end at the bone they attach to, never run through it
+    ] + [structure(name, "muscle", difference(mesh, [bone]) if name in TARGET_MUSCLES else mesh)
+         for name, mesh in muscles]  # target muscles end at the bone they attach to, never run through it
     structures = with_skin(structures, h.gluteal_fat_mm)
     landmarks = [
         Landmark("PSIS", PSIS, "hip_bone"),
