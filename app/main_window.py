@@ -245,7 +245,6 @@ class ClearancePanel(QtWidgets.QWidget):
             axis = self.plot.getAxis(side)
             axis.setStyle(tickFont=font)
             axis.label.setFont(font)
-        self.legend.setFont(font)
 
     def show_profile(self, depths, curves: dict, report) -> None:
         """Clearance against depth for the nearest critical structures, their margins, the current
@@ -540,7 +539,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 title = load_exercise(path).title
             except ExerciseError:
                 continue
-            a = e.addAction(title)
+            a = e.addAction(title.replace("&", "&&"))  # shown as written, never a shortcut marker
             a.triggered.connect(lambda _=False, p=path: self.start_exercise(p))
         e.addSeparator()
         a = e.addAction("Open exercise file…")
@@ -662,7 +661,11 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 k = self.region.findData(key)
                 if k < 0:
-                    self.region.addItem(Path(key).name, key)
+                    name = Path(key).name
+                    if self.region.findText(name) >= 0:  # e.g. an imported atlas called "shoulder"
+                        name = f"{name} (folder)"
+                    self.region.addItem(name, key)
+                    self.region.setItemData(self.region.count() - 1, key, QtCore.Qt.ToolTipRole)
                     k = self.region.count() - 1
                 self.region.setCurrentIndex(k)
                 self.habitus.setEnabled(False)
@@ -917,20 +920,26 @@ class MainWindow(QtWidgets.QMainWindow):
             self.panel.overall.setFont(banner)
             self.panel.table.resizeRowsToContents()
             self.panel.set_plot_text(big.pointSize() - 4)
+            key = QtGui.QFont(self._presentation["font"])
+            key.setPointSize(max(10, key.pointSize()))  # set explicitly, or the large panel font is inherited
+            self.panel.legend.setFont(key)  # the key stays small: the table and the plot get the room
             # the larger text must still fit a 1280 x 800 screen: the plot gives up some height
-            self.panel.plot.setMinimumHeight(140)
+            self.panel.plot.setMinimumHeight(110)
             self.plotter.set_background("black")
             # structure names are never cut: the name column fits them and the readout takes half the screen
             self.panel.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
+            self._presentation["geometry"] = self.geometry()
+            screen = self.screen().geometry() if self.screen() else self.geometry()
+            self.setGeometry(screen)  # also without a window manager to honour the full-screen state
             self.showFullScreen()
-            dock = self.findChild(QtWidgets.QDockWidget, "clearance_dock")
-            screen = self.screen().availableGeometry() if self.screen() else self.geometry()
-            self.resizeDocks([dock], [max(430, screen.width() // 2)], QtCore.Qt.Horizontal)
+            self._fit_presentation_dock(screen.width())
         elif self._presentation:
             state, self._presentation = self._presentation, None
+            geometry = state.pop("geometry")
             self.panel.setFont(state.pop("font"))
             self.panel.overall.setFont(state.pop("overall_font"))
             self.panel.table.setFont(self.panel.font())
+            self.panel.legend.setFont(self.panel.font())
             self.panel.set_plot_text(None)
             self.panel.plot.setMinimumHeight(200)
             self.panel.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
@@ -939,7 +948,17 @@ class MainWindow(QtWidgets.QMainWindow):
             for d, visible in state.items():
                 d.setVisible(visible and (d is not self.compare_dock or bool(self.pinned)))
             self.showNormal()
+            self.setGeometry(geometry)
         self._repaint()
+
+    def _fit_presentation_dock(self, screen_width: int):
+        """The readout gets the width its table needs (every name whole, the status column in
+        view), between 45 % and 65 % of the screen."""
+        t = self.panel.table
+        t.resizeColumnsToContents()
+        need = sum(t.columnWidth(c) for c in range(t.columnCount())) + t.verticalScrollBar().sizeHint().width() + 60
+        width = int(min(max(need, 0.45 * screen_width), 0.65 * screen_width))
+        self.resizeDocks([self.findChild(QtWidgets.QDockWidget, "clearance_dock")], [width], QtCore.Qt.Horizontal)
 
     def export_report(self, path) -> bool:
         """An HTML report of the current needle (and pinned ones, and the last exercise score):
@@ -1112,7 +1131,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _fill_recent(self):
         self.recent_menu.clear()
         for source in self.settings.value("recent_packs") or []:
-            a = self.recent_menu.addAction(source)
+            a = self.recent_menu.addAction(str(source).replace("&", "&&"))
             a.triggered.connect(lambda _=False, p=source: self.open_pack(p))
 
     def scenario(self) -> Scenario:

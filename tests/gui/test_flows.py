@@ -295,6 +295,8 @@ def test_presentation_keeps_structure_names_whole(window, qtbot, tmp_path):
         text = t.item(i, 0).text()
         assert fm.horizontalAdvance(text) <= t.columnWidth(0), f"'{text}' is cut off"
     assert win.panel.plot.getAxis("bottom").style["tickFont"].pointSize() > 12
+    # the status column is in view too, without scrolling
+    assert sum(t.columnWidth(c) for c in range(t.columnCount())) <= t.viewport().width()
     win.present_action.trigger()
     qtbot.waitUntil(lambda: not win.isFullScreen(), timeout=3000)
 
