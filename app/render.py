@@ -129,8 +129,8 @@ def add_safety_map(plotter, poly, needle_length_mm: float, max_depth_mm: float, 
     plotter.add_mesh(shown, scalars="safe depth (mm)", cmap="RdYlBu", clim=[0.0, max_depth_mm], name=name,
                      nan_color=NOT_MODELLED_COLOUR, smooth_shading=True, pickable=True, render=False,
                      scalar_bar_args={"title": "safe depth (mm)", "color": "black", "n_labels": 6, "fmt": "%.0f",
-                                      "vertical": True, "position_x": 0.86, "position_y": 0.12, "width": 0.06,
-                                      "height": 0.6, "title_font_size": 16, "label_font_size": 14,
+                                      "vertical": True, "position_x": 0.82, "position_y": 0.12, "width": 0.05,
+                                      "height": 0.6, "title_font_size": 14, "label_font_size": 12,
                                       "nan_annotation": True})
     bars = plotter.scalar_bars
     if "safe depth (mm)" in bars:
@@ -139,6 +139,12 @@ def add_safety_map(plotter, poly, needle_length_mm: float, max_depth_mm: float, 
         bar.SetDrawNanAnnotation(True)
         bar.SetTextPad(4)
         bar.SetVerticalTitleSeparation(8)
+        bar.DrawBackgroundOn()  # a light card behind the legend: readable over the body too
+        bar.GetBackgroundProperty().SetColor(1.0, 1.0, 1.0)
+        bar.GetBackgroundProperty().SetOpacity(0.85)
+        for text in (bar.GetTitleTextProperty(), bar.GetAnnotationTextProperty()):
+            text.SetBackgroundColor(1.0, 1.0, 1.0)
+            text.SetBackgroundOpacity(0.85)
     try:
         outline = poly.contour([needle_length_mm], scalars="safe_depth_mm")
     except Exception:  # noqa: BLE001 - no contour (no danger zone) is a valid outcome
