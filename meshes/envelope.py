@@ -43,31 +43,44 @@ def _sample_triangles(tris: np.ndarray, spacing: float) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _unfold(mesh, rounds: int = 20) -> None:
+def _folded(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Vertices with a face around them turned against their (area-weighted) normal."""
+    tris = v[faces]
+    fn = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    vn = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(vn, faces[:, k], fn)
+    vn /= np.maximum(np.linalg.norm(vn, axis=1), 1e-12)[:, None]
+    fn /= np.maximum(np.linalg.norm(fn, axis=1), 1e-12)[:, None]
+    dots = np.einsum("ij,ij->i", np.repeat(fn, 3, axis=0), vn[faces.reshape(-1)])
+    return np.unique(faces.reshape(-1)[dots < 0.1])
+
+
+def _unfold(mesh, rounds: int = 6) -> None:
     """Smoothing can fold the surface over itself in a sharp crease (a face turned against its
-    neighbours, so a vertex has no outward side). Move each such vertex, and its neighbours, to the
-    mean of their neighbours until no face around any vertex faces against the vertex's normal."""
+    neighbours, so a vertex has no outward side). Relax such vertices and two rings around them
+    toward their neighbours' mean, a few rounds, keeping a round only when it does not add folded
+    vertices; a narrow crevice that is simply deep (both walls facing each other) stays as it is."""
     faces = np.asarray(mesh.faces)
+    v = np.array(mesh.vertices)
+    bad = _folded(v, faces)
+    if not len(bad):
+        return
+    nbrs = mesh.vertex_neighbors
     for _ in range(rounds):
-        v = np.array(mesh.vertices)
-        tris = v[faces]
-        fn = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])  # area-weighted
-        vn = np.zeros_like(v)
-        for k in range(3):
-            np.add.at(vn, faces[:, k], fn)
-        vn /= np.maximum(np.linalg.norm(vn, axis=1), 1e-12)[:, None]
-        fn /= np.maximum(np.linalg.norm(fn, axis=1), 1e-12)[:, None]
-        dots = np.einsum("ij,ij->i", np.repeat(fn, 3, axis=0), vn[faces.reshape(-1)])
-        bad = np.unique(faces.reshape(-1)[dots < 0.1])
-        if not len(bad):
-            return
-        nbrs = mesh.vertex_neighbors
         ring = bad
-        for _ in range(2):  # the folded vertices and two rings around them
+        for _ in range(2):
             ring = np.unique(np.concatenate([ring] + [np.asarray(nbrs[i], dtype=np.int64) for i in ring]))
+        trial = v.copy()
         for _ in range(3):
-            v[ring] = np.array([v[nbrs[i]].mean(axis=0) for i in ring])
-        mesh.vertices = v
+            trial[ring] = np.array([trial[nbrs[i]].mean(axis=0) for i in ring])
+        now = _folded(trial, faces)
+        if len(now) > len(bad):
+            break
+        v, bad = trial, now
+        if not len(bad):
+            break
+    mesh.vertices = v
 
 
 def skin_envelope(
