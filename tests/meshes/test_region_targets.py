@@ -153,3 +153,21 @@ def test_medial_piriformis_runs_onto_the_sciatic_nerve_lateral_does_not():
     stop = eng.bone_stop(nd)[0]
     assert stop is None or stop > depth
     assert clearance(eng.report(nd), "sciatic_nerve") > 10.0
+
+
+def test_thoracic_spine_ribs_and_paravertebral_pleura():
+    """Vertebrae reach below T6; every rib meets the thoracic spine (head on the body, tubercle on the
+    transverse process); the pleura reaches back beside the vertebral bodies, behind the plane of
+    their back surfaces, without touching bone."""
+    from needlesafe.geometry.measure import surface_distance
+
+    scene = builtin_scene("shoulder")
+    spine = scene.structure("vertebrae_T1_T8")
+    assert spine.vertices[:, 2].min() < THORACIC_Z["T6"] - 10.0
+    for name in ["first_rib"] + [f"rib_{k}" for k in range(2, 8)]:
+        rib = scene.structure(name)
+        assert surface_distance(rib.vertices, rib.faces, spine.vertices, spine.faces)[0] < 0.5, name
+    pleura = scene.structure("pleura")
+    gutter = pleura.vertices[(pleura.vertices[:, 0] > -30.0) & (pleura.vertices[:, 2] < THORACIC_Z["T3"])]
+    assert len(gutter) and gutter[:, 1].max() > 3.0  # behind the bodies' back surface (y = 3)
+    assert surface_distance(pleura.vertices, pleura.faces, spine.vertices, spine.faces)[0] > 0.5
