@@ -90,8 +90,12 @@ def test_verification_reports_a_target_in_bone_and_a_mistake_that_passes():
     eng = engine_for("gluteal")
     path = next(p for p in EXERCISES if p.stem == "gluteal-gluteus-medius")
     data = json.loads(path.read_text())
-    hip = eng.scene.structure("hip_bone").vertices
-    data["target"] = {"structure": "gluteus_medius", "point": [float(x) for x in hip.mean(axis=0)], "tolerance_mm": 5}
+    from needlesafe.geometry.safety_map import vertex_normals
+
+    hip = eng.scene.structure("hip_bone")
+    inward = hip.vertices - 1.0 * vertex_normals(hip.vertices, hip.faces)  # 1 mm under the bone's surface
+    in_bone = next(p for p in inward[::50] if eng.inside("hip_bone", p))
+    data["target"] = {"structure": "gluteus_medius", "point": [float(x) for x in in_bone], "tolerance_mm": 5}
     v = verify_exercise(parse_exercise(data, eng.scene), eng, n=40)
     assert any("inside hip_bone" in p for p in v.problems) and not v.ok
     # a "mistake" that is the safe approach itself passes, and the verification says so
