@@ -1517,6 +1517,8 @@ class MainWindow(QtWidgets.QMainWindow):
         hit = self.pick(x, y, through_skin)
         if hit is None:
             return
+        if getattr(self, "hint", None) is not None:
+            self._dismiss_hint()  # the first click on the body: the user has found the way in
         name, point, normal = hit
         n = self.needle
         try:

@@ -172,6 +172,10 @@ def test_needle_stops_at_bone_with_slider_keys_and_a_contact_ring(window, qtbot,
     path = tmp_path / "deep.json"
     save_scenario(Scenario("gluteal", [bone_needle(win.scene, 70.0)], None), path)
     assert win.open_scenario(path) and win.needle.depth_mm == pytest.approx(stop)
+    # and so does a replayed attempt that asked for more
+    record = {"pack": "gluteal", "needle": bone_needle(win.scene, 72.0).to_dict()}
+    assert win.replay_attempt(record) and win.needle.depth_mm == pytest.approx(stop)
+    assert win.statusBar().currentMessage() == "firm stop: hip bone"
 
 
 def test_unknown_beyond_the_model_reads_as_danger(window):
@@ -241,8 +245,12 @@ def test_ctrl_click_aims_through_the_skin_and_hover_names(window, qtbot):
 
 def test_first_start_hint_guide_and_landmarks(window, qtbot, tmp_path):
     win = window
+    win.settings.remove("hint_seen")  # as on a first start (earlier tests may have clicked it away)
+    if win.hint is None:
+        win._first_start_hint()
     assert win.hint is not None and win.hint.isVisible()
     assert "Click the skin" in win.hint.findChild(QtWidgets.QLabel).text()
+    win.grab().save(str(shots(tmp_path) / "first-start.png"))
     box = win.quick_guide()
     assert "Click the skin" in box.text() and "Push" in box.text()
     box.close()
