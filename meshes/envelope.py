@@ -56,6 +56,16 @@ def _folded(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return np.unique(faces.reshape(-1)[dots < 0.1])
 
 
+class _Lookup:
+    """obj[i] -> f(i): the neighbour lists `_unfold` asks for, computed on demand."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __getitem__(self, i):
+        return self.f(int(i))
+
+
 def _unfold(mesh, rounds: int = 6) -> None:
     """Smoothing can fold the surface over itself in a sharp crease (a face turned against its
     neighbours, so a vertex has no outward side). Relax such vertices and two rings around them
@@ -66,7 +76,18 @@ def _unfold(mesh, rounds: int = 6) -> None:
     bad = _folded(v, faces)
     if not len(bad):
         return
-    nbrs = mesh.vertex_neighbors
+    flat = faces.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    starts = np.searchsorted(flat[order], np.arange(len(v) + 1))
+    cache = {}
+
+    def neighbours(i):
+        if i not in cache:
+            u = np.unique(faces[order[starts[i]:starts[i + 1]] // 3])
+            cache[i] = u[u != i]
+        return cache[i]
+
+    nbrs = _Lookup(neighbours)
     for _ in range(rounds):
         ring = bad
         for _ in range(2):
