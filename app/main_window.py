@@ -160,6 +160,12 @@ class busy:
         return False
 
 
+def as_plain_html(text: str) -> str:
+    """`text` as rich text that shows exactly those characters (Qt would read '<b>' in a pack or
+    file name as markup in a dialog or a tooltip)."""
+    return "<p>" + html.escape(str(text), quote=False).replace("\n", "<br>") + "</p>"
+
+
 def _same_region(a: str, b: str) -> bool:
     """Are packs `a` and `b` built-in habitus of one region ('gluteal' and 'gluteal:lean')?"""
     try:
@@ -1450,7 +1456,7 @@ class MainWindow(QtWidgets.QMainWindow):
             s = self.scene.structure(name)
             text = f"{name.replace('_', ' ')} ({s.role}{', danger structure' if s.critical else ''})"
         self.hover_text = text
-        QtWidgets.QToolTip.showText(widget.mapToGlobal(pos), text, widget)
+        QtWidgets.QToolTip.showText(widget.mapToGlobal(pos), as_plain_html(text), widget)
         self.statusBar().showMessage(text, 3000)
 
     def _display_xy(self, widget, pos):
@@ -1629,7 +1635,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plotter.update()
 
     def error(self, message: str) -> None:
-        QtWidgets.QMessageBox.critical(self, "NeedleSafe", message)
+        """A dialog; file names and pack strings in `message` are shown as text, never as markup."""
+        QtWidgets.QMessageBox.critical(self, "NeedleSafe", as_plain_html(message))
 
     def stop_workers(self) -> None:
         """Cancel the safety map and wait for both worker threads: a QThread destroyed while it
@@ -1774,7 +1781,7 @@ class ReviewDialog(QtWidgets.QDialog):
                 raise OSError(f"{path} is a folder")
             atomic_write_text(Path(path), attempts_csv(self.attempts))
         except OSError as exc:
-            QtWidgets.QMessageBox.critical(self, "NeedleSafe", f"Could not write the CSV file:\n{exc}")
+            QtWidgets.QMessageBox.critical(self, "NeedleSafe", as_plain_html(f"Could not write the CSV file:\n{exc}"))
             return False
         return True
 

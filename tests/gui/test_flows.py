@@ -371,7 +371,11 @@ def test_exports_to_unwritable_paths_give_dialogs(window, tmp_path, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing half-written
 
 
-def test_exercise_and_pack_strings_are_plain_text(window, tmp_path):
+def test_exercise_and_pack_strings_are_plain_text(window, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+    assert not window.open_pack(str(tmp_path / "<b>bold</b>"))
+    assert "<b>" not in shown[-1] and "&lt;b&gt;bold&lt;/b&gt;" in shown[-1]
     ex_file = tmp_path / "ex.json"
     ex_file.write_text(json.dumps({
         "format": "needlesafe-exercise", "version": 1, "id": "html", "title": "<b>bold</b> & <i>co</i>",
