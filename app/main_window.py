@@ -1676,6 +1676,8 @@ class ExercisePanel(QtWidgets.QWidget):
         for w in (self.title, self.teaching, self.source):
             w.setTextFormat(QtCore.Qt.PlainText)  # exercise strings are text, never markup
             w.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+            # the text takes the width it is given and wraps to it (never wider than the dock)
+            w.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         self.student = QtWidgets.QLineEdit()
         self.student.setPlaceholderText("student name")
         self.check = QtWidgets.QPushButton("Check attempt")

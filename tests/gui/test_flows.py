@@ -76,6 +76,16 @@ def test_toolbar_follows_exercise_habitus_scenario_and_replay(window, tmp_path, 
     assert win.scene.name == "gluteal-lean" and win.exercise is not None
     assert win.exercise.title == "Piriformis trigger point" and win.exercise_dock.isVisible()
     assert toolbar(win) == ("gluteal", "lean", "0.30x75")
+    QtWidgets.QApplication.processEvents()  # the layout settles, as it does before the next frame
+    win.grab().save(str(shots(tmp_path) / "exercise-piriformis-lean.png"))
+    text = win.exercise_panel.teaching
+    assert text.mapTo(win.exercise_panel.scroll.viewport(), text.rect().topRight()).x() < \
+        win.exercise_panel.scroll.viewport().width()
+    # the Anterior view looks at the front of the body (from -y, the patient's front)
+    bar = win.findChild(QtWidgets.QToolBar, "needle_toolbar")
+    next(a for a in bar.actions() if a.text() == "Anterior").trigger()
+    pos, focal, up = win.plotter.camera_position
+    assert pos[1] < focal[1] and abs(pos[0] - focal[0]) < 1e-6 and up[2] == 1.0
     tp = next(t for t in win.scene.trigger_points if t.name == "piriformis")
     assert np.allclose(win.exercise.target_point, tp.point)  # the lean body's own target
     # a scenario saved on shoulder:high opens with the toolbar on shoulder / high and its needle
@@ -394,6 +404,8 @@ def test_exercise_and_pack_strings_are_plain_text(window, tmp_path, monkeypatch)
     inner = panel.scroll.widget()
     assert inner.height() >= panel.teaching.heightForWidth(panel.teaching.width())
     assert panel.scroll.verticalScrollBar().maximum() > 0 or inner.height() <= panel.scroll.viewport().height()
+    for label in (panel.title, panel.teaching, panel.source):  # no line runs past the dock's edge
+        assert label.geometry().right() <= panel.scroll.viewport().width()
 
 
 def test_switches_show_a_busy_cursor_and_layer_names_are_whole(window, monkeypatch):
