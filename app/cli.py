@@ -212,7 +212,10 @@ def format_report(report) -> str:
         if p.bone_stop_mm is not None and p.bone_stop_mm <= p.safe_depth_mm:
             lim += f"; the bone stop at {_floor2(p.bone_stop_mm)} mm comes first"
         lines.append(f"Safe depth: {_floor2(p.safe_depth_mm)} mm{lim}")
-    hits = ", ".join(f"{h.name} {_floor2(h.depth_mm, 1)} mm" for h in p.first_hits) or "nothing within the needle's length"
+    hits = (
+        ", ".join(f"{h.name} {_floor2(h.depth_mm, 1)} mm" for h in p.first_hits)
+        or "nothing within the needle's length"
+    )
     lines.append(f"Along the path: {hits}")
     lines.append(f"Bracketing: {p.bracketing.message or p.bracketing.verdict}")
     lines.append(f"Overall: {report.level.upper()}")
@@ -362,7 +365,12 @@ def _score(args) -> int:
 
     from needlesafe.app.exercise_check import check_target
     from needlesafe.app.exercises import (
-        ExerciseError, append_attempt, attempt_record, load_exercise, log_path, score_attempt,
+        ExerciseError,
+        append_attempt,
+        attempt_record,
+        load_exercise,
+        log_path,
+        score_attempt,
     )
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.needle import Needle
@@ -418,7 +426,8 @@ def _attempts(args) -> int:
         print(f"{a.get('time', ''):<26} {a.get('student', ''):<16} {a['exercise']:<28} {s['score']:>3} "
               f"{'passed' if s.get('passed') else ''}")
     for ex_id, s in summary(attempts).items():
-        print(f"summary {ex_id}: {s['attempts']} attempts, {s['passed']} passed, best {s['best']}, mean {s['mean']:.0f}")
+        print(f"summary {ex_id}: {s['attempts']} attempts, {s['passed']} passed, "
+              f"best {s['best']}, mean {s['mean']:.0f}")
     for p in problems:
         print(f"warning: {p}", file=sys.stderr)
     if args.csv:
@@ -492,8 +501,9 @@ def main(argv=None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
-    handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render, "map": _map, "exercises": _exercises,
-                "score": _score, "attempts": _attempts, "report": _report, "gui": _gui, None: _gui}
+    handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render,
+                "map": _map, "exercises": _exercises, "score": _score, "attempts": _attempts, "report": _report,
+                "gui": _gui, None: _gui}
     if args.command is None:
         args.pack = "default"
     try:

@@ -27,10 +27,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
-
 from needlesafe.geometry.needle import MAX_GAUGE_MM, MAX_LENGTH_MM, Needle, NeedleError
 from needlesafe.meshes.io import read_json, read_regular_bytes
 
@@ -61,7 +59,7 @@ class Exercise:
     max_redirections: int = 3
     teaching: str = ""
     source: str = ""
-    classic_mistake: Optional[dict] = None
+    classic_mistake: dict | None = None
 
 
 def _num(value, where, positive=True, maximum=None):
@@ -104,7 +102,9 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
     clearance = cons.get("clearance_mm") or {}
     if not isinstance(clearance, dict):
         raise ExerciseError(f"{where}: constraints.clearance_mm must map structure names to mm")
-    clearance = {str(k): _num(v, f"{where}: constraints.clearance_mm.{k}", positive=False) for k, v in clearance.items()}
+    clearance = {
+        str(k): _num(v, f"{where}: constraints.clearance_mm.{k}", positive=False) for k, v in clearance.items()
+    }
     backstop = cons.get("backstop_required", False)
     if not isinstance(backstop, bool):
         raise ExerciseError(f"{where}: constraints.backstop_required must be true or false")
@@ -240,15 +240,21 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
     if not clearance_ok or (stopped and not reached):
         backstop_ok = False
     if exercise.backstop_required and not backstop_ok:
-        feedback.append(f"No bony backstop ahead of the tip ({br.message or br.verdict}); aim so a bone stops the needle.")
+        feedback.append(
+            f"No bony backstop ahead of the tip ({br.message or br.verdict}); aim so a bone stops the needle."
+        )
     elif backstop_ok and br.verdict == "bone" and br.backstop:
         feedback.append(f"Good bracketing: {br.message}.")
     redir_ok = redirections <= exercise.max_redirections
     if not redir_ok:
-        feedback.append(f"{redirections} redirections (at most {exercise.max_redirections}): plan the angle before inserting.")
+        feedback.append(
+            f"{redirections} redirections (at most {exercise.max_redirections}): plan the angle before inserting."
+        )
     score = 40 * reached + 40 * clearance_ok + 10 * backstop_ok + 10 * redir_ok
     passed = bool(reached and clearance_ok and backstop_ok)
-    return Score(int(score), passed, bool(reached), dist, bool(clearance_ok), bool(backstop_ok), int(redirections), feedback)
+    return Score(
+        int(score), passed, bool(reached), dist, bool(clearance_ok), bool(backstop_ok), int(redirections), feedback
+    )
 
 
 # ----- the attempt log -------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def write_map(scene, smap, out, needle_length_mm: float = 50.0) -> Path:
         w.writerow(["vertex", "x_mm", "y_mm", "z_mm", "dx", "dy", "dz", "safe_depth_mm", "bone_depth_mm",
                     "backstop", "limiting_structure", "exit_mm", "not_modelled"])
         not_modelled = smap.not_modelled
-        for i, (p, d) in enumerate(zip(smap.points, smap.directions)):
+        for i, (p, d) in enumerate(zip(smap.points, smap.directions, strict=True)):
             # a structure name is the only text: neutralised so a spreadsheet never runs it as a formula
             lim = csv_cell(smap.critical_names[smap.limiting[i]]) if smap.limiting[i] >= 0 else ""
             bone, ex = smap.bone_depth_mm[i], smap.exit_mm[i]

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.meshes.importer import import_folder
@@ -145,7 +144,8 @@ def bench_scene(label, scene, n_needles, n_alt):
     unknown = np.isnan(ours)
     inside = np.array([[bool(r.structure(n).tip_inside) or r.structure(n).shaft_distance_mm == 0.0
                         for n in names] for r in reports]) | unknown
-    print(f"NeedleSafe full update: median {1e3 * np.median(t_ours):.3f} ms, p95 {1e3 * np.percentile(t_ours, 95):.3f} ms "
+    print(f"NeedleSafe full update: median {1e3 * np.median(t_ours):.3f} ms, "
+          f"p95 {1e3 * np.percentile(t_ours, 95):.3f} ms "
           f"({n_needles} needles; {stopped} stopped on bone, {int(unknown.sum())} needle-structure pairs unknown)")
     try:
         t_fcl, res_fcl = timed(fcl_shaft_distances(scene), needles)
@@ -160,7 +160,8 @@ def bench_scene(label, scene, n_needles, n_alt):
     t_tm, res_tm = timed(trimesh_shaft_distances(scene), sub)
     diff = (np.array(res_tm) - ours[:n_alt])[~inside[:n_alt]]
     print(f"trimesh.proximity, shaft sampled every 0.5 mm ({n_alt} needles): median {1e3 * np.median(t_tm):.1f} ms; "
-          f"ratio {np.median(t_tm) / np.median(t_ours[:n_alt]):.0f}x; largest |difference| {np.abs(diff).max():.3f} mm, "
+          f"ratio {np.median(t_tm) / np.median(t_ours[:n_alt]):.0f}x; "
+          f"largest |difference| {np.abs(diff).max():.3f} mm, "
           f"most negative (sampling closer than exact) {diff.min():.2e} mm")
     ours_rays, batch, single, module = ray_throughput(engine, scene)
     print(f"rays: NeedleSafe BVH {ours_rays / 1e3:.0f} k ray-structure queries/s (all hits, one call each); "

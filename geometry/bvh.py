@@ -487,7 +487,8 @@ class TriangleBVH:
 
 
 @njit(cache=True)
-def _scene_query(bmin, bmax, left, right, start, count, tris, roots, critical, radii, entry, d, depth, length, needle_r):
+def _scene_query(bmin, bmax, left, right, start, count, tris, roots, critical, radii,
+                 entry, d, depth, length, needle_r):
     """One needle against every structure of a scene (see `SceneBVH.query`)."""
     n = len(roots)
     tip = axpy(depth, d, entry)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from needlesafe.meshes.types import AnatomyScene
 
 from .bvh import SceneBVH
@@ -20,7 +19,6 @@ from .report import (
     level_for,
     worst_level,
 )
-
 
 #: Crossings of the skin closer than this to the entry (mm) are the entry itself.
 ENTRY_TOL_MM = 1e-3

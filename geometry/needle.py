@@ -112,7 +112,7 @@ class Needle:
         """(3,) mm: where the tip would be at full insertion."""
         return self.entry_lps + self.length_mm * self.direction
 
-    def at_depth(self, depth_mm: float) -> "Needle":
+    def at_depth(self, depth_mm: float) -> Needle:
         return Needle(self.entry_lps, self.direction, depth_mm, self.length_mm, self.gauge_mm)
 
     def to_dict(self) -> dict:
@@ -126,7 +126,7 @@ class Needle:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Needle":
+    def from_dict(cls, d: dict) -> Needle:
         try:
             return cls(d["entry_lps"], d["direction"], d["depth_mm"], d.get("length_mm", 50.0), d.get("gauge_mm", 0.30))
         except (KeyError, TypeError) as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Optional
 
 from .needle import Needle
 
@@ -20,7 +19,7 @@ def format_mm(x, decimals: int = 2) -> str:
     return f"{math.floor(x * q + 1e-9) / q:.{decimals}f}"
 
 
-def level_for(shaft_distance_mm: Optional[float], margin_mm: float, penetrated: bool) -> str:
+def level_for(shaft_distance_mm: float | None, margin_mm: float, penetrated: bool) -> str:
     """Colour status of one structure: contact (touching), danger (inside the margin),
     caution (inside twice the margin), safe; unknown when the distance is unknown."""
     if shaft_distance_mm is None or not math.isfinite(shaft_distance_mm):
@@ -52,14 +51,14 @@ class StructureClearance:
     name: str
     role: str
     margin_mm: float
-    shaft_distance_mm: Optional[float]
-    tip_distance_mm: Optional[float]
-    closest_point_needle: Optional[list]
-    closest_point_structure: Optional[list]
-    penetrated: Optional[bool]
-    tip_inside: Optional[bool]
+    shaft_distance_mm: float | None
+    tip_distance_mm: float | None
+    closest_point_needle: list | None
+    closest_point_structure: list | None
+    penetrated: bool | None
+    tip_inside: bool | None
     level: str
-    error: Optional[str] = None
+    error: str | None = None
 
 
 @dataclass
@@ -80,13 +79,13 @@ class Bracketing:
     """
 
     verdict: str
-    structure: Optional[str] = None
-    role: Optional[str] = None
-    distance_mm: Optional[float] = None
-    depth_mm: Optional[float] = None
-    point: Optional[list] = None
-    landmark: Optional[str] = None
-    landmark_distance_mm: Optional[float] = None
+    structure: str | None = None
+    role: str | None = None
+    distance_mm: float | None = None
+    depth_mm: float | None = None
+    point: list | None = None
+    landmark: str | None = None
+    landmark_distance_mm: float | None = None
     backstop: bool = False
     message: str = ""
 
@@ -105,12 +104,12 @@ class PathReport:
     """
 
     first_hits: list = field(default_factory=list)
-    safe_depth_mm: Optional[float] = None
-    limiting_structure: Optional[str] = None
+    safe_depth_mm: float | None = None
+    limiting_structure: str | None = None
     bracketing: Bracketing = field(default_factory=lambda: Bracketing("unknown"))
-    bone_stop_mm: Optional[float] = None
-    stopped_by: Optional[dict] = None
-    exit_mm: Optional[float] = None
+    bone_stop_mm: float | None = None
+    stopped_by: dict | None = None
+    exit_mm: float | None = None
 
 
 @dataclass
@@ -123,7 +122,7 @@ class ClearanceReport:
     path: PathReport
     level: str
     errors: list = field(default_factory=list)
-    requested_depth_mm: Optional[float] = None
+    requested_depth_mm: float | None = None
 
     def structure(self, name: str) -> StructureClearance:
         for s in self.structures:
@@ -136,7 +135,9 @@ class ClearanceReport:
             "pack": self.pack,
             "needle": {
                 **self.needle.to_dict(),
-                "requested_depth_mm": self.needle.depth_mm if self.requested_depth_mm is None else self.requested_depth_mm,
+                "requested_depth_mm": (
+                    self.needle.depth_mm if self.requested_depth_mm is None else self.requested_depth_mm
+                ),
             },
             "level": self.level,
             "structures": [asdict(s) for s in self.structures],

@@ -12,9 +12,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
-
 from needlesafe.meshes.types import AnatomyScene
+from numba import njit, prange
 
 from .bvh import SceneBVH, _body_exit, _offset_entry, _ray_hits
 from .clearance import ENTRY_TOL_MM
@@ -157,7 +156,7 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
     exit_t = np.empty(n)
     limiting = np.empty(n, dtype=np.int64)
     edges = np.linspace(0, n, max(1, chunks) + 1).astype(int)
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         _map_kernel(*bvh._nodes, bvh.tris, bvh.roots, bvh.critical, bone, bvh.margins, skin_i, ENTRY_TOL_MM,
                     points, dirs, float(max_depth_mm), 0.5 * needle_gauge_mm, lo, hi, safe, bone_t, limiting, exit_t)
         if progress is not None:

@@ -252,7 +252,8 @@ def import_folder(
         v, f = skin_envelope([(s.vertices, s.faces) for s in structures if s.role != "skin"], float(skin_fat_mm))
         structures.append(Structure("skin_envelope", "skin", v, f, DEFAULT_COLOUR["skin"], False, 0.0, None))
         report.warnings.append(
-            f"generated a closed skin envelope ({len(f):,} triangles) at least {skin_fat_mm:g} mm outside every structure"
+            f"generated a closed skin envelope ({len(f):,} triangles) "
+            f"at least {skin_fat_mm:g} mm outside every structure"
         )
     counts = {r: 0 for r in ROLES}
     for s in structures:
@@ -271,13 +272,15 @@ def import_folder(
         report.warnings.append("no bone: no bony backstop can be found for bracketing")
     n_open = sum(1 for row in report.structures if not row[4])
     if n_open:
-        report.warnings.append(f"{n_open} of {len(structures)} meshes are open (not watertight); inside tests use crossings")
+        report.warnings.append(
+            f"{n_open} of {len(structures)} meshes are open (not watertight); inside tests use crossings"
+        )
     extent = np.ptp(np.concatenate([s.vertices for s in structures]), axis=0)
     if float(np.linalg.norm(extent)) < 20.0:
         report.warnings.append(f"the whole import spans only {np.linalg.norm(extent):.3g} mm: were the units right?")
     landmarks = []
     names = {s.name for s in structures}
-    for k, lm in enumerate(ov.get("landmarks") or []):
+    for lm in ov.get("landmarks") or []:
         if lm.get("bone", "") and lm["bone"] not in names:
             raise PackError(f"{overrides}: landmark '{lm['name']}' names unknown bone '{lm['bone']}'")
         landmarks.append(Landmark(str(lm["name"]), np.asarray(lm["point"], dtype=float), lm.get("bone", "")))

@@ -113,7 +113,9 @@ def validate_arrays(vertices, faces, where: str) -> tuple[np.ndarray, np.ndarray
     v = v.astype(np.float64)
     bad = ~np.all(np.isfinite(v), axis=1)
     if bad.any():
-        raise PackError(f"{where}: {int(bad.sum())} vertices are NaN or infinite (first at index {int(np.argmax(bad))})")
+        raise PackError(
+            f"{where}: {int(bad.sum())} vertices are NaN or infinite (first at index {int(np.argmax(bad))})"
+        )
     if f.min() < 0 or f.max() >= len(v):
         raise PackError(
             f"{where}: face indices out of range (min {int(f.min())}, max {int(f.max())}, {len(v)} vertices)"

@@ -254,7 +254,7 @@ def check_scales(structures, where) -> None:
         return
     sizes = np.array([float(np.linalg.norm(np.ptp(s.vertices, axis=0))) for s in structures])
     median = float(np.median(sizes))
-    for s, size in zip(structures, sizes):
+    for s, size in zip(structures, sizes, strict=True):
         if size * SCALE_RATIO < median or size > SCALE_RATIO * median:
             raise PackError(
                 f"{where}: structure '{s.name}' spans {size:.3g} mm while the pack's structures typically span "

@@ -47,7 +47,12 @@ def catmull_rom(points, samples_per_segment: int = 16) -> np.ndarray:
         for t in np.linspace(0.0, 1.0, samples_per_segment, endpoint=False):
             t2, t3 = t * t, t * t * t
             out.append(
-                0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2 + (-p0 + 3 * p1 - 3 * p2 + p3) * t3)
+                0.5 * (
+                    (2 * p1)
+                    + (-p0 + p2) * t
+                    + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t2
+                    + (-p0 + 3 * p1 - 3 * p2 + p3) * t3
+                )
             )
     out.append(p[-1])
     return np.asarray(out)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -60,7 +59,7 @@ class Structure:
     colour: str = "#9a9a9a"
     critical: bool = False
     margin_mm: float = 0.0
-    file: Optional[str] = None
+    file: str | None = None
 
     @property
     def n_triangles(self) -> int:

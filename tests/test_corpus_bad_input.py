@@ -337,8 +337,10 @@ CORPUS = [
     Bad("scenario depth has 400 digits", "scenario", scenario(_set("needles.0.depth_mm", HUGE)), "depth_mm"),
     Bad("scenario gauge is negative", "scenario", scenario(_set("needles.0.gauge_mm", -0.3)), "gauge"),
     Bad("scenario length is NaN", "scenario",
-        scenario(make=lambda p: _json(p, json.dumps({"format": "needlesafe-scenario", "version": 1, "pack": "default",
-                 "needles": [{"entry_lps": [0, 0, 0], "direction": [0, 0, 1], "depth_mm": 5, "length_mm": float("nan")}]}))),
+        scenario(make=lambda p: _json(p, json.dumps({
+            "format": "needlesafe-scenario", "version": 1, "pack": "default",
+            "needles": [{"entry_lps": [0, 0, 0], "direction": [0, 0, 1], "depth_mm": 5, "length_mm": float("nan")}],
+        }))),
         "length"),
     Bad("scenario direction is zero", "scenario", scenario(_set("needles.0.direction", [0, 0, 0])), "direction"),
     Bad("scenario direction overflows", "scenario", scenario(_set("needles.0.direction", [0, 1e400, 0])), "direction"),
@@ -433,8 +435,8 @@ CORPUS = [
 
     # ----- command-line numbers
     Bad("check direction is infinite", "arguments",
-        args(["check", "--pack", "default", "--entry", "0", "0", "0", "--direction", "0", "-1e400", "0", "--depth", "5"],
-             "--direction"), "finite"),
+        args(["check", "--pack", "default", "--entry", "0", "0", "0",
+              "--direction", "0", "-1e400", "0", "--depth", "5"], "--direction"), "finite"),
     Bad("check entry is far away", "arguments",
         args(["check", "--pack", "default", "--entry", "1e300", "0", "0", "--direction", "0", "0", "1", "--depth", "5"],
              "entry"), "entry"),
@@ -504,7 +506,8 @@ CORPUS = [
                                          "--out", str(tmp / "file")], str(tmp / "file"))[1:], "not a folder"),
     Bad("import --out under a file", "output",
         lambda tmp: (_under_file(tmp), ["import", str(_src(tmp)), "--units", "mm", "--axes", "LPS",
-                                         "--out", str(tmp / "file" / "p")], str(tmp / "file" / "p"))[1:], "not a folder"),
+                                         "--out", str(tmp / "file" / "p")], str(tmp / "file" / "p"))[1:],
+        "not a folder"),
     Bad("build-region --out a file", "output", with_files(_under_file,
         ["build-region", "gluteal", "--out", "{tmp}/file"], "{tmp}/file"), "not a folder"),
     Bad("build-region --out under a file", "output", with_files(_under_file,
@@ -610,7 +613,8 @@ def test_render_out_directory_writes_nothing(tmp_path, capsys):
     (tmp_path / "d").mkdir()
     assert main(["render", "--pack", "default", "--out", str(tmp_path / "d")]) == 2
     out, err = capsys.readouterr()
-    assert "is a directory" in err and "wrote" not in out and not (tmp_path / "d.png").exists() and not any((tmp_path / "d").iterdir())
+    assert "is a directory" in err and "wrote" not in out
+    assert not (tmp_path / "d.png").exists() and not any((tmp_path / "d").iterdir())
 
 
 def test_numpy_scalars_are_numbers():

@@ -165,7 +165,9 @@ def _on_ribs(o_in, o_out, phi, z, taper=True):
     """A slab on the rib cage from o_in to o_out mm outside the pleura, thinning toward its rim."""
     if taper:
         shape = tapered(o_out - o_in, phi, z)
-        outer = lambda p, zz: o_in + shape(p, zz)
+
+        def outer(p, zz):
+            return o_in + shape(p, zz)
     else:
         outer = o_out
     return ellipsoid_shell_patch(LUNG_CENTRE, LUNG_HALF, o_in, outer, phi, z, n=(28, 28))
@@ -245,7 +247,8 @@ def build(h: Habitus) -> AnatomyScene:
         TriggerPoint("levator scapulae", np.array([-64.0, 38.0, 22.0]), "levator_scapulae"),
         TriggerPoint("infraspinatus", mid_patch(RIB_OUTER + 14.0, RIB_OUTER + 22.0, (98.0, 148.0), (-148.0, -50.0)),
                      "infraspinatus"),
-        TriggerPoint("rhomboid", mid_patch(RIB_OUTER + 1.0, RIB_OUTER + 5.0, (60.0, 102.0), (-140.0, -40.0)), "rhomboid"),
+        TriggerPoint("rhomboid", mid_patch(RIB_OUTER + 1.0, RIB_OUTER + 5.0, (60.0, 102.0), (-140.0, -40.0)),
+                     "rhomboid"),
         TriggerPoint("anterior scalene", np.array([-57.0, -22.0, 12.0]), "anterior_scalene"),
     ]
     meta = metadata("shoulder", "Neck and shoulder, right side", h)

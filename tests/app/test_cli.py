@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from needlesafe.app.cli import main
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
@@ -54,9 +53,12 @@ def test_check_table(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["check", "--pack", "default", "--entry", "nan", "0", "0", "--direction", "0", "0", "1", "--depth", "5"], "finite"),
-        (["check", "--pack", "default", "--entry", "0", "0", "0", "--direction", "0", "0", "0", "--depth", "5"], "zero vector"),
-        (["check", "--pack", "default", "--entry", "0", "0", "0", "--direction", "0", "0", "1", "--depth", "80"], "depth"),
+        (["check", "--pack", "default", "--entry", "nan", "0", "0", "--direction", "0", "0", "1", "--depth", "5"],
+         "finite"),
+        (["check", "--pack", "default", "--entry", "0", "0", "0", "--direction", "0", "0", "0", "--depth", "5"],
+         "zero vector"),
+        (["check", "--pack", "default", "--entry", "0", "0", "0", "--direction", "0", "0", "1", "--depth", "80"],
+         "depth"),
         (["check", "--pack", "default", "--entry", "0", "0", "0", "--direction", "0", "0", "1", "--depth", "5",
           "--gauge", "30"], "gauge"),
         (["check", "--pack", "/no/such/pack", "--entry", "0", "0", "0", "--direction", "0", "0", "1", "--depth", "5"],

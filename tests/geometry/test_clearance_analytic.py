@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from needlesafe.geometry.clearance import EDGE_OF_MODEL, ClearanceEngine
 from needlesafe.geometry.needle import Needle, NeedleError
 from needlesafe.meshes.shapes import superellipsoid
@@ -211,7 +210,7 @@ def test_rigid_motion_invariance(seed, nerve_and_bone):
     n1 = Needle(e, d, rng.uniform(0, 50), 50, 0.3)
     n2 = Needle(rot @ n1.entry_lps + shift, rot @ n1.direction, n1.depth_mm, 50, 0.3)
     a, b = nerve_and_bone.report(n1), eng2.report(n2)
-    for ra, rb in zip(a.structures, b.structures):
+    for ra, rb in zip(a.structures, b.structures, strict=True):
         assert ra.shaft_distance_mm == pytest.approx(rb.shaft_distance_mm, abs=1e-6)
         assert ra.tip_distance_mm == pytest.approx(rb.tip_distance_mm, abs=1e-6)
     assert a.path.safe_depth_mm == pytest.approx(b.path.safe_depth_mm, abs=1e-6)
@@ -249,7 +248,7 @@ def test_profile_matches_reports(nerve_and_bone):
     assert depths[0] == 0.0 and depths[-1] == 60.0
     curve = curves["nerve"]
     assert np.all(np.diff(curve) <= 1e-12)  # clearance never grows with depth
-    for t, c in zip(depths[::5], curve[::5]):
+    for t, c in zip(depths[::5], curve[::5], strict=True):
         row = nerve_and_bone.report(base.at_depth(t)).structure("nerve")
         # sampled: never below the exact shaft clearance, and equal where the tip is the closest point
         assert c >= row.shaft_distance_mm - 1e-9

@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-
 from needlesafe.meshes.io import write_ply
 from needlesafe.meshes.pack import load_pack, write_pack
 from needlesafe.meshes.types import PackError
@@ -39,7 +38,7 @@ def test_round_trip_keeps_everything(tmp_path):
     write_pack(scene, tmp_path / "copy")
     again = load_pack(tmp_path / "copy")
     assert [s.name for s in again.structures] == [s.name for s in scene.structures]
-    for a, b in zip(scene.structures, again.structures):
+    for a, b in zip(scene.structures, again.structures, strict=True):
         assert np.array_equal(a.vertices, b.vertices) and np.array_equal(a.faces, b.faces)
         assert (a.role, a.critical, a.margin_mm, a.colour) == (b.role, b.critical, b.margin_mm, b.colour)
     assert [lm.name for lm in again.landmarks] == [lm.name for lm in scene.landmarks]

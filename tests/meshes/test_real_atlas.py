@@ -5,7 +5,6 @@ Skipped cleanly when that folder is absent.
 """
 import numpy as np
 import pytest
-
 from needlesafe.app.cli import main
 from needlesafe.geometry import reference
 from needlesafe.geometry.bvh import TriangleBVH
@@ -68,7 +67,8 @@ def test_import_gluteal_warns_about_missing_buttock_skin(anatomy_data, tmp_path)
 def test_lps_orientation(gluteal, shoulder):
     # right-side structures lie at patient right (-x in LPS); the shoulder is superior to the hip
     assert gluteal.structure("femur_r").vertices[:, 0].mean() < 0
-    assert shoulder.structure("first_rib_r").vertices[:, 2].mean() > gluteal.structure("hip_bone_r").vertices[:, 2].max()
+    hip_top_z = gluteal.structure("hip_bone_r").vertices[:, 2].max()
+    assert shoulder.structure("first_rib_r").vertices[:, 2].mean() > hip_top_z
     # the scapula lies posterior (+y) to the first rib's anterior end
     assert shoulder.structure("scapula_r").vertices[:, 1].mean() > shoulder.structure("manubrium").vertices[:, 1].mean()
     # millimetres: a femur is a few hundred mm long

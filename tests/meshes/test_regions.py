@@ -23,7 +23,7 @@ def read_facts():
         if len(cells) != 10 or cells[0] in ("id", "---") or set(cells[0]) <= {"-"}:
             continue
         rows.append(dict(zip(["id", "region", "habitus", "quantity", "low", "high", "unit", "published",
-                              "population", "source"], cells)))
+                              "population", "source"], cells, strict=True)))
     return rows
 
 
@@ -192,7 +192,7 @@ def test_landmarks_lie_on_their_bones():
 def test_generation_is_deterministic():
     a = build_region("gluteal", "lean")
     b = build_region("gluteal", "lean")
-    for sa, sb in zip(a.structures, b.structures):
+    for sa, sb in zip(a.structures, b.structures, strict=True):
         assert np.array_equal(sa.vertices, sb.vertices) and np.array_equal(sa.faces, sb.faces)
 
 
