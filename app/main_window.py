@@ -1,11 +1,8 @@
 """The NeedleSafe desktop window: the pack in 3D, a needle placed with the mouse, live clearance."""
 from __future__ import annotations
 
-import html
 import os
 import sys
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,42 +13,31 @@ import pyvista as pv  # noqa: E402
 from pyvistaqt import QtInteractor  # noqa: E402
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-import pyqtgraph as pg  # noqa: E402
 
-from needlesafe.geometry.clearance import ClearanceEngine  # noqa: E402
 from needlesafe.geometry.report import format_mm as _mm  # noqa: E402
 from needlesafe.geometry.needle import PRESETS, Needle, NeedleError  # noqa: E402
-from needlesafe.geometry.placement import aim, initial_needle, skin_entry, tilt  # noqa: E402
+from needlesafe.geometry.placement import aim, skin_entry, tilt  # noqa: E402
 from needlesafe.meshes.builtin import is_builtin, parse_name  # noqa: E402
-from needlesafe.meshes.pack import find_packs, load_pack  # noqa: E402
-from needlesafe.meshes.envelope import offset_surface  # noqa: E402
+from needlesafe.meshes.pack import find_packs  # noqa: E402
 from needlesafe.meshes.types import ROLES, PackError  # noqa: E402
 
 from .cli import DISCLAIMER  # noqa: E402
 from .render import VIEWS, to_polydata  # noqa: E402
-from .report_html import clearance_scale, off_scale_at  # noqa: E402
 from .exercises import (  # noqa: E402
     ExerciseError,
     append_attempt,
     attempt_record,
-    attempts_csv,
     builtin_exercises,
     load_exercise,
     log_path,
     read_attempts,
     score_attempt,
-    summary,
 )
 from .scenario import Scenario, ScenarioError, load_scenario, save_scenario  # noqa: E402
+from .qt_packs import _PREPARED, PreparedPack, _same_region, busy, pack_key, prepare_pack  # noqa: E402,F401
+from .qt_panels import STATUS_COLOUR, ClearancePanel, ExercisePanel, ReviewDialog, as_plain_html  # noqa: E402
+from .qt_workers import MapWorker, ShellWorker  # noqa: E402
 
-# Okabe-Ito colour-blind-safe palette; every status is also written as text.
-STATUS_COLOUR = {
-    "safe": "#009E73",
-    "caution": "#F0E442",
-    "danger": "#E69F00",
-    "contact": "#D55E00",
-    "unknown": "#D55E00",
-}
 SKIN_OPACITY = 0.35
 CLOSEST_LINE_MM = 20.0  # closest-point lines are drawn for danger structures nearer than this
 NEEDLE_COLOUR = "#404040"
@@ -62,7 +48,6 @@ CONTACT_COLOUR = "#000000"  # the ring where the needle rests on bone
 LANDMARK_COLOUR = "#F0F0F0"
 SHELL_OPACITY = 0.22
 CAMERA_BUTTONS = ("posterior", "anterior", "lateral", "superior", "reset")
-PACK_CACHE_SIZE = 4  # prepared packs (scene, engine, actors) kept for quick switches
 
 QUICK_GUIDE = """<h3>Quick guide</h3>
 <ol>
@@ -80,260 +65,12 @@ FIRST_HINT = ("First time? 1. Click the skin to place the needle. 2. Click a mus
               "3. Press + to push. Help ▸ Quick guide says more.")
 
 
-def pack_key(source) -> str:
-    """One name per pack: 'gluteal:average' for a built-in (whatever alias opened it), else the
-    folder's resolved path."""
-    if is_builtin(source) and not Path(str(source)).exists():
-        region, hab = parse_name(str(source))
-        return f"{region}:{hab}"
-    return str(Path(source).resolve())
-
-
-@dataclass
-class PreparedPack:
-    """Everything the window needs to show a pack, made before it replaces the open one."""
-
-    key: str
-    scene: object
-    engine: ClearanceEngine
-    polys: dict  # structure name -> PolyData with point normals
-    start: Needle  # the first needle (50 mm) for this pack
-    stamp: object = None
-    shells: dict = None  # danger shells, once computed
-
-
-_PREPARED: OrderedDict = OrderedDict()
-
-
-def _stamp(key: str):
-    """What makes a cached folder pack stale: the folder's and its manifest's modification times."""
-    if ":" in key and not Path(key).exists():
-        return None
-    try:
-        folder = Path(key)
-        return tuple(p.stat().st_mtime_ns for p in [folder, *sorted(folder.glob("*.json"))] if p.exists())
-    except OSError:
-        return None
-
-
-def prepare_pack(source) -> PreparedPack:
-    """Load, validate and index a pack (cached: the last few packs open again at once). Raises
-    PackError; nothing of the window is touched."""
-    try:
-        key = pack_key(source)
-    except (OSError, ValueError) as exc:
-        raise PackError(f"{source}: {exc}") from exc
-    stamp = _stamp(key)
-    hit = _PREPARED.get(key)
-    if hit is not None and hit.stamp == stamp:
-        _PREPARED.move_to_end(key)
-        return hit
-    scene = load_pack(source)
-    engine = ClearanceEngine(scene)
-    polys = {}
-    for s in scene.structures:
-        poly = to_polydata(s.vertices, s.faces)
-        polys[s.name] = poly.compute_normals(cell_normals=False, split_vertices=False, auto_orient_normals=False)
-    prepared = PreparedPack(key, scene, engine, polys, initial_needle(scene, 50.0, 0.30), stamp)
-    _PREPARED[key] = prepared
-    while len(_PREPARED) > PACK_CACHE_SIZE:
-        _PREPARED.popitem(last=False)
-    return prepared
-
 ABOUT = f"""<h3>NeedleSafe</h3>
 <p>A dry-needling safety trainer. <b>{DISCLAIMER}</b> Distances come from the anatomy pack shown,
 which is a model, not the patient in front of you.</p>
 <p>Built-in regions are generated by NeedleSafe's own code from published dimensions.
 Imported atlases keep their own licences: Z-Anatomy (Gauthier Kervyn, CC BY-SA 4.0) and BodyParts3D
 (The Database Center for Life Science, CC BY-SA 2.1 JP / CC BY 4.0).</p>"""
-
-
-class busy:
-    """A wait cursor while a pack is prepared or switched (nestable)."""
-
-    def __enter__(self):
-        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
-        return self
-
-    def __exit__(self, *exc):
-        QtWidgets.QApplication.restoreOverrideCursor()
-        return False
-
-
-def as_plain_html(text: str) -> str:
-    """`text` as rich text that shows exactly those characters (Qt would read '<b>' in a pack or
-    file name as markup in a dialog or a tooltip)."""
-    return "<p>" + html.escape(str(text), quote=False).replace("\n", "<br>") + "</p>"
-
-
-def _same_region(a: str, b: str) -> bool:
-    """Are packs `a` and `b` built-in habitus of one region ('gluteal' and 'gluteal:lean')?"""
-    try:
-        return is_builtin(a) and is_builtin(b) and parse_name(a)[0] == parse_name(b)[0]
-    except PackError:
-        return False
-
-
-class ClearancePanel(QtWidgets.QWidget):
-    """Read-only view of a ClearanceReport: one row per critical structure, safe depth, bracketing."""
-
-    PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")  # plot curves
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        layout = QtWidgets.QVBoxLayout(self)
-        self.overall = QtWidgets.QLabel("")
-        self.overall.setObjectName("overall")
-        f = self.overall.font()
-        f.setPointSize(f.pointSize() + 3)
-        f.setBold(True)
-        self.overall.setFont(f)
-        layout.addWidget(self.overall)
-        self.table = QtWidgets.QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["structure", "shaft mm", "tip mm", "status"])
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
-        for col in (1, 2, 3):
-            header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeToContents)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        layout.addWidget(self.table, 1)
-        self.needle_label = QtWidgets.QLabel("")
-        self.safe_depth = QtWidgets.QLabel("")
-        self.bracketing = QtWidgets.QLabel("")
-        self.path = QtWidgets.QLabel("")
-        for w in (self.needle_label, self.safe_depth, self.bracketing, self.path):
-            w.setTextFormat(QtCore.Qt.PlainText)  # pack strings are shown as they are, never as markup
-            w.setWordWrap(True)
-            # the table and the plot give way when the dock is short; the sentences never do
-            w.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Minimum)
-            layout.addWidget(w)
-        self.path.setMinimumHeight(2 * self.path.fontMetrics().lineSpacing() + 4)  # the longest, often 2 lines
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setObjectName("clearance_plot")
-        self.plot.setLabel("bottom", "insertion depth", units="mm")
-        self.plot.setLabel("left", "clearance", units="mm")
-        self.plot.setMinimumHeight(200)
-        layout.addWidget(self.plot, 1)
-        # the legend is a line under the plot, never over its curves
-        self.legend = QtWidgets.QLabel("")
-        self.legend.setObjectName("plot_legend")
-        self.legend.setWordWrap(True)
-        self.legend.setTextFormat(QtCore.Qt.RichText)
-        self.legend.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Minimum)
-        layout.addWidget(self.legend)
-        self._marks = []  # a triangle at the top edge where a curve goes off scale
-        for colour in self.PALETTE:
-            mark = pg.ScatterPlotItem([], [], symbol="t1", size=12, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000"))
-            self.plot.addItem(mark, ignoreBounds=True)
-            self._marks.append(mark)
-        # the plot's items are made once and then only moved: one curve and one margin line per
-        # palette colour, the current depth and the safe depth
-        self._slots = []
-        for colour in self.PALETTE:
-            curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=2))
-            margin = pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen(colour, style=QtCore.Qt.DashLine))
-            self.plot.addItem(margin)
-            self._slots.append((curve, margin))
-        self._depth_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#000000", width=2))
-        self._safe_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#009E73", style=QtCore.Qt.DotLine))
-        self.plot.addItem(self._depth_line)
-        self.plot.addItem(self._safe_line)
-        self.report = None
-        self.curves = {}
-
-    def set_plot_text(self, points=None) -> None:
-        """The plot's tick and axis-label text at `points` (None: the default size)."""
-        font = QtGui.QFont(self.font())
-        if points:
-            font.setPointSize(int(points))
-        for side in ("bottom", "left"):
-            axis = self.plot.getAxis(side)
-            axis.setStyle(tickFont=font)
-            axis.label.setFont(font)
-
-    def show_profile(self, depths, curves: dict, report) -> None:
-        """Clearance against depth for the nearest critical structures, their margins, the current
-        depth and the safe depth."""
-        slots = self._slots
-        rows = sorted(
-            (r for r in report.structures if r.name in curves),
-            key=lambda r: float(np.min(curves[r.name])),
-        )[: len(slots)]
-        self.curves = {}
-        top, off = clearance_scale(depths, curves, rows)
-        off_names = {name: (hi, lo) for name, hi, lo in off}
-        entries = []
-        for k, (curve, margin) in enumerate(slots):
-            if k < len(rows):
-                r = rows[k]
-                y = curves[r.name]
-                curve.setData(depths, y)
-                margin.setValue(r.margin_mm)
-                self.curves[r.name] = curve
-                mark = ""
-                if r.name in off_names:  # off scale: a triangle where it leaves, its real top in the legend
-                    self._marks[k].setData([depths[off_scale_at(y, top)]], [top])
-                    mark = f"&nbsp;(▲&nbsp;up&nbsp;to&nbsp;{_mm(off_names[r.name][0], 0)}&nbsp;mm)"
-                else:
-                    self._marks[k].setData([], [])
-                entries.append(f"<span style='color:{self.PALETTE[k]}'>■■</span>&nbsp;{html.escape(r.name)}{mark}")
-            else:
-                curve.setData([], [])
-                self._marks[k].setData([], [])
-            curve.setVisible(k < len(rows))
-            margin.setVisible(k < len(rows))
-        n = report.needle
-        self._depth_line.setValue(n.depth_mm)
-        safe = report.path.safe_depth_mm
-        self._safe_line.setVisible(safe is not None)
-        if safe is not None:
-            self._safe_line.setValue(safe)
-        self.plot.setXRange(0, n.length_mm, padding=0.02)
-        self.plot.setYRange(0, top, padding=0.05)
-        self.off_scale = off
-        self.legend.setText(" &nbsp; ".join(entries))
-
-    def show_report(self, report) -> None:
-        self.report = report
-        rows = sorted(report.structures, key=lambda r: (r.shaft_distance_mm is not None, r.shaft_distance_mm or 0.0))
-        self.table.setRowCount(len(rows))
-        for i, r in enumerate(rows):
-            colour = QtGui.QColor(STATUS_COLOUR[r.level])
-            cells = [r.name, _mm(r.shaft_distance_mm), _mm(r.tip_distance_mm), r.level.upper()]
-            for j, text in enumerate(cells):
-                item = QtWidgets.QTableWidgetItem(text)
-                if j == 3:
-                    item.setBackground(colour)
-                    item.setForeground(QtGui.QColor("black"))
-                if j in (1, 2):
-                    item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
-                self.table.setItem(i, j, item)
-        lvl = report.level
-        self.overall.setText(f"Overall: {lvl.upper()}")
-        self.overall.setStyleSheet(f"background:{STATUS_COLOUR[lvl]}; color:black; padding:4px;")
-        n = report.needle
-        p = report.path
-        stop = p.stopped_by
-        rests = (f" — firm stop: resting on the {stop['name'].replace('_', ' ')} at {_mm(stop['depth_mm'], 1)} mm"
-                 if stop else "")
-        self.needle_label.setText(
-            f"Needle {n.gauge_mm:.2f} × {n.length_mm:g} mm, inserted {n.depth_mm:.1f} mm{rests}"
-        )
-        if lvl == "unknown":
-            why = "; ".join(report.errors) or "the model cannot tell what lies at the tip"
-            self.safe_depth.setText(f"UNKNOWN — treat as danger: {why}")
-            self.safe_depth.setStyleSheet(f"background:{STATUS_COLOUR['unknown']}; color:black; padding:2px;")
-        elif p.safe_depth_mm is None:
-            self.safe_depth.setText("Safe depth: UNKNOWN — treat as danger")
-            self.safe_depth.setStyleSheet(f"background:{STATUS_COLOUR['unknown']}; color:black; padding:2px;")
-        else:
-            self.safe_depth.setStyleSheet("")
-            lim = f" (limited by {p.limiting_structure})" if p.limiting_structure else " (whole needle)"
-            self.safe_depth.setText(f"Safe depth: {_mm(p.safe_depth_mm)} mm{lim}")
-        self.bracketing.setText(f"Bracketing: {p.bracketing.message or p.bracketing.verdict}")
-        hits = ", ".join(f"{h.name} {_mm(h.depth_mm, 1)}" for h in p.first_hits) or "nothing"
-        self.path.setText(f"Along the path (mm): {hits}")
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -1654,196 +1391,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stop_workers()
         self.plotter.close()
         super().closeEvent(event)
-
-
-class ExercisePanel(QtWidgets.QWidget):
-    """Exercise title, teaching text and source, the student's name, Check attempt, feedback."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        layout = QtWidgets.QVBoxLayout(self)
-        self.title = QtWidgets.QLabel("")
-        f = self.title.font()
-        f.setBold(True)
-        f.setPointSize(f.pointSize() + 2)
-        self.title.setFont(f)
-        self.title.setWordWrap(True)
-        self.teaching = QtWidgets.QLabel("")
-        self.teaching.setWordWrap(True)
-        self.source = QtWidgets.QLabel("")
-        self.source.setWordWrap(True)
-        self.source.setStyleSheet("color: #555555; font-size: 9pt;")
-        for w in (self.title, self.teaching, self.source):
-            w.setTextFormat(QtCore.Qt.PlainText)  # exercise strings are text, never markup
-            w.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
-            # the text takes the width it is given and wraps to it (never wider than the dock)
-            w.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
-        self.student = QtWidgets.QLineEdit()
-        self.student.setPlaceholderText("student name")
-        self.check = QtWidgets.QPushButton("Check attempt")
-        self.result = QtWidgets.QTextBrowser()
-        self.result.setMinimumHeight(160)
-        # the teaching text scrolls when the dock is short: it is never cut off
-        text = QtWidgets.QWidget()
-        text_layout = QtWidgets.QVBoxLayout(text)
-        text_layout.setContentsMargins(0, 0, 0, 0)
-        for w in (self.title, self.teaching, self.source):
-            text_layout.addWidget(w)
-        text_layout.addStretch(1)
-        self.scroll = QtWidgets.QScrollArea()
-        self.scroll.setObjectName("exercise_text")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
-        self.scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
-        self.scroll.setWidget(text)
-        layout.addWidget(self.scroll, 2)
-        for w in (self.student, self.check):
-            layout.addWidget(w)
-        layout.addWidget(self.result, 1)
-
-    def show_exercise(self, ex):
-        self.title.setText(ex.title)
-        self.teaching.setText(ex.teaching)
-        self.source.setText(f"Source: {ex.source}" if ex.source else "")
-        self.result.setPlainText(
-            f"Target: {ex.target_name} (within {ex.tolerance_mm:.0f} mm). "
-            f"Needle {ex.needle_gauge_mm:.2f} × {ex.needle_length_mm:.0f} mm."
-        )
-
-    def show_score(self, score):
-        verdict = "PASSED" if score.passed else "NOT PASSED"
-        colour = STATUS_COLOUR["safe"] if score.passed else STATUS_COLOUR["danger"]
-        import html
-
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in score.feedback)
-        self.result.setHtml(
-            f"<p style='background:{colour}; color:black; padding:4px'><b>{score.score}/100 — {verdict}</b></p>"
-            f"<ul>{items}</ul>"
-        )
-
-
-class ReviewDialog(QtWidgets.QDialog):
-    """An instructor's view of an attempt log: a table, a summary per exercise, replay, CSV export."""
-
-    replay = QtCore.Signal(dict)
-
-    def __init__(self, attempts, problems, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Review attempts")
-        self.resize(900, 500)
-        self.attempts = attempts
-        layout = QtWidgets.QVBoxLayout(self)
-        self.table = QtWidgets.QTableWidget(len(attempts), 6)
-        self.table.setHorizontalHeaderLabels(["time", "student", "exercise", "score", "passed", "level"])
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
-        for i, a in enumerate(attempts):
-            s = a["score"]
-            for j, text in enumerate([a.get("time", ""), a.get("student", ""), a["exercise"], str(s["score"]),
-                                      "yes" if s.get("passed") else "no", a.get("level", "")]):
-                self.table.setItem(i, j, QtWidgets.QTableWidgetItem(text))
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
-        layout.addWidget(self.table, 1)
-        lines = [f"{ex}: {v['attempts']} attempts, {v['passed']} passed, best {v['best']}, mean {v['mean']:.0f}"
-                 for ex, v in summary(attempts).items()]
-        self.summary = QtWidgets.QLabel("\n".join(lines) or "no attempts")
-        self.summary.setTextFormat(QtCore.Qt.PlainText)
-        layout.addWidget(self.summary)
-        if problems:
-            warn = QtWidgets.QLabel(f"{len(problems)} damaged line(s) skipped: " + "; ".join(problems[:3]))
-            warn.setTextFormat(QtCore.Qt.PlainText)
-            warn.setWordWrap(True)
-            warn.setStyleSheet("color: #D55E00;")
-            layout.addWidget(warn)
-        buttons = QtWidgets.QHBoxLayout()
-        self.replay_button = QtWidgets.QPushButton("Replay in 3D")
-        self.replay_button.clicked.connect(self._replay)
-        self.export_button = QtWidgets.QPushButton("Export CSV…")
-        self.export_button.clicked.connect(self._export_dialog)
-        buttons.addWidget(self.replay_button)
-        buttons.addWidget(self.export_button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
-
-    def _replay(self):
-        row = self.table.currentRow()
-        if 0 <= row < len(self.attempts):
-            self.replay.emit(self.attempts[row])
-
-    def _export_dialog(self):
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export attempts", "attempts.csv", "CSV (*.csv)")
-        if path:
-            self.export_csv(path)
-
-    def export_csv(self, path) -> bool:
-        from needlesafe.meshes.io import atomic_write_text
-
-        try:
-            if Path(path).is_dir():
-                raise OSError(f"{path} is a folder")
-            atomic_write_text(Path(path), attempts_csv(self.attempts))
-        except OSError as exc:
-            QtWidgets.QMessageBox.critical(self, "NeedleSafe", as_plain_html(f"Could not write the CSV file:\n{exc}"))
-            return False
-        return True
-
-
-class MapWorker(QtCore.QThread):
-    """Computes a safety map off the GUI thread, reporting progress; cancel() stops it between chunks."""
-
-    progress = QtCore.Signal(int)
-    finished_map = QtCore.Signal(object)
-    failed = QtCore.Signal(str)  # "" when cancelled
-
-    def __init__(self, engine, direction, gauge_mm, parent=None):
-        super().__init__(parent)
-        self.engine, self.direction, self.gauge_mm = engine, direction, gauge_mm
-        self._cancel = False
-
-    def cancel(self):
-        self._cancel = True
-
-    def run(self):
-        from needlesafe.geometry.safety_map import compute_safety_map
-
-        def report(fraction):
-            self.progress.emit(int(100 * fraction))
-            return not self._cancel
-
-        try:
-            smap = compute_safety_map(self.engine, self.direction, self.gauge_mm, progress=report)
-        except InterruptedError:
-            self.failed.emit("")
-            return
-        except Exception as exc:  # noqa: BLE001 - shown to the user as a dialog, never a traceback
-            self.failed.emit(str(exc))
-            return
-        self.finished_map.emit(smap)
-
-
-class ShellWorker(QtCore.QThread):
-    """Computes danger shells (margin offset surfaces) off the GUI thread."""
-
-    done = QtCore.Signal(dict)
-
-    def __init__(self, structures, source: str, parent=None):
-        super().__init__(parent)
-        self.structures, self.source = structures, source
-        self._cancel = False
-
-    def cancel(self):
-        self._cancel = True
-
-    def run(self):
-        shells = {}
-        for name, v, f, margin in self.structures:
-            if self._cancel:
-                return
-            try:
-                shells[name] = offset_surface(v, f, max(margin, 0.5))
-            except Exception:  # noqa: BLE001 - a shell that cannot be built is just not drawn
-                continue
-        self.done.emit(shells)
 
 
 def binding_warning(qt_version: str | None = None, python=None) -> str | None:

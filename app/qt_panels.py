@@ -1,0 +1,328 @@
+"""The window's panels: the clearance readout (table, sentences, plot), the exercise panel and the
+attempt review dialog. Every number shown comes from a ClearanceReport."""
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("QT_API", "pyside6")
+
+from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
+
+import pyqtgraph as pg  # noqa: E402
+
+from needlesafe.geometry.report import format_mm as _mm  # noqa: E402
+
+from .exercises import attempts_csv, summary  # noqa: E402
+from .report_html import clearance_scale, off_scale_at  # noqa: E402
+
+# Okabe-Ito colour-blind-safe palette; every status is also written as text.
+STATUS_COLOUR = {
+    "safe": "#009E73",
+    "caution": "#F0E442",
+    "danger": "#E69F00",
+    "contact": "#D55E00",
+    "unknown": "#D55E00",
+}
+
+def as_plain_html(text: str) -> str:
+    """`text` as rich text that shows exactly those characters (Qt would read '<b>' in a pack or
+    file name as markup in a dialog or a tooltip)."""
+    return "<p>" + html.escape(str(text), quote=False).replace("\n", "<br>") + "</p>"
+
+
+class ClearancePanel(QtWidgets.QWidget):
+    """Read-only view of a ClearanceReport: one row per critical structure, safe depth, bracketing."""
+
+    PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")  # plot curves
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        self.overall = QtWidgets.QLabel("")
+        self.overall.setObjectName("overall")
+        f = self.overall.font()
+        f.setPointSize(f.pointSize() + 3)
+        f.setBold(True)
+        self.overall.setFont(f)
+        layout.addWidget(self.overall)
+        self.table = QtWidgets.QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["structure", "shaft mm", "tip mm", "status"])
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QtWidgets.QHeaderView.ResizeToContents)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        layout.addWidget(self.table, 1)
+        self.needle_label = QtWidgets.QLabel("")
+        self.safe_depth = QtWidgets.QLabel("")
+        self.bracketing = QtWidgets.QLabel("")
+        self.path = QtWidgets.QLabel("")
+        for w in (self.needle_label, self.safe_depth, self.bracketing, self.path):
+            w.setTextFormat(QtCore.Qt.PlainText)  # pack strings are shown as they are, never as markup
+            w.setWordWrap(True)
+            # the table and the plot give way when the dock is short; the sentences never do
+            w.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Minimum)
+            layout.addWidget(w)
+        self.path.setMinimumHeight(2 * self.path.fontMetrics().lineSpacing() + 4)  # the longest, often 2 lines
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("clearance_plot")
+        self.plot.setLabel("bottom", "insertion depth", units="mm")
+        self.plot.setLabel("left", "clearance", units="mm")
+        self.plot.setMinimumHeight(200)
+        layout.addWidget(self.plot, 1)
+        # the legend is a line under the plot, never over its curves
+        self.legend = QtWidgets.QLabel("")
+        self.legend.setObjectName("plot_legend")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(QtCore.Qt.RichText)
+        self.legend.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Minimum)
+        layout.addWidget(self.legend)
+        self._marks = []  # a triangle at the top edge where a curve goes off scale
+        for colour in self.PALETTE:
+            mark = pg.ScatterPlotItem([], [], symbol="t1", size=12, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000"))
+            self.plot.addItem(mark, ignoreBounds=True)
+            self._marks.append(mark)
+        # the plot's items are made once and then only moved: one curve and one margin line per
+        # palette colour, the current depth and the safe depth
+        self._slots = []
+        for colour in self.PALETTE:
+            curve = self.plot.plot([], [], pen=pg.mkPen(colour, width=2))
+            margin = pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen(colour, style=QtCore.Qt.DashLine))
+            self.plot.addItem(margin)
+            self._slots.append((curve, margin))
+        self._depth_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#000000", width=2))
+        self._safe_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#009E73", style=QtCore.Qt.DotLine))
+        self.plot.addItem(self._depth_line)
+        self.plot.addItem(self._safe_line)
+        self.report = None
+        self.curves = {}
+
+    def set_plot_text(self, points=None) -> None:
+        """The plot's tick and axis-label text at `points` (None: the default size)."""
+        font = QtGui.QFont(self.font())
+        if points:
+            font.setPointSize(int(points))
+        for side in ("bottom", "left"):
+            axis = self.plot.getAxis(side)
+            axis.setStyle(tickFont=font)
+            axis.label.setFont(font)
+
+    def show_profile(self, depths, curves: dict, report) -> None:
+        """Clearance against depth for the nearest critical structures, their margins, the current
+        depth and the safe depth."""
+        slots = self._slots
+        rows = sorted(
+            (r for r in report.structures if r.name in curves),
+            key=lambda r: float(np.min(curves[r.name])),
+        )[: len(slots)]
+        self.curves = {}
+        top, off = clearance_scale(depths, curves, rows)
+        off_names = {name: (hi, lo) for name, hi, lo in off}
+        entries = []
+        for k, (curve, margin) in enumerate(slots):
+            if k < len(rows):
+                r = rows[k]
+                y = curves[r.name]
+                curve.setData(depths, y)
+                margin.setValue(r.margin_mm)
+                self.curves[r.name] = curve
+                mark = ""
+                if r.name in off_names:  # off scale: a triangle where it leaves, its real top in the legend
+                    self._marks[k].setData([depths[off_scale_at(y, top)]], [top])
+                    mark = f"&nbsp;(▲&nbsp;up&nbsp;to&nbsp;{_mm(off_names[r.name][0], 0)}&nbsp;mm)"
+                else:
+                    self._marks[k].setData([], [])
+                entries.append(f"<span style='color:{self.PALETTE[k]}'>■■</span>&nbsp;{html.escape(r.name)}{mark}")
+            else:
+                curve.setData([], [])
+                self._marks[k].setData([], [])
+            curve.setVisible(k < len(rows))
+            margin.setVisible(k < len(rows))
+        n = report.needle
+        self._depth_line.setValue(n.depth_mm)
+        safe = report.path.safe_depth_mm
+        self._safe_line.setVisible(safe is not None)
+        if safe is not None:
+            self._safe_line.setValue(safe)
+        self.plot.setXRange(0, n.length_mm, padding=0.02)
+        self.plot.setYRange(0, top, padding=0.05)
+        self.off_scale = off
+        self.legend.setText(" &nbsp; ".join(entries))
+
+    def show_report(self, report) -> None:
+        self.report = report
+        rows = sorted(report.structures, key=lambda r: (r.shaft_distance_mm is not None, r.shaft_distance_mm or 0.0))
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            colour = QtGui.QColor(STATUS_COLOUR[r.level])
+            cells = [r.name, _mm(r.shaft_distance_mm), _mm(r.tip_distance_mm), r.level.upper()]
+            for j, text in enumerate(cells):
+                item = QtWidgets.QTableWidgetItem(text)
+                if j == 3:
+                    item.setBackground(colour)
+                    item.setForeground(QtGui.QColor("black"))
+                if j in (1, 2):
+                    item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
+                self.table.setItem(i, j, item)
+        lvl = report.level
+        self.overall.setText(f"Overall: {lvl.upper()}")
+        self.overall.setStyleSheet(f"background:{STATUS_COLOUR[lvl]}; color:black; padding:4px;")
+        n = report.needle
+        p = report.path
+        stop = p.stopped_by
+        rests = (f" — firm stop: resting on the {stop['name'].replace('_', ' ')} at {_mm(stop['depth_mm'], 1)} mm"
+                 if stop else "")
+        self.needle_label.setText(
+            f"Needle {n.gauge_mm:.2f} × {n.length_mm:g} mm, inserted {n.depth_mm:.1f} mm{rests}"
+        )
+        if lvl == "unknown":
+            why = "; ".join(report.errors) or "the model cannot tell what lies at the tip"
+            self.safe_depth.setText(f"UNKNOWN — treat as danger: {why}")
+            self.safe_depth.setStyleSheet(f"background:{STATUS_COLOUR['unknown']}; color:black; padding:2px;")
+        elif p.safe_depth_mm is None:
+            self.safe_depth.setText("Safe depth: UNKNOWN — treat as danger")
+            self.safe_depth.setStyleSheet(f"background:{STATUS_COLOUR['unknown']}; color:black; padding:2px;")
+        else:
+            self.safe_depth.setStyleSheet("")
+            lim = f" (limited by {p.limiting_structure})" if p.limiting_structure else " (whole needle)"
+            self.safe_depth.setText(f"Safe depth: {_mm(p.safe_depth_mm)} mm{lim}")
+        self.bracketing.setText(f"Bracketing: {p.bracketing.message or p.bracketing.verdict}")
+        hits = ", ".join(f"{h.name} {_mm(h.depth_mm, 1)}" for h in p.first_hits) or "nothing"
+        self.path.setText(f"Along the path (mm): {hits}")
+
+
+class ExercisePanel(QtWidgets.QWidget):
+    """Exercise title, teaching text and source, the student's name, Check attempt, feedback."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        self.title = QtWidgets.QLabel("")
+        f = self.title.font()
+        f.setBold(True)
+        f.setPointSize(f.pointSize() + 2)
+        self.title.setFont(f)
+        self.title.setWordWrap(True)
+        self.teaching = QtWidgets.QLabel("")
+        self.teaching.setWordWrap(True)
+        self.source = QtWidgets.QLabel("")
+        self.source.setWordWrap(True)
+        self.source.setStyleSheet("color: #555555; font-size: 9pt;")
+        for w in (self.title, self.teaching, self.source):
+            w.setTextFormat(QtCore.Qt.PlainText)  # exercise strings are text, never markup
+            w.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+            # the text takes the width it is given and wraps to it (never wider than the dock)
+            w.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
+        self.student = QtWidgets.QLineEdit()
+        self.student.setPlaceholderText("student name")
+        self.check = QtWidgets.QPushButton("Check attempt")
+        self.result = QtWidgets.QTextBrowser()
+        self.result.setMinimumHeight(160)
+        # the teaching text scrolls when the dock is short: it is never cut off
+        text = QtWidgets.QWidget()
+        text_layout = QtWidgets.QVBoxLayout(text)
+        text_layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.title, self.teaching, self.source):
+            text_layout.addWidget(w)
+        text_layout.addStretch(1)
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setObjectName("exercise_text")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        self.scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.scroll.setWidget(text)
+        layout.addWidget(self.scroll, 2)
+        for w in (self.student, self.check):
+            layout.addWidget(w)
+        layout.addWidget(self.result, 1)
+
+    def show_exercise(self, ex):
+        self.title.setText(ex.title)
+        self.teaching.setText(ex.teaching)
+        self.source.setText(f"Source: {ex.source}" if ex.source else "")
+        self.result.setPlainText(
+            f"Target: {ex.target_name} (within {ex.tolerance_mm:.0f} mm). "
+            f"Needle {ex.needle_gauge_mm:.2f} × {ex.needle_length_mm:.0f} mm."
+        )
+
+    def show_score(self, score):
+        verdict = "PASSED" if score.passed else "NOT PASSED"
+        colour = STATUS_COLOUR["safe"] if score.passed else STATUS_COLOUR["danger"]
+        import html
+
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in score.feedback)
+        self.result.setHtml(
+            f"<p style='background:{colour}; color:black; padding:4px'><b>{score.score}/100 — {verdict}</b></p>"
+            f"<ul>{items}</ul>"
+        )
+
+
+class ReviewDialog(QtWidgets.QDialog):
+    """An instructor's view of an attempt log: a table, a summary per exercise, replay, CSV export."""
+
+    replay = QtCore.Signal(dict)
+
+    def __init__(self, attempts, problems, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Review attempts")
+        self.resize(900, 500)
+        self.attempts = attempts
+        layout = QtWidgets.QVBoxLayout(self)
+        self.table = QtWidgets.QTableWidget(len(attempts), 6)
+        self.table.setHorizontalHeaderLabels(["time", "student", "exercise", "score", "passed", "level"])
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
+        for i, a in enumerate(attempts):
+            s = a["score"]
+            for j, text in enumerate([a.get("time", ""), a.get("student", ""), a["exercise"], str(s["score"]),
+                                      "yes" if s.get("passed") else "no", a.get("level", "")]):
+                self.table.setItem(i, j, QtWidgets.QTableWidgetItem(text))
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+        layout.addWidget(self.table, 1)
+        lines = [f"{ex}: {v['attempts']} attempts, {v['passed']} passed, best {v['best']}, mean {v['mean']:.0f}"
+                 for ex, v in summary(attempts).items()]
+        self.summary = QtWidgets.QLabel("\n".join(lines) or "no attempts")
+        self.summary.setTextFormat(QtCore.Qt.PlainText)
+        layout.addWidget(self.summary)
+        if problems:
+            warn = QtWidgets.QLabel(f"{len(problems)} damaged line(s) skipped: " + "; ".join(problems[:3]))
+            warn.setTextFormat(QtCore.Qt.PlainText)
+            warn.setWordWrap(True)
+            warn.setStyleSheet("color: #D55E00;")
+            layout.addWidget(warn)
+        buttons = QtWidgets.QHBoxLayout()
+        self.replay_button = QtWidgets.QPushButton("Replay in 3D")
+        self.replay_button.clicked.connect(self._replay)
+        self.export_button = QtWidgets.QPushButton("Export CSV…")
+        self.export_button.clicked.connect(self._export_dialog)
+        buttons.addWidget(self.replay_button)
+        buttons.addWidget(self.export_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+
+    def _replay(self):
+        row = self.table.currentRow()
+        if 0 <= row < len(self.attempts):
+            self.replay.emit(self.attempts[row])
+
+    def _export_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export attempts", "attempts.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(path)
+
+    def export_csv(self, path) -> bool:
+        from needlesafe.meshes.io import atomic_write_text
+
+        try:
+            if Path(path).is_dir():
+                raise OSError(f"{path} is a folder")
+            atomic_write_text(Path(path), attempts_csv(self.attempts))
+        except OSError as exc:
+            QtWidgets.QMessageBox.critical(self, "NeedleSafe", as_plain_html(f"Could not write the CSV file:\n{exc}"))
+            return False
+        return True
