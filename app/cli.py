@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("render", help="write an off-screen picture of a pack")
     r.add_argument("--pack", required=True, help="pack folder or built-in pack name")
-    r.add_argument("--view", default="posterior", choices=["posterior", "lateral", "superior", "oblique"])
+    r.add_argument("--view", default="posterior", choices=["posterior", "anterior", "lateral", "superior", "oblique"])
     r.add_argument("--out", required=True, help="PNG file to write")
     r.add_argument("--hide", nargs="*", default=[], metavar="ROLE", help="roles to leave out (e.g. skin)")
     # argparse takes "-1e200" or "-inf" for an option; let every parser read them as numbers

@@ -23,6 +23,7 @@ from needlesafe.meshes.types import ROLES, PackError  # noqa: E402
 
 from .cli import DISCLAIMER  # noqa: E402
 from .render import VIEWS, to_polydata  # noqa: E402
+from .exercise_check import check_target  # noqa: E402
 from .exercises import (  # noqa: E402
     ExerciseError,
     append_attempt,
@@ -754,6 +755,7 @@ class MainWindow(QtWidgets.QMainWindow):
             except PackError as exc:
                 raise ExerciseError(f"{path}: its pack '{pack or own}' cannot be opened: {exc}") from exc
             ex = load_exercise(path, prepared.scene)
+            check_target(ex, prepared.engine)  # the target must be tissue in this pack: muscle, not bone or nerve
             start = self._exercise_start(prepared, ex)
         except (ExerciseError, NeedleError, ValueError, OSError, RecursionError) as exc:
             self.error(f"Cannot start the exercise:\n{exc}")

@@ -180,3 +180,12 @@ def test_exercise_commands_score_log_and_report(tmp_path, monkeypatch, capsys):
     assert "2 valid attempts" in capsys.readouterr().err
     assert main(["score", "no-such-exercise", "--entry", "0", "0", "0", "--direction", "0", "0", "1",
                  "--depth", "1"]) == 2
+
+
+def test_render_views_are_the_windows_camera_views():
+    from needlesafe.app.cli import _parser
+    from needlesafe.app.render import VIEWS
+
+    render = _parser()._subparsers._group_actions[0].choices["render"]
+    view = next(a for a in render._actions if a.dest == "view")
+    assert set(view.choices) == set(VIEWS)

@@ -461,3 +461,25 @@ def test_the_needle_has_a_dark_outline_at_least_3_px_wide(window, tmp_path):
                 for t in np.arange(-8, 9)]
         widths.append(sum(dark))
     assert max(widths) >= 3, f"needle only {widths} px wide"
+
+
+def test_an_exercise_whose_target_lies_in_bone_is_refused(window, tmp_path, monkeypatch):
+    """Every exercise file the window opens is checked: a target inside the hip bone gives a dialog
+    naming the problem, and the open pack, needle and exercise stay as they were."""
+    from needlesafe.app.exercises import builtin_exercises
+    from needlesafe.geometry.safety_map import vertex_normals
+
+    win = window
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
+    hip = win.scene.structure("hip_bone")
+    inward = hip.vertices - 1.0 * vertex_normals(hip.vertices, hip.faces)
+    in_bone = next(p for p in inward[::50] if win.engine.inside("hip_bone", p))
+    data = json.loads(next(p for p in builtin_exercises() if p.stem == "gluteal-gluteus-medius").read_text())
+    data["target"] = {"structure": "gluteus_medius", "point": [float(x) for x in in_bone], "tolerance_mm": 5}
+    path = tmp_path / "bad-target.json"
+    path.write_text(json.dumps(data))
+    before = (toolbar(win), win.needle, win.exercise)
+    assert not win.start_exercise(path)
+    assert shown and "inside hip_bone" in shown[-1]
+    assert (toolbar(win), win.needle, win.exercise) == before
