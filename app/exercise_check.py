@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from needlesafe.geometry.needle import Needle
 
 from .exercises import Exercise, ExerciseError, score_attempt

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
 from needlesafe.geometry.needle import MAX_GAUGE_MM, MAX_LENGTH_MM, Needle, NeedleError
 from needlesafe.meshes.io import read_json, read_regular_bytes
 

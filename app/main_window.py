@@ -10,19 +10,17 @@ import numpy as np
 os.environ.setdefault("QT_API", "pyside6")
 
 import pyvista as pv  # noqa: E402
-from pyvistaqt import QtInteractor  # noqa: E402
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
+from pyvistaqt import QtInteractor  # noqa: E402
 
-
-from needlesafe.geometry.report import format_mm as _mm  # noqa: E402
 from needlesafe.geometry.needle import PRESETS, Needle, NeedleError  # noqa: E402
 from needlesafe.geometry.placement import aim, skin_entry, tilt  # noqa: E402
+from needlesafe.geometry.report import format_mm as _mm  # noqa: E402
 from needlesafe.meshes.builtin import is_builtin, parse_name  # noqa: E402
 from needlesafe.meshes.pack import find_packs  # noqa: E402
 from needlesafe.meshes.types import ROLES, PackError  # noqa: E402
 
 from .cli import DISCLAIMER  # noqa: E402
-from .render import VIEWS, to_polydata  # noqa: E402
 from .exercise_check import check_target  # noqa: E402
 from .exercises import (  # noqa: E402
     ExerciseError,
@@ -34,10 +32,11 @@ from .exercises import (  # noqa: E402
     read_attempts,
     score_attempt,
 )
-from .scenario import Scenario, ScenarioError, load_scenario, save_scenario  # noqa: E402
 from .qt_packs import _PREPARED, PreparedPack, _same_region, busy, pack_key, prepare_pack  # noqa: E402,F401
 from .qt_panels import STATUS_COLOUR, ClearancePanel, ExercisePanel, ReviewDialog, as_plain_html  # noqa: E402
 from .qt_workers import MapWorker, ShellWorker  # noqa: E402
+from .render import VIEWS, to_polydata  # noqa: E402
+from .scenario import Scenario, ScenarioError, load_scenario, save_scenario  # noqa: E402
 
 SKIN_OPACITY = 0.35
 CLOSEST_LINE_MM = 20.0  # closest-point lines are drawn for danger structures nearer than this
@@ -619,7 +618,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         # a pinned needle never moves: its report is computed once, not on every update
         cache = getattr(self, "_pin_reports", [])
-        if len(cache) > len(self.pinned) or any(a is not b for (a, _), b in zip(cache, self.pinned)):
+        if len(cache) > len(self.pinned) or any(a is not b for (a, _), b in zip(cache, self.pinned, strict=False)):
             cache = []
         cache += [(n, self.engine.report(n)) for n in self.pinned[len(cache):]]
         self._pin_reports = cache
@@ -720,7 +719,7 @@ class MainWindow(QtWidgets.QMainWindow):
         with tempfile.TemporaryDirectory() as tmp:
             png = self.export_image(Path(tmp) / "view.png")
             image = png.read_bytes() if png is not None else None
-        title = f"NeedleSafe report: {self.exercise.title}" if self.exercise else f"NeedleSafe report: {self.scene.name}"
+        title = f"NeedleSafe report: {self.exercise.title if self.exercise else self.scene.name}"
         try:
             atomic_write_text(Path(path), build_report(title, self.scene.name, sections, image))
         except OSError as exc:

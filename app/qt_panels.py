@@ -10,9 +10,8 @@ import numpy as np
 
 os.environ.setdefault("QT_API", "pyside6")
 
-from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
-
 import pyqtgraph as pg  # noqa: E402
+from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from needlesafe.geometry.report import format_mm as _mm  # noqa: E402
 

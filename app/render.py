@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from needlesafe.meshes.io import atomic_write_bytes, check_output_path
 
 VIEWS = {

@@ -78,11 +78,12 @@ def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
     plot_mid = (pad_l + width - pad_r) / 2
     out.append(f'<text x="{plot_mid:.0f}" y="{height - 3}" text-anchor="middle">insertion depth (mm)</text>')
     mid = (height - pad_b + pad_t) / 2
-    out.append(f'<text x="14" y="{mid:.0f}" text-anchor="middle" transform="rotate(-90 14 {mid:.0f})">clearance (mm)</text>')
-    for colour, r in zip(PALETTE, rows):
+    out.append(f'<text x="14" y="{mid:.0f}" text-anchor="middle" '
+               f'transform="rotate(-90 14 {mid:.0f})">clearance (mm)</text>')
+    for colour, r in zip(PALETTE, rows, strict=False):
         # only the part within the y-range is drawn (never a false line along the top edge)
         run = []
-        for x, y in list(zip(depths, curves[r.name])) + [(None, None)]:
+        for x, y in list(zip(depths, curves[r.name], strict=True)) + [(None, None)]:
             if y is not None and float(y) <= y_top:
                 run.append(f"{sx(x):.1f},{sy(y):.1f}")
                 continue
@@ -105,7 +106,7 @@ def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#009E73" '
                    f'stroke-dasharray="2 3"/>')
     lx = width - legend_w
-    for k, (colour, r) in enumerate(zip(PALETTE, rows)):
+    for k, (colour, r) in enumerate(zip(PALETTE, rows, strict=False)):
         y = pad_t + 12 + 30 * k
         out.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="3"/>'
                    f'<text x="{lx + 24}" y="{y}">{html.escape(r.name)}</text>')

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+
 from needlesafe.meshes.io import atomic_write_bytes, atomic_write_text
 
 

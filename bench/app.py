@@ -25,10 +25,11 @@ def main(argv=None) -> int:
     ap.add_argument("--pack", default="shoulder", help="pack to open (default: shoulder)")
     ap.add_argument("--updates", type=int, default=60)
     args = ap.parse_args(argv)
+    from PySide6 import QtWidgets
+
     from needlesafe.app.main_window import MainWindow
     from needlesafe.geometry.placement import tilt
     from needlesafe.meshes.pack import load_pack
-    from PySide6 import QtWidgets
 
     load_pack(args.pack)  # build the cache once so the cold start measures a normal start
     t0 = time.perf_counter()

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.meshes.importer import import_folder

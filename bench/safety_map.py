@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.safety_map import compute_safety_map, safe_depth_naive
 

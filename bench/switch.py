@@ -11,8 +11,9 @@ import sys
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-from needlesafe.app.main_window import MainWindow
 from PySide6 import QtWidgets
+
+from needlesafe.app.main_window import MainWindow
 
 app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
 win = MainWindow("gluteal")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from needlesafe.meshes.types import AnatomyScene
 
 from .bvh import SceneBVH

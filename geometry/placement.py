@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from needlesafe.meshes.types import AnatomyScene
 
 from .bvh import TriangleBVH

@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from needlesafe.meshes.types import AnatomyScene
 from numba import njit, prange
+
+from needlesafe.meshes.types import AnatomyScene
 
 from .bvh import SceneBVH, _body_exit, _offset_entry, _ray_hits
 from .clearance import ENTRY_TOL_MM

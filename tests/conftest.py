@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from needlesafe.meshes.shapes import tube
 from needlesafe.meshes.types import DEFAULT_COLOUR, AnatomyScene, Structure
 

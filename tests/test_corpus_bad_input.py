@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from needlesafe.app.cli import main
 from needlesafe.meshes.io import write_ply
 

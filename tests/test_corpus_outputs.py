@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+
 from needlesafe.app.cli import main
 from needlesafe.app.exercises import attempts_csv, log_path
 from needlesafe.meshes.io import (

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+
 from needlesafe.app.cli import main
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle

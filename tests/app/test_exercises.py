@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+
 from needlesafe.app.exercise_check import approaches, mistake_needle, verify_exercise
 from needlesafe.app.exercises import (
     ExerciseError,

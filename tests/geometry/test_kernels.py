@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from needlesafe.geometry import reference
 from needlesafe.geometry.bvh import TriangleBVH
 

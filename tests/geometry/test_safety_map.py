@@ -1,6 +1,7 @@
 """Safety maps against single clearance reports and against analytic geometry."""
 import numpy as np
 import pytest
+
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.geometry.safety_map import compute_safety_map, skin_of, vertex_normals

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from needlesafe.geometry.clearance import EDGE_OF_MODEL, ClearanceEngine
 from needlesafe.geometry.needle import Needle
 

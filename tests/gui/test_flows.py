@@ -284,7 +284,7 @@ def test_plot_marks_off_scale_curves(window):
     panel = win.panel
     top = panel.plot.getViewBox().viewRange()[1][1]
     assert panel.off_scale, "expected a curve above the y-range on this needle"
-    for name, hi, lo in panel.off_scale:
+    for name, hi, _lo in panel.off_scale:
         assert hi > top
         assert f"{name}&nbsp;(▲&nbsp;up&nbsp;to&nbsp;{int(hi)}&nbsp;mm)" in panel.legend.text()
     for name, curve in panel.curves.items():

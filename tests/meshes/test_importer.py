@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+
 from needlesafe.meshes.importer import axes_matrix, guess_role, import_folder
 from needlesafe.meshes.io import write_ply
 from needlesafe.meshes.pack import load_pack

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import trimesh
+
 from needlesafe.meshes.io import _read_own_ply, _read_trimesh, read_mesh, write_ply
 from needlesafe.meshes.types import faces_closed
 

@@ -5,6 +5,7 @@ Skipped cleanly when that folder is absent.
 """
 import numpy as np
 import pytest
+
 from needlesafe.app.cli import main
 from needlesafe.geometry import reference
 from needlesafe.geometry.bvh import TriangleBVH

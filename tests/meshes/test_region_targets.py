@@ -5,6 +5,7 @@ the sciatic nerve, lateral ones do not."""
 import numpy as np
 import pytest
 import trimesh
+
 from needlesafe.geometry.bvh import TriangleBVH
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+
 from needlesafe.geometry.bvh import TriangleBVH
 from needlesafe.geometry.measure import surface_distance
 from needlesafe.meshes.builtin import build_region, builtin_scene
