@@ -34,6 +34,19 @@ def approaches(ex: Exercise, engine, n: int = 400):
             yield Needle(ex.target_point - t * d, d, t, ex.needle_length_mm, ex.needle_gauge_mm)
 
 
+def start_needle(ex: Exercise, engine) -> Needle | None:
+    """The needle an exercise opens with: on the skin where the line from the target back along
+    `ex.start_direction` leaves the body, pointing at the target, not inserted; None when that line
+    never meets the skin."""
+    d = np.asarray(ex.start_direction, float)
+    d = d / np.abs(d).max()
+    d = d / np.linalg.norm(d)
+    t = engine.distance_to_skin(ex.target_point, -d)
+    if t is None:
+        return None
+    return Needle(ex.target_point - t * d, d, 0.0, ex.needle_length_mm, ex.needle_gauge_mm)
+
+
 def mistake_needle(ex: Exercise, engine) -> Needle:
     """The needle of the exercise's classic mistake in `engine`'s scene (see exercises.py)."""
     m = ex.classic_mistake

@@ -16,6 +16,9 @@ replay: {"name": "medial piriformis", "habitus": "lean", "aim_offset_mm": [dx, d
 `direction` from the skin through the target moved by `aim_offset_mm` (default [0, 0, 0]), inserted
 to that point ("aim", the default), its whole length ("full") or a depth in mm; in the habitus given
 (default the exercise's pack). The exercise's verification requires it to fail.
+`start` (optional, {"direction": [dx, dy, dz]}, default [0, -1, 0]: from behind) is where the
+needle waits when the exercise opens: on the skin the target is reached from along that direction,
+not inserted, pointing at the target.
 `clearance_mm` raises (never lowers) a structure's margin for this exercise. Attempts are appended
 to a JSON Lines log, one object a line; a damaged line never hides the others.
 """
@@ -61,6 +64,7 @@ class Exercise:
     teaching: str = ""
     source: str = ""
     classic_mistake: dict | None = None
+    start_direction: tuple = (0.0, -1.0, 0.0)
 
 
 def _num(value, where, positive=True, maximum=None):
@@ -116,6 +120,12 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
         if not isinstance(data.get(key, ""), str):
             raise ExerciseError(f"{where}: '{key}' must be text")
     mistake = _classic_mistake(data.get("classic_mistake"), where)
+    start = data.get("start", {"direction": [0.0, -1.0, 0.0]})
+    if not isinstance(start, dict) or not isinstance(start.get("direction"), list) or len(start["direction"]) != 3:
+        raise ExerciseError(f"{where}: 'start' must be {{\"direction\": [dx, dy, dz]}}")
+    start_dir = tuple(_num(x, f"{where}: start.direction", positive=False) for x in start["direction"])
+    if not 1e-9 <= max(abs(x) for x in start_dir) <= 1e6:
+        raise ExerciseError(f"{where}: start.direction must be a usable direction, got {list(start_dir)}")
     point, name, structure = None, "", str(target.get("structure", ""))
     if "trigger_point" in target:
         if not isinstance(target["trigger_point"], str):
@@ -139,7 +149,7 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
                 raise ExerciseError(f"{where}: '{s}' is not a structure of pack '{data['pack']}'")
     return Exercise(
         data["id"], data["title"], data["pack"], point, name, structure, tolerance, length, gauge, clearance,
-        backstop, redirections, data.get("teaching", ""), data.get("source", ""), mistake,
+        backstop, redirections, data.get("teaching", ""), data.get("source", ""), mistake, start_dir,
     )
 
 

@@ -21,7 +21,7 @@ from needlesafe.meshes.pack import find_packs  # noqa: E402
 from needlesafe.meshes.types import ROLES, PackError  # noqa: E402
 
 from .cli import DISCLAIMER  # noqa: E402
-from .exercise_check import check_target  # noqa: E402
+from .exercise_check import check_target, start_needle  # noqa: E402
 from .exercises import (  # noqa: E402
     ExerciseError,
     append_attempt,
@@ -774,7 +774,11 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def _exercise_start(self, prepared: PreparedPack, ex) -> Needle:
-        """The exercise's first needle: on the skin nearest its target, pointing at it, not inserted."""
+        """The exercise's first needle: on the skin along the exercise's start direction (default: from
+        behind), else on the skin nearest its target; pointing at the target, not inserted."""
+        start = start_needle(ex, prepared.engine)
+        if start is not None:
+            return start
         scene, target = prepared.scene, np.asarray(ex.target_point, float)
         skins = [s for s in scene.structures if s.role == "skin"]
         entry = None

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from needlesafe.app.exercise_check import approaches, mistake_needle, verify_exercise
+from needlesafe.app.exercise_check import approaches, mistake_needle, start_needle, verify_exercise
 from needlesafe.app.exercises import (
     ExerciseError,
     append_attempt,
@@ -58,6 +58,14 @@ def test_exercise_is_verified_by_the_engine(path):
     # v.ok includes that the danger is real: the classic mistake breaks a margin (or loses the backstop)
     assert v.best_score == 100 and v.mistake_passed is False
     assert any(f.startswith("Unsafe") or "backstop" in f for f in v.mistake_feedback), v.mistake_feedback
+    # the exercise opens on the skin, not inserted, pointing at the target, never along the classic mistake
+    start = start_needle(ex, eng)
+    assert start is not None and start.depth_mm == 0.0
+    assert eng.distance_to_skin(ex.target_point, -start.direction) == pytest.approx(
+        np.linalg.norm(ex.target_point - start.entry_lps), abs=1e-6)
+    mistake = mistake_needle(ex, mistake_eng)
+    angle = np.degrees(np.arccos(np.clip(start.direction @ mistake.direction, -1, 1)))
+    assert angle > 10.0 or np.linalg.norm(start.entry_lps - mistake.entry_lps) > 10.0
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=[p.stem for p in EXERCISES])
