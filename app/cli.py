@@ -182,6 +182,7 @@ def _check(args) -> int:
 
 def format_report(report) -> str:
     """A readable table of a ClearanceReport (distances rounded down, toward danger)."""
+    from needlesafe.app import readout
     from needlesafe.geometry.report import format_mm as _floor2
 
     n = report.needle
@@ -200,25 +201,8 @@ def format_report(report) -> str:
         )
     if not report.structures:
         lines.append("(no critical structure in this pack)")
-    p = report.path
     lines.append("")
-    if p.stopped_by:
-        lines.append(f"Firm stop: stopped on {p.stopped_by['name']} at {_floor2(p.stopped_by['depth_mm'], 1)} mm "
-                     f"(asked for {report.requested_depth_mm:.1f} mm; a needle cannot pass through bone)")
-    if p.safe_depth_mm is None:
-        lines.append("Safe depth: UNKNOWN (treat as danger)")
-    else:
-        lim = f" (limited by {p.limiting_structure})" if p.limiting_structure else " (the whole needle length)"
-        if p.bone_stop_mm is not None and p.bone_stop_mm <= p.safe_depth_mm:
-            lim += f"; the bone stop at {_floor2(p.bone_stop_mm)} mm comes first"
-        lines.append(f"Safe depth: {_floor2(p.safe_depth_mm)} mm{lim}")
-    hits = (
-        ", ".join(f"{h.name} {_floor2(h.depth_mm, 1)} mm" for h in p.first_hits)
-        or "nothing within the needle's length"
-    )
-    lines.append(f"Along the path: {hits}")
-    lines.append(f"Bracketing: {p.bracketing.message or p.bracketing.verdict}")
-    lines.append(f"Overall: {report.level.upper()}")
+    lines += readout.summary_lines(report)[1:]
     for e in report.errors:
         lines.append(f"error: {e}")
     return "\n".join(lines)

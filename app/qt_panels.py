@@ -15,6 +15,7 @@ from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 from needlesafe.geometry.report import format_mm as _mm  # noqa: E402
 
+from . import readout  # noqa: E402
 from .exercises import attempts_csv, summary  # noqa: E402
 from .report_html import clearance_scale, off_scale_at  # noqa: E402
 
@@ -96,8 +97,12 @@ class ClearancePanel(QtWidgets.QWidget):
             self._slots.append((curve, margin))
         self._depth_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#000000", width=2))
         self._safe_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#009E73", style=QtCore.Qt.DotLine))
+        # where the needle's line enters a bone: the needle cannot go deeper (a firm stop)
+        self._bone_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#8a7a55", width=3),
+                                          label="bone", labelOpts={"position": 0.9, "color": "#5a4a25"})
         self.plot.addItem(self._depth_line)
         self.plot.addItem(self._safe_line)
+        self.plot.addItem(self._bone_line)
         self.report = None
         self.curves = {}
 
@@ -146,6 +151,10 @@ class ClearancePanel(QtWidgets.QWidget):
         self._depth_line.setValue(n.depth_mm)
         safe = report.path.safe_depth_mm
         self._safe_line.setVisible(safe is not None)
+        bone = report.path.bone_stop_mm
+        self._bone_line.setVisible(bone is not None)
+        if bone is not None:
+            self._bone_line.setValue(bone)
         if safe is not None:
             self._safe_line.setValue(safe)
         self.plot.setXRange(0, n.length_mm, padding=0.02)
@@ -155,11 +164,11 @@ class ClearancePanel(QtWidgets.QWidget):
 
     def show_report(self, report) -> None:
         self.report = report
-        rows = sorted(report.structures, key=lambda r: (r.shaft_distance_mm is not None, r.shaft_distance_mm or 0.0))
+        rows = readout.rows_by_danger(report)
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
             colour = QtGui.QColor(STATUS_COLOUR[r.level])
-            cells = [r.name, _mm(r.shaft_distance_mm), _mm(r.tip_distance_mm), r.level.upper()]
+            cells = readout.structure_cells(r)
             for j, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 if j == 3:
@@ -169,30 +178,16 @@ class ClearancePanel(QtWidgets.QWidget):
                     item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
                 self.table.setItem(i, j, item)
         lvl = report.level
-        self.overall.setText(f"Overall: {lvl.upper()}")
+        self.overall.setText(readout.overall_sentence(report))
         self.overall.setStyleSheet(f"background:{STATUS_COLOUR[lvl]}; color:black; padding:4px;")
-        n = report.needle
-        p = report.path
-        stop = p.stopped_by
-        rests = (f" — firm stop: resting on the {stop['name'].replace('_', ' ')} at {_mm(stop['depth_mm'], 1)} mm"
-                 if stop else "")
-        self.needle_label.setText(
-            f"Needle {n.gauge_mm:.2f} × {n.length_mm:g} mm, inserted {n.depth_mm:.1f} mm{rests}"
-        )
-        if lvl == "unknown":
-            why = "; ".join(report.errors) or "the model cannot tell what lies at the tip"
-            self.safe_depth.setText(f"UNKNOWN — treat as danger: {why}")
-            self.safe_depth.setStyleSheet(f"background:{STATUS_COLOUR['unknown']}; color:black; padding:2px;")
-        elif p.safe_depth_mm is None:
-            self.safe_depth.setText("Safe depth: UNKNOWN — treat as danger")
+        self.needle_label.setText(readout.needle_sentence(report))
+        self.safe_depth.setText(readout.safe_depth_sentence(report))
+        if lvl == "unknown" or report.path.safe_depth_mm is None:
             self.safe_depth.setStyleSheet(f"background:{STATUS_COLOUR['unknown']}; color:black; padding:2px;")
         else:
             self.safe_depth.setStyleSheet("")
-            lim = f" (limited by {p.limiting_structure})" if p.limiting_structure else " (whole needle)"
-            self.safe_depth.setText(f"Safe depth: {_mm(p.safe_depth_mm)} mm{lim}")
-        self.bracketing.setText(f"Bracketing: {p.bracketing.message or p.bracketing.verdict}")
-        hits = ", ".join(f"{h.name} {_mm(h.depth_mm, 1)}" for h in p.first_hits) or "nothing"
-        self.path.setText(f"Along the path (mm): {hits}")
+        self.bracketing.setText(readout.bracketing_sentence(report))
+        self.path.setText(readout.path_sentence(report))
 
 
 class ExercisePanel(QtWidgets.QWidget):

@@ -10,6 +10,7 @@ import numpy as np
 
 from needlesafe.geometry.report import format_mm as _mm
 
+from . import readout
 from .cli import DISCLAIMER
 
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
@@ -101,6 +102,11 @@ def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
     n = report.needle
     out.append(f'<line x1="{sx(n.depth_mm):.1f}" x2="{sx(n.depth_mm):.1f}" y1="{pad_t}" y2="{height - pad_b}" '
                f'stroke="black" stroke-width="2"/>')
+    if report.path.bone_stop_mm is not None:  # the needle cannot go deeper than the bone
+        x = sx(report.path.bone_stop_mm)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#8a7a55" '
+                   f'stroke-width="3"><title>bone stop {_mm(report.path.bone_stop_mm, 1)} mm</title></line>'
+                   f'<text x="{x + 3:.1f}" y="{pad_t + 10}" font-size="10" fill="#5a4a25">bone</text>')
     if report.path.safe_depth_mm is not None:
         x = sx(report.path.safe_depth_mm)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#009E73" '
@@ -121,24 +127,21 @@ def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
 def needle_section(title: str, report, depths, curves, score=None) -> str:
     n = report.needle
     rows = []
-    for r in sorted(report.structures, key=lambda r: (r.shaft_distance_mm is not None, r.shaft_distance_mm or 0.0)):
-        colour = LEVEL_COLOUR[r.level]
-        rows.append(f"<tr><td>{html.escape(r.name)}</td><td>{html.escape(r.role)}</td><td>{r.margin_mm:.1f}</td>"
-                    f"<td>{_mm(r.shaft_distance_mm)}</td><td>{_mm(r.tip_distance_mm)}</td>"
-                    f"<td style='background:{colour}'>{r.level.upper()}</td></tr>")
-    p = report.path
-    hits = ", ".join(f"{html.escape(h.name)} {_mm(h.depth_mm, 1)} mm" for h in p.first_hits) or "nothing"
+    for r in readout.rows_by_danger(report):
+        name, shaft, tip, level = (html.escape(c) for c in readout.structure_cells(r))
+        rows.append(f"<tr><td>{name}</td><td>{html.escape(r.role)}</td><td>{r.margin_mm:.1f}</td>"
+                    f"<td>{shaft}</td><td>{tip}</td><td style='background:{LEVEL_COLOUR[r.level]}'>{level}</td></tr>")
+    sentences = [readout.stop_sentence(report), readout.safe_depth_sentence(report),
+                 readout.bracketing_sentence(report), readout.path_sentence(report)]
     parts = [
         f"<h2>{html.escape(title)}</h2>",
-        f"<p>Needle {n.gauge_mm:.2f} × {n.length_mm:.0f} mm, inserted {n.depth_mm:.1f} mm; entry "
+        f"<p>{html.escape(readout.needle_sentence(report))}; entry "
         f"({', '.join(f'{x:.1f}' for x in n.entry_lps)}) mm, direction "
         f"({', '.join(f'{x:.3f}' for x in n.direction)}). Overall: "
         f"<b style='background:{LEVEL_COLOUR[report.level]}; padding:0 4px'>{report.level.upper()}</b></p>",
         "<table><tr><th>structure</th><th>role</th><th>margin mm</th><th>shaft mm</th><th>tip mm</th>"
         "<th>status</th></tr>" + "".join(rows) + "</table>",
-        f"<p>Safe depth: {_mm(p.safe_depth_mm)} mm"
-        f"{' (limited by ' + html.escape(p.limiting_structure) + ')' if p.limiting_structure else ''}. "
-        f"Bracketing: {html.escape(p.bracketing.message or p.bracketing.verdict)}. Along the path: {hits}.</p>",
+        "<p>" + "<br>".join(html.escape(s) for s in sentences if s) + "</p>",
         profile_svg(depths, curves, report),
     ]
     if score is not None:

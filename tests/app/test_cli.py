@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from needlesafe.app.cli import main
@@ -190,3 +191,25 @@ def test_render_views_are_the_windows_camera_views():
     render = _parser()._subparsers._group_actions[0].choices["render"]
     view = next(a for a in render._actions if a.dest == "view")
     assert set(view.choices) == set(VIEWS)
+
+
+def test_window_table_and_report_say_the_same_words():
+    """The command line's table and the HTML report carry the readout's sentences word for word."""
+    from needlesafe.app import readout
+    from needlesafe.app.cli import format_report
+    from needlesafe.app.report_html import section_for
+
+    eng = ClearanceEngine(load_pack("default"))
+    hip = eng.scene.structure("hip_bone").vertices
+    top = hip[np.argmax(hip[:, 1])] + np.array([0.0, 0.0, -3.0])
+    rep = eng.report(Needle(skin_entry(eng.scene, top), (0, -1, 0), 75.0, 75.0, 0.30))
+    assert rep.path.stopped_by is not None  # a needle pushed onto the hip bone
+    text = format_report(rep)
+    html_text = section_for(eng, "Needle", rep.needle.at_depth(75.0))
+    for sentence in readout.summary_lines(rep)[1:]:
+        assert sentence in text
+    import html as _html
+
+    for sentence in (readout.stop_sentence(rep), readout.safe_depth_sentence(rep), readout.bracketing_sentence(rep)):
+        assert _html.escape(sentence) in html_text
+    assert "stopped on hip_bone at" in text

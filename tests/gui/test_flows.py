@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtWidgets
 from needlesafe.app.main_window import CONTACT_COLOUR, MainWindow
 from needlesafe.geometry.needle import Needle
 from needlesafe.geometry.placement import skin_entry
+from needlesafe.geometry.report import format_mm
 
 from .test_window import click_display, dispose, world_to_display
 
@@ -295,6 +296,10 @@ def test_plot_marks_off_scale_curves(window):
     depths, curves = win.engine.profile(win.needle)
     svg = profile_svg(depths, curves, win.report)
     assert svg.count("off scale") >= 2 * len(panel.off_scale)  # an arrow (with a title) and a legend note each
+    # the bone stop is drawn where the needle's line enters the hip bone, in both plots
+    stop = win.report.path.bone_stop_mm
+    assert stop is not None and panel._bone_line.isVisible() and panel._bone_line.value() == pytest.approx(stop)
+    assert f"bone stop {format_mm(stop, 1)} mm" in svg
 
 
 def test_presentation_keeps_structure_names_whole(window, qtbot, tmp_path):

@@ -1,0 +1,85 @@
+"""The sentences every surface shows for a clearance report: the window's panel, the command line's
+table and the HTML report all call these, so they say the same words (no Qt here).
+
+Distances and depths go through `format_mm` (0.01 mm, rounded toward danger); plain text, the
+callers escape it for HTML or Qt rich text.
+"""
+from __future__ import annotations
+
+from needlesafe.geometry.report import format_mm
+
+
+def bone_name(name: str) -> str:
+    """A structure name as words: 'hip_bone' -> 'hip bone'."""
+    return name.replace("_", " ")
+
+
+def needle_sentence(report) -> str:
+    """'Needle 0.30 × 75 mm, inserted 60.5 mm — firm stop: resting on the hip bone at 60.5 mm'."""
+    n = report.needle
+    text = f"Needle {n.gauge_mm:.2f} × {n.length_mm:g} mm, inserted {n.depth_mm:.1f} mm"
+    stop = report.path.stopped_by
+    if stop:
+        text += f" — firm stop: resting on the {bone_name(stop['name'])} at {format_mm(stop['depth_mm'], 1)} mm"
+    return text
+
+
+def stop_sentence(report) -> str:
+    """Why the needle is shallower than asked, or '' when it is not."""
+    stop = report.path.stopped_by
+    if not stop:
+        return ""
+    asked = report.requested_depth_mm if report.requested_depth_mm is not None else report.needle.depth_mm
+    return (f"Firm stop: stopped on {stop['name']} at {format_mm(stop['depth_mm'], 1)} mm "
+            f"(asked for {asked:.1f} mm; a needle cannot pass through bone)")
+
+
+def safe_depth_sentence(report) -> str:
+    """The safe depth with what limits it; UNKNOWN (treat as danger) with the reason when not known."""
+    p = report.path
+    if p.safe_depth_mm is None:
+        depth = "Safe depth: UNKNOWN — treat as danger"
+    else:
+        lim = f" (limited by {p.limiting_structure})" if p.limiting_structure else " (the whole needle length)"
+        if p.bone_stop_mm is not None and p.bone_stop_mm <= p.safe_depth_mm:
+            lim += f"; the bone stop at {format_mm(p.bone_stop_mm)} mm comes first"
+        depth = f"Safe depth: {format_mm(p.safe_depth_mm)} mm{lim}"
+    if report.level == "unknown":
+        why = "; ".join(report.errors) or "the model cannot tell what lies at the tip"
+        return f"UNKNOWN — treat as danger: {why}. {depth}"
+    return depth
+
+
+def bracketing_sentence(report) -> str:
+    br = report.path.bracketing
+    return f"Bracketing: {br.message or br.verdict}"
+
+
+def path_sentence(report) -> str:
+    """What the needle's line meets, with depths (mm)."""
+    hits = ", ".join(f"{h.name} {format_mm(h.depth_mm, 1)}" for h in report.path.first_hits)
+    return f"Along the path (mm): {hits or 'nothing within the needle length'}"
+
+
+def overall_sentence(report) -> str:
+    return f"Overall: {report.level.upper()}"
+
+
+def structure_cells(row) -> list[str]:
+    """One table row: name, shaft mm, tip mm, status (the same columns everywhere)."""
+    return [row.name, format_mm(row.shaft_distance_mm), format_mm(row.tip_distance_mm), row.level.upper()]
+
+
+def rows_by_danger(report) -> list:
+    """The report's structure rows, unknown first, then nearest first."""
+    return sorted(report.structures, key=lambda r: (r.shaft_distance_mm is not None, r.shaft_distance_mm or 0.0))
+
+
+def summary_lines(report) -> list[str]:
+    """The sentences under the table, in order (the firm stop only when there is one)."""
+    lines = [needle_sentence(report)]
+    stop = stop_sentence(report)
+    if stop:
+        lines.append(stop)
+    return lines + [safe_depth_sentence(report), bracketing_sentence(report), path_sentence(report),
+                    overall_sentence(report)]
