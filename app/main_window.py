@@ -768,7 +768,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.exercise_panel.show_exercise(ex)
         self.exercise_dock.show()
         self.exercise_dock.raise_()
-        self.face(ex.target_point, start.entry_lps)
+        self.face(ex.target_point, self._beside(ex.target_point, start.entry_lps))
         self.statusBar().showMessage(
             f"Exercise: {ex.title}. The needle starts on the skin over the target; aim and push.", 8000)
         return True
@@ -790,6 +790,21 @@ class MainWindow(QtWidgets.QMainWindow):
         if entry is None:
             entry = prepared.start.entry_lps
         return Needle(entry, aim(entry, target), 0.0, ex.needle_length_mm, ex.needle_gauge_mm)
+
+    def _beside(self, target, entry, degrees: float = 40.0):
+        """A point to look at `target` from: turned `degrees` off the line entry -> target, toward the
+        outside of the body, so the needle on that line is seen from the side, not end-on."""
+        target = np.asarray(target, float)
+        out = np.asarray(entry, float) - target
+        out = out / (np.linalg.norm(out) or 1.0)
+        side = np.cross(out, (0.0, 0.0, 1.0))
+        if np.linalg.norm(side) < 1e-6:
+            side = np.cross(out, (1.0, 0.0, 0.0))
+        side = side / np.linalg.norm(side)
+        if side @ (target - self.scene.bounds().mean(axis=0)) < 0:
+            side = -side  # toward the outside of the body
+        a = np.radians(degrees)
+        return target + 100.0 * (np.cos(a) * out + np.sin(a) * side)
 
     def face(self, target, eye_side) -> None:
         """Point the camera at `target` from the side of `eye_side` (e.g. the entry on the skin)."""
