@@ -477,11 +477,8 @@ def _gui(args) -> int:
 def main(argv=None) -> int:
     """Run one command. Bad input of any kind ends with exit code 2 and one line
     `needlesafe: error: ...` on stderr naming the file or option and the problem."""
-    from needlesafe.app.exercises import ExerciseError
-    from needlesafe.app.scenario import ScenarioError
-    from needlesafe.geometry.needle import NeedleError
+    from needlesafe.meshes.errors import NeedleSafeError
     from needlesafe.meshes.io import OutputPathError
-    from needlesafe.meshes.types import PackError
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -493,7 +490,7 @@ def main(argv=None) -> int:
     try:
         _validate(args)
         return handlers[args.command](args)
-    except (NeedleError, PackError, ScenarioError, ExerciseError, OutputPathError, _ArgumentError) as exc:
+    except (NeedleSafeError, OutputPathError, _ArgumentError) as exc:
         print(f"needlesafe: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a write that failed after the checks (disk full, removed folder ...)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from needlesafe.geometry.needle import MAX_GAUGE_MM, MAX_LENGTH_MM, Needle, NeedleError
+from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import read_json, read_regular_bytes
 
 FORMAT = "needlesafe-exercise"
@@ -43,7 +44,7 @@ MAX_FILE_BYTES = 2_000_000
 MAX_LOG_BYTES = 64_000_000
 
 
-class ExerciseError(ValueError):
+class ExerciseError(NeedleSafeError):
     """An exercise or attempt-log file cannot be used; the message says why."""
 
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from needlesafe.geometry.needle import Needle, NeedleError
+from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import atomic_write_text, read_json
 
 FORMAT = "needlesafe-scenario"
 MAX_BYTES = 5_000_000
 
 
-class ScenarioError(ValueError):
+class ScenarioError(NeedleSafeError):
     """A scenario file cannot be used; the message says why."""
 
 

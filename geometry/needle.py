@@ -5,8 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from needlesafe.meshes.errors import NeedleSafeError
 
-class NeedleError(ValueError):
+
+class NeedleError(NeedleSafeError):
     """A needle's numbers are unusable (NaN, zero direction, negative depth ...)."""
 
 

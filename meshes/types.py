@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import PackError as PackError  # re-exported: its home is meshes.errors
+
 #: Roles a structure may have; the order is the display order of the layers panel.
 ROLES = ("skin", "muscle", "nerve", "bone", "pleura", "vessel", "other")
 
@@ -38,10 +40,6 @@ def faces_closed(faces: np.ndarray) -> bool:
     keys = np.sort(np.minimum(a, b) * n + np.maximum(a, b))  # one integer per undirected edge
     # every key exactly twice: pairs agree, and no pair continues into the next one
     return bool(len(keys) % 2 == 0 and np.all(keys[0::2] == keys[1::2]) and np.all(keys[1:-1:2] != keys[2::2]))
-
-
-class PackError(ValueError):
-    """A pack, manifest or mesh file cannot be used; the message names the file and the problem."""
 
 
 @dataclass
