@@ -23,6 +23,7 @@ class MapWorker(QtCore.QThread):
 
     def run(self):
         from needlesafe.geometry.safety_map import compute_safety_map
+        from needlesafe.meshes.errors import Cancelled
 
         def report(fraction):
             self.progress.emit(int(100 * fraction))
@@ -30,7 +31,7 @@ class MapWorker(QtCore.QThread):
 
         try:
             smap = compute_safety_map(self.engine, self.direction, self.gauge_mm, progress=report)
-        except InterruptedError:
+        except Cancelled:
             self.failed.emit("")
             return
         except Exception as exc:  # noqa: BLE001 - shown to the user as a dialog, never a traceback

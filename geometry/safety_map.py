@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from needlesafe.meshes.errors import Cancelled
 from needlesafe.meshes.types import AnatomyScene
 
 from .bvh import SceneBVH, _body_exit, _offset_entry, _ray_hits
@@ -121,7 +122,7 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
     """The safety map of `engine`'s scene.
 
     direction: "normal" (inward skin normal at each vertex) or a (3,) vector used for every vertex.
-    progress: optional callable(fraction); a false (not None) return cancels (raises InterruptedError).
+    progress: optional callable(fraction); a false (not None) return cancels (raises Cancelled).
     """
     scene = engine.scene
     skin = skin_of(scene)
@@ -163,7 +164,7 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
         if progress is not None:
             go_on = progress(float(hi) / n)
             if go_on is not None and not go_on:
-                raise InterruptedError("safety map cancelled")
+                raise Cancelled("safety map cancelled")
     names = [s.name for s in engine.structures if s.critical]
     return SafetyMap(scene.name, mode, skin.vertices.copy(), dirs, safe, bone_t, limiting, names,
                      float(max_depth_mm), 0.5 * needle_gauge_mm, exit_t)

@@ -6,6 +6,7 @@ from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.geometry.safety_map import compute_safety_map, skin_of, vertex_normals
 from needlesafe.meshes.builtin import builtin_scene
+from needlesafe.meshes.errors import Cancelled
 
 from ..conftest import box_mesh, cylinder_mesh, scene_of, structure
 
@@ -76,7 +77,7 @@ def test_normals_point_out_and_progress_can_cancel():
         seen.append(fraction)
         return fraction < 0.5
 
-    with pytest.raises(InterruptedError):
+    with pytest.raises(Cancelled):
         compute_safety_map(ClearanceEngine(scene), progress=stop_half_way)
     assert seen and seen[-1] >= 0.5 and seen == sorted(seen)
 
