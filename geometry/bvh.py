@@ -115,11 +115,6 @@ def _build(tris, leaf_size):
 
 
 @njit(cache=True, inline="always")
-def _vec(a, i):
-    return (a[i, 0], a[i, 1], a[i, 2])
-
-
-@njit(cache=True, inline="always")
 def _corner(tris, j, v):
     return (tris[j, v, 0], tris[j, v, 1], tris[j, v, 2])
 

@@ -32,9 +32,3 @@ def surface_distance(a_vertices, a_faces, b_vertices, b_faces):
                 if best == 0.0:
                     return 0.0, pair
     return best, pair
-
-
-def depth_below(surface_vertices, surface_faces, points) -> np.ndarray:
-    """Distance (k,) mm from each point (k, 3) to a surface (e.g. the skin)."""
-    bvh = TriangleBVH(surface_vertices, surface_faces)
-    return np.array([bvh.point_distance(p)[0] for p in np.asarray(points, float)])

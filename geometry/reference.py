@@ -97,16 +97,3 @@ def ray_hits_naive(vertices, faces, origin, direction) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.einsum("ij,ij->i", n, tris[:, 0] - o) / (n @ d)
     return np.sort(t[hit])
-
-
-def offset_entry_sampled(vertices, faces, origin, direction, radius, t_max, step=0.05) -> float:
-    """First sampled t (grid `step` mm) on [0, t_max] within radius of the mesh, or inf.
-
-    A sampling reference: the exact entry lies in (t - step, t].
-    """
-    o = np.asarray(origin, float)
-    d = np.asarray(direction, float)
-    for t in np.arange(0.0, t_max + 1e-9, step):
-        if point_distance_naive(vertices, faces, o + t * d) <= radius:
-            return float(t)
-    return np.inf

@@ -104,11 +104,6 @@ def tube(centreline, radius, sides: int = 24, flatten: float = 1.0, wide=None):
     return _oriented(v, np.asarray(faces))
 
 
-def rotation(axis, degrees: float) -> np.ndarray:
-    """(3, 3) rotation about `axis` by `degrees`."""
-    return trimesh.transformations.rotation_matrix(np.radians(degrees), axis)[:3, :3]
-
-
 def frame(u, v) -> np.ndarray:
     """(3, 3) rotation whose columns are unit u, v (made orthogonal to u) and u x v."""
     u = np.asarray(u, float) / np.linalg.norm(u)

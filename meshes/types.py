@@ -68,11 +68,6 @@ class Structure:
         """True when every edge is shared by exactly two triangles (watertight)."""
         return faces_closed(self.faces)
 
-    @property
-    def triangles(self) -> np.ndarray:
-        """(m, 3, 3) float64 triangle corners in mm."""
-        return self.vertices[self.faces]
-
 
 @dataclass
 class Landmark:

@@ -49,13 +49,6 @@ def gb21_point() -> np.ndarray:
     return a + t * (b - a)
 
 
-def _lung_section(z):
-    """Semi-axes (a, b) of the lung's horizontal section at height z (0 above the apex)."""
-    s = 1.0 - ((z - LUNG_CENTRE[2]) / LUNG_HALF[2]) ** 2
-    s = np.sqrt(np.clip(s, 0.0, None))
-    return LUNG_HALF[0] * s, LUNG_HALF[1] * s
-
-
 # Vertebral levels (z of the body's centre, mm): C5-C7 cervical, T1-T8 thoracic, about 22 mm apart
 CERVICAL_Z = {"C5": 38.0, "C6": 18.0, "C7": -2.0}
 THORACIC_Z = {f"T{k}": -22.0 - 22.0 * (k - 1) for k in range(1, 9)}
