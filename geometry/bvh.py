@@ -27,6 +27,7 @@ from .kernels import (
     ray_triangle,
     segment_triangle_closest,
 )
+from .tolerances import BOUND_SLACK_MM, DUPLICATE_HIT_REL
 
 LEAF_SIZE = 4
 
@@ -270,7 +271,7 @@ def _ray_hits(bmin, bmax, left, right, start, count, tris, root, o, d, t_split):
     last = -math.inf
     for i in range(k):
         t = hits[i]
-        if t - last <= 1e-9 * (1.0 + abs(t)):
+        if t - last <= DUPLICATE_HIT_REL * (1.0 + abs(t)):
             continue  # the same crossing seen through a shared edge or vertex
         last = t
         if t < first:
@@ -349,7 +350,7 @@ def _ray_hit_list(bmin, bmax, left, right, start, count, tris, root, o, d):
     last = -math.inf
     for i in range(k):
         t = hits[i]
-        if t - last <= 1e-9 * (1.0 + abs(t)):
+        if t - last <= DUPLICATE_HIT_REL * (1.0 + abs(t)):
             continue
         last = t
         out[m] = t
@@ -533,7 +534,7 @@ def _scene_profile(bmin, bmax, left, right, start, count, tris, roots, critical,
                 d2, _, _, _ = _segment_distance(bmin, bmax, left, right, start, count, tris, roots[i], p, p, math.inf)
             out[i, j] = math.sqrt(d2)
             step = ts[j + 1] - ts[j] if j + 1 < len(ts) else 0.0
-            bound = (out[i, j] + step + 1e-9) ** 2
+            bound = (out[i, j] + step + BOUND_SLACK_MM) ** 2
     return out
 
 

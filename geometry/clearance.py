@@ -20,15 +20,8 @@ from .report import (
     level_for,
     worst_level,
 )
+from .tolerances import ENTRY_TOL_MM, SAME_DEPTH_MM, VOTE_DECISIVE, VOTE_INSIDE, VOTE_OUTSIDE
 
-#: Crossings of the skin closer than this to the entry (mm) are the entry itself.
-ENTRY_TOL_MM = 1e-3
-#: Share of voting rays that must agree before a point counts as inside / outside an open surface.
-VOTE_INSIDE = 0.6
-VOTE_OUTSIDE = 0.4
-#: Rays that must agree to settle the vote early: with 32 rays, 20 odd means >= 60 % whatever the
-#: rest say, 20 even means <= 40 %.
-VOTE_DECISIVE = 20
 #: limiting_structure when the safe depth ends where the needle leaves the modelled body.
 EDGE_OF_MODEL = "edge of the model"
 
@@ -305,10 +298,13 @@ class ClearanceEngine:
         point = needle.entry_lps + stop * needle.direction
         ahead = max(0.0, stop - needle.depth_mm)
         lm_name, lm_dist = self._nearest_landmark(point, s.name)
-        backstop = stop <= margin_depth + 1e-9
+        backstop = stop <= margin_depth + SAME_DEPTH_MM
         near = f" (near {lm_name}, {lm_dist:.0f} mm)" if lm_name else ""
         caveat = "" if backstop else "; the margin of a danger structure is reached first"
-        where = f"the tip rests on {s.name}" if ahead <= 1e-9 else f"bone ahead at {format_mm(ahead, 1)} mm: {s.name}"
+        if ahead <= SAME_DEPTH_MM:
+            where = f"the tip rests on {s.name}"
+        else:
+            where = f"bone ahead at {format_mm(ahead, 1)} mm: {s.name}"
         return Bracketing(
             "bone",
             structure=s.name,

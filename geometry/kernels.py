@@ -11,7 +11,8 @@ import math
 
 from numba import njit
 
-EPS = 1e-12
+from .tolerances import EPS, RAY_PARALLEL_DET
+
 INF = math.inf
 
 
@@ -148,7 +149,7 @@ def ray_triangle(o, d, a, b, c):
     e2 = sub(c, a)
     h = cross(d, e2)
     det = dot(e1, h)
-    if abs(det) < 1e-18:
+    if abs(det) < RAY_PARALLEL_DET:
         return INF
     inv = 1.0 / det
     s = sub(o, a)

@@ -7,6 +7,8 @@ import numpy as np
 
 from needlesafe.meshes.errors import NeedleSafeError
 
+from .tolerances import MIN_DIRECTION
+
 
 class NeedleError(NeedleSafeError):
     """A needle's numbers are unusable (NaN, zero direction, negative depth ...)."""
@@ -33,8 +35,6 @@ def _real(value, label: str) -> float:
     return x
 
 
-#: The smallest largest-component a direction may have (below it the vector is taken as zero).
-MIN_DIRECTION = 1e-9
 
 #: Common dry-needling needles, (gauge diameter mm, length mm).
 PRESETS = {

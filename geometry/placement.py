@@ -9,6 +9,7 @@ from needlesafe.meshes.types import AnatomyScene
 
 from .bvh import TriangleBVH
 from .needle import Needle, NeedleError
+from .tolerances import COINCIDENT_MM
 
 POSTERIOR = np.array([0.0, 1.0, 0.0])
 
@@ -17,7 +18,7 @@ def aim(entry, target) -> np.ndarray:
     """Unit direction (3,) from entry to target (mm); NeedleError if they coincide."""
     d = np.asarray(target, float) - np.asarray(entry, float)
     n = float(np.linalg.norm(d))
-    if not math.isfinite(n) or n < 1e-6:
+    if not math.isfinite(n) or n < COINCIDENT_MM:
         raise NeedleError("the target coincides with the entry point")
     return d / n
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from .tolerances import RAY_PARALLEL_DET
+
 
 def _segments_distance(p, q, a, b):
     """Distance from one segment pq (3,) to many segments ab (k, 3); returns (k,) float.
@@ -51,7 +53,7 @@ def _segment_crosses(p, q, tris):
     e2 = tris[:, 2] - tris[:, 0]
     h = np.cross(d, e2)
     det = np.einsum("ij,ij->i", e1, h)
-    ok = np.abs(det) > 1e-18
+    ok = np.abs(det) > RAY_PARALLEL_DET
     with np.errstate(all="ignore"):  # near-parallel triangles: masked by `ok` below
         inv = 1.0 / det
         s = p - tris[:, 0]

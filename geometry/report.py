@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from .needle import Needle
+from .tolerances import FLOOR_GUARD
 
 #: Status levels, most dangerous first. "unknown" is shown as danger, never as safe.
 LEVELS = ("unknown", "contact", "danger", "caution", "safe")
@@ -16,7 +17,7 @@ def format_mm(x, decimals: int = 2) -> str:
     if x is None or not math.isfinite(x):
         return "unknown"
     q = 10.0**decimals
-    return f"{math.floor(x * q + 1e-9) / q:.{decimals}f}"
+    return f"{math.floor(x * q + FLOOR_GUARD) / q:.{decimals}f}"
 
 
 def level_for(shaft_distance_mm: float | None, margin_mm: float, penetrated: bool) -> str:

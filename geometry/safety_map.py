@@ -18,7 +18,7 @@ from needlesafe.meshes.errors import Cancelled
 from needlesafe.meshes.types import AnatomyScene
 
 from .bvh import SceneBVH, _body_exit, _offset_entry, _ray_hits
-from .clearance import ENTRY_TOL_MM
+from .tolerances import ENTRY_TOL_MM, MIN_DIRECTION, SKIN_START_MM
 
 #: The longest needle a map considers (mm): safe depths are capped here.
 MAX_DEPTH_MM = 100.0
@@ -141,13 +141,13 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
         mode = "normal"
     else:
         d = np.asarray(direction, dtype=np.float64).reshape(-1)
-        if d.shape != (3,) or not np.all(np.isfinite(d)) or np.linalg.norm(d) < 1e-9:
+        if d.shape != (3,) or not np.all(np.isfinite(d)) or np.linalg.norm(d) < MIN_DIRECTION:
             raise ValueError("direction must be three finite numbers, not all zero")
         d = d / np.linalg.norm(d)
         dirs = np.repeat(d[None], len(points), axis=0)
         mode = "direction " + " ".join(f"{x:.4f}" for x in d)
     # start a hair inside the skin so the skin itself is not counted
-    points = np.ascontiguousarray(points + 1e-6 * dirs)
+    points = np.ascontiguousarray(points + SKIN_START_MM * dirs)
     dirs = np.ascontiguousarray(dirs)
     bvh: SceneBVH = engine.bvh
     bone = np.array([s.role == "bone" for s in engine.structures], dtype=np.bool_)
