@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .kernels import (
     axpy,
@@ -538,6 +538,39 @@ def _scene_profile(bmin, bmax, left, right, start, count, tris, roots, critical,
     return out
 
 
+@njit(cache=True, parallel=True)
+def _scene_safe_depths(bmin, bmax, left, right, start, count, tris, roots, critical, bone, radii, skin, tol,
+                       points, dirs, max_depth, needle_r, lo, hi, safe, bone_t, limiting, exit_t):
+    """Rays lo..hi-1 of a safety scan, in parallel (see `SceneBVH.safe_depths`)."""
+    for v in prange(lo, hi):
+        o = (points[v, 0], points[v, 1], points[v, 2])
+        d = (dirs[v, 0], dirs[v, 1], dirs[v, 2])
+        ex = math.inf
+        if skin >= 0:
+            ex = _body_exit(bmin, bmax, left, right, start, count, tris, roots[skin], o, d, tol)
+        exit_t[v] = ex if ex <= max_depth else math.inf
+        best = min(max_depth, ex)
+        which = -1
+        k = 0
+        for i in range(len(roots)):
+            if critical[i]:
+                t = _offset_entry(bmin, bmax, left, right, start, count, tris, roots[i], o, d,
+                                  radii[i] + needle_r, best)
+                if t < best:
+                    best = t
+                    which = k
+                k += 1
+        safe[v] = best
+        limiting[v] = which
+        bt = math.inf
+        for i in range(len(roots)):
+            if bone[i]:
+                t = _ray_hits(bmin, bmax, left, right, start, count, tris, roots[i], o, d, 0.0)[0]
+                if t < bt:
+                    bt = t
+        bone_t[v] = bt if bt <= max_depth else math.inf
+
+
 class SceneBVH:
     """The BVHs of several meshes in one set of arrays, queried in one compiled call.
 
@@ -603,6 +636,29 @@ class SceneBVH:
             *self._nodes, self.tris, self.roots, self.critical, _tuple3(entry), _tuple3(direction),
             np.ascontiguousarray(ts, dtype=np.float64),
         )
+
+    def safe_depths(self, points, dirs, max_depth: float, needle_radius: float, skin: int, bone, tol: float,
+                    lo: int, hi: int, safe, bone_depth, limiting, exit_depth) -> None:
+        """Safe depth along many rays points[v] + t dirs[v] (unit dirs, mm), for v in [lo, hi), in parallel.
+
+        points, dirs : (n, 3) float64, C-contiguous
+        skin         : index of the closed mesh the rays start inside (-1: none); tol as in `body_exit`
+        bone         : (k,) bool, meshes that stop the needle
+        Fills, at [lo:hi] of the given (n,) arrays:
+        exit_depth  float: where the ray leaves mesh `skin` (inf: not within max_depth);
+        safe        float: first t within margin + needle_radius of a critical mesh, capped at
+                    max_depth and at the exit (the query behind `query`'s margin_entry);
+        limiting    int64: which critical mesh (counting critical meshes only) sets `safe`, or -1;
+        bone_depth  float: first crossing of a bone mesh (inf: not within max_depth).
+        """
+        bone = np.asarray(bone, dtype=np.bool_)
+        if len(bone) != len(self.roots):
+            raise ValueError("one bone flag per mesh")
+        if not -1 <= int(skin) < len(self.roots):
+            raise ValueError(f"skin must be a mesh index or -1, got {skin}")
+        _scene_safe_depths(*self._nodes, self.tris, self.roots, self.critical, bone, self.margins, int(skin),
+                           float(tol), points, dirs, float(max_depth), float(needle_radius), int(lo), int(hi),
+                           safe, bone_depth, limiting, exit_depth)
 
     def query(self, entry, direction, depth: float, length: float, needle_radius: float):
         """Everything one needle update needs, for every mesh (k meshes, mm).

@@ -8,16 +8,14 @@ the needle stops) and the skin exit, run for all vertices in one compiled, paral
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
 
 from needlesafe.meshes.errors import Cancelled
 from needlesafe.meshes.types import AnatomyScene
 
-from .bvh import SceneBVH, _body_exit, _offset_entry, _ray_hits
+from .bvh import SceneBVH
 from .tolerances import ENTRY_TOL_MM, MIN_DIRECTION, SKIN_START_MM
 
 #: The longest needle a map considers (mm): safe depths are capped here.
@@ -62,38 +60,6 @@ class SafetyMap:
         breaks a margin or reaches tissue the model does not contain (unknown is danger)."""
         reach = np.minimum(needle_length_mm, self.bone_depth_mm)
         return self.safe_depth_mm < reach
-
-
-@njit(cache=True, parallel=True)
-def _map_kernel(bmin, bmax, left, right, start, count, tris, roots, critical, bone, radii, skin, tol,
-                points, dirs, max_depth, needle_r, lo, hi, safe, bone_t, limiting, exit_t):
-    for v in prange(lo, hi):
-        o = (points[v, 0], points[v, 1], points[v, 2])
-        d = (dirs[v, 0], dirs[v, 1], dirs[v, 2])
-        ex = math.inf
-        if skin >= 0:
-            ex = _body_exit(bmin, bmax, left, right, start, count, tris, roots[skin], o, d, tol)
-        exit_t[v] = ex if ex <= max_depth else math.inf
-        best = min(max_depth, ex)
-        which = -1
-        k = 0
-        for i in range(len(roots)):
-            if critical[i]:
-                t = _offset_entry(bmin, bmax, left, right, start, count, tris, roots[i], o, d,
-                                  radii[i] + needle_r, best)
-                if t < best:
-                    best = t
-                    which = k
-                k += 1
-        safe[v] = best
-        limiting[v] = which
-        bt = math.inf
-        for i in range(len(roots)):
-            if bone[i]:
-                t = _ray_hits(bmin, bmax, left, right, start, count, tris, roots[i], o, d, 0.0)[0]
-                if t < bt:
-                    bt = t
-        bone_t[v] = bt if bt <= max_depth else math.inf
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -159,8 +125,8 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
     limiting = np.empty(n, dtype=np.int64)
     edges = np.linspace(0, n, max(1, chunks) + 1).astype(int)
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        _map_kernel(*bvh._nodes, bvh.tris, bvh.roots, bvh.critical, bone, bvh.margins, skin_i, ENTRY_TOL_MM,
-                    points, dirs, float(max_depth_mm), 0.5 * needle_gauge_mm, lo, hi, safe, bone_t, limiting, exit_t)
+        bvh.safe_depths(points, dirs, float(max_depth_mm), 0.5 * needle_gauge_mm, skin_i, bone, ENTRY_TOL_MM,
+                        lo, hi, safe, bone_t, limiting, exit_t)
         if progress is not None:
             go_on = progress(float(hi) / n)
             if go_on is not None and not go_on:

@@ -106,3 +106,20 @@ def test_open_skin_patch_normals_point_into_the_body():
         assert np.all(smap.directions[:, 1] < -0.99)
         centre = np.flatnonzero((np.abs(smap.points[:, 0]) < 1) & (np.abs(smap.points[:, 2]) < 1))[0]
         assert smap.safe_depth_mm[centre] == pytest.approx(40 - 8.15, abs=0.05)
+
+
+def test_scene_bvh_safe_depths_one_ray_and_its_checks():
+    # a nerve box (margin 2) 10 mm below the origin: a needle of radius 0.5 going down is safe for 10 - 2.5 mm
+    from needlesafe.geometry.bvh import SceneBVH
+
+    bvh = SceneBVH([box_mesh((-5, -30, -5), (5, -10, 5))], critical=[True], margins=[2.0])
+    pts = np.zeros((1, 3))
+    dirs = np.array([[0.0, -1.0, 0.0]])
+    safe, bone_t, exit_t = np.empty(1), np.empty(1), np.empty(1)
+    limiting = np.empty(1, dtype=np.int64)
+    bvh.safe_depths(pts, dirs, 100.0, 0.5, -1, [False], 1e-3, 0, 1, safe, bone_t, limiting, exit_t)
+    assert safe[0] == pytest.approx(7.5) and limiting[0] == 0 and np.isinf(exit_t[0]) and np.isinf(bone_t[0])
+    with pytest.raises(ValueError):
+        bvh.safe_depths(pts, dirs, 100.0, 0.5, -1, [False, True], 1e-3, 0, 1, safe, bone_t, limiting, exit_t)
+    with pytest.raises(ValueError):
+        bvh.safe_depths(pts, dirs, 100.0, 0.5, 3, [False], 1e-3, 0, 1, safe, bone_t, limiting, exit_t)
