@@ -10,6 +10,10 @@ of at most 4 triangles); then
 - `offset_entry(o, d, radius, t_max)`: the first t at which the ray comes within `radius` of
   the surface (the swept-sphere query behind the safe depth).
 
+The compiled kernels take the tree as one tuple `nodes` = (bmin, bmax, left, right, start, count,
+tris): node boxes (k, 3) mm, children (k,) int (-1: a leaf), each node's first triangle and triangle
+count (k,) int, and the triangles (m, 3, 3) mm in BVH order.
+
 The brute-force equivalents in `reference.py` are the tests' ground truth.
 """
 from __future__ import annotations
@@ -149,8 +153,9 @@ def _box_segment_lower_bound2(bmin, bmax, node, p, q):
 
 
 @njit(cache=True)
-def _segment_distance(bmin, bmax, left, right, start, count, tris, root, p, q, max_d2):
+def _segment_distance(nodes, root, p, q, max_d2):
     """Squared distance, closest points and triangle slot (BVH order) of segment pq."""
+    bmin, bmax, left, right, start, count, tris = nodes
     best = max_d2
     nan = (math.nan, math.nan, math.nan)
     best_cs = nan
@@ -232,12 +237,13 @@ MAX_RAY_HITS = 512
 
 
 @njit(cache=True)
-def _ray_hits(bmin, bmax, left, right, start, count, tris, root, o, d, t_split):
+def _ray_hits(nodes, root, o, d, t_split):
     """First hit t, first hit beyond t_split, number of hits before and beyond t_split.
 
     A ray through a shared edge or vertex meets several triangles at the same t: such hits are
     counted once, so that the parity of the count tells inside from outside.
     """
+    bmin, bmax, left, right, start, count, tris = nodes
     inv = _inverse(d)
     buf = np.empty(MAX_RAY_HITS)
     k = 0
@@ -289,8 +295,9 @@ def _ray_hits(bmin, bmax, left, right, start, count, tris, root, o, d, t_split):
 
 
 @njit(cache=True)
-def _offset_entry(bmin, bmax, left, right, start, count, tris, root, o, d, radius, t_max):
+def _offset_entry(nodes, root, o, d, radius, t_max):
     """First t in [0, t_max] at which o + t d comes within radius of the mesh, or inf."""
+    bmin, bmax, left, right, start, count, tris = nodes
     inv = _inverse(d)
     best = math.inf
     limit = t_max
@@ -320,9 +327,10 @@ def _offset_entry(bmin, bmax, left, right, start, count, tris, root, o, d, radiu
 
 
 @njit(cache=True)
-def _ray_hit_list(bmin, bmax, left, right, start, count, tris, root, o, d):
+def _ray_hit_list(nodes, root, o, d):
     """Sorted distinct crossings t >= 0 of the ray o + t d with one mesh (hits through a shared
     edge or vertex counted once); at most MAX_RAY_HITS of them."""
+    bmin, bmax, left, right, start, count, tris = nodes
     inv = _inverse(d)
     buf = np.empty(MAX_RAY_HITS)
     k = 0
@@ -359,11 +367,11 @@ def _ray_hit_list(bmin, bmax, left, right, start, count, tris, root, o, d):
 
 
 @njit(cache=True)
-def _body_exit(bmin, bmax, left, right, start, count, tris, root, o, d, tol):
+def _body_exit(nodes, root, o, d, tol):
     """Where the ray o + t d leaves a closed surface (the skin): the first crossing beyond `tol`
     that goes from inside to outside, or inf. Inside at t = tol is the parity of the crossings
     beyond it; crossings within `tol` of the origin are the entry itself."""
-    hits = _ray_hit_list(bmin, bmax, left, right, start, count, tris, root, o, d)
+    hits = _ray_hit_list(nodes, root, o, d)
     n_beyond = 0
     for t in hits:
         if t > tol:
@@ -404,7 +412,7 @@ VOTE_DIRECTIONS = _vote_directions()
 
 
 @njit(cache=True)
-def _odd_votes(bmin, bmax, left, right, start, count, tris, root, p, dirs, decisive):
+def _odd_votes(nodes, root, p, dirs, decisive):
     """(odd, cast): of the rays p + t dirs[k] cast so far, how many cross the mesh an odd number of
     times. Casting stops once `decisive` rays agree either way (the rest cannot change the outcome
     of a vote whose thresholds need that many)."""
@@ -412,7 +420,7 @@ def _odd_votes(bmin, bmax, left, right, start, count, tris, root, p, dirs, decis
     k = 0
     while k < dirs.shape[0]:
         d = (dirs[k, 0], dirs[k, 1], dirs[k, 2])
-        n = len(_ray_hit_list(bmin, bmax, left, right, start, count, tris, root, p, d))
+        n = len(_ray_hit_list(nodes, root, p, d))
         odd += n % 2
         k += 1
         if odd >= decisive or k - odd >= decisive:
@@ -441,7 +449,7 @@ class TriangleBVH:
         bmin, bmax, left, right, start, count, order = _build(tris, LEAF_SIZE)
         self.tris = np.ascontiguousarray(tris[order])
         self.face_index = order  # BVH slot -> original face
-        self._nodes = (bmin, bmax, left, right, start, count)
+        self._nodes = (bmin, bmax, left, right, start, count, self.tris)  # the tree, one tuple for the kernels
         self.bounds = np.stack([bmin[0], bmax[0]])
 
     @property
@@ -455,7 +463,7 @@ class TriangleBVH:
         index is -1 and the points NaN when nothing lies within max_distance.
         """
         d2, cs, ct, i = _segment_distance(
-            *self._nodes, self.tris, 0, _tuple3(p), _tuple3(q), float(max_distance) ** 2
+            self._nodes, 0, _tuple3(p), _tuple3(q), float(max_distance) ** 2
         )
         face = int(self.face_index[i]) if i >= 0 else -1
         return math.sqrt(d2), np.array(cs), np.array(ct), face
@@ -471,19 +479,19 @@ class TriangleBVH:
         Returns (first t, first t > t_split, hits with t <= t_split, hits with t > t_split);
         t is inf when there is none.
         """
-        return _ray_hits(*self._nodes, self.tris, 0, _tuple3(origin), _tuple3(direction), float(t_split))
+        return _ray_hits(self._nodes, 0, _tuple3(origin), _tuple3(direction), float(t_split))
 
     def offset_entry(self, origin, direction, radius: float, t_max: float) -> float:
         """First t in [0, t_max] (mm) where the ray comes within `radius` mm of the surface, or inf."""
         return float(
             _offset_entry(
-                *self._nodes, self.tris, 0, _tuple3(origin), _tuple3(direction), float(radius), float(t_max)
+                self._nodes, 0, _tuple3(origin), _tuple3(direction), float(radius), float(t_max)
             )
         )
 
 
 @njit(cache=True)
-def _scene_query(bmin, bmax, left, right, start, count, tris, roots, critical, radii,
+def _scene_query(nodes, roots, critical, radii,
                  entry, d, depth, length, needle_r):
     """One needle against every structure of a scene (see `SceneBVH.query`)."""
     n = len(roots)
@@ -495,30 +503,30 @@ def _scene_query(bmin, bmax, left, right, start, count, tris, roots, critical, r
     entry_t = np.full(n, math.inf)  # first t within radii[i] + needle_r of the structure
     for i in range(n):
         root = roots[i]
-        h0, h1, c0, c1 = _ray_hits(bmin, bmax, left, right, start, count, tris, root, entry, d, depth)
+        h0, h1, c0, c1 = _ray_hits(nodes, root, entry, d, depth)
         hits[i, 0] = h0
         hits[i, 1] = h1
         counts[i, 0] = c0
         counts[i, 1] = c1
         if not critical[i]:
             continue
-        d2, cs, ct, _ = _segment_distance(bmin, bmax, left, right, start, count, tris, root, entry, tip, math.inf)
+        d2, cs, ct, _ = _segment_distance(nodes, root, entry, tip, math.inf)
         seg[i, 0] = math.sqrt(d2)
         for k in range(3):
             pts[i, 0, k] = cs[k]
             pts[i, 1, k] = ct[k]
-        d2, _, ct, _ = _segment_distance(bmin, bmax, left, right, start, count, tris, root, tip, tip, math.inf)
+        d2, _, ct, _ = _segment_distance(nodes, root, tip, tip, math.inf)
         seg[i, 1] = math.sqrt(d2)
         for k in range(3):
             pts[i, 2, k] = ct[k]
         entry_t[i] = _offset_entry(
-            bmin, bmax, left, right, start, count, tris, root, entry, d, radii[i] + needle_r, length
+            nodes, root, entry, d, radii[i] + needle_r, length
         )
     return hits, counts, seg, pts, entry_t
 
 
 @njit(cache=True)
-def _scene_profile(bmin, bmax, left, right, start, count, tris, roots, critical, entry, d, ts):
+def _scene_profile(nodes, roots, critical, entry, d, ts):
     """Point distance (k, m) from entry + t d, for each t in ts, to every critical mesh (inf otherwise)."""
     n = len(roots)
     out = np.full((n, len(ts)), math.inf)
@@ -529,9 +537,9 @@ def _scene_profile(bmin, bmax, left, right, start, count, tris, roots, critical,
         for j in range(len(ts)):
             p = axpy(ts[j], d, entry)
             # the distance moves by at most the step: a tight bound speeds the next query up
-            d2, _, _, _ = _segment_distance(bmin, bmax, left, right, start, count, tris, roots[i], p, p, bound)
+            d2, _, _, _ = _segment_distance(nodes, roots[i], p, p, bound)
             if d2 == bound:  # nothing within the bound: search again without it
-                d2, _, _, _ = _segment_distance(bmin, bmax, left, right, start, count, tris, roots[i], p, p, math.inf)
+                d2, _, _, _ = _segment_distance(nodes, roots[i], p, p, math.inf)
             out[i, j] = math.sqrt(d2)
             step = ts[j + 1] - ts[j] if j + 1 < len(ts) else 0.0
             bound = (out[i, j] + step + BOUND_SLACK_MM) ** 2
@@ -539,7 +547,7 @@ def _scene_profile(bmin, bmax, left, right, start, count, tris, roots, critical,
 
 
 @njit(cache=True, parallel=True)
-def _scene_safe_depths(bmin, bmax, left, right, start, count, tris, roots, critical, bone, radii, skin, tol,
+def _scene_safe_depths(nodes, roots, critical, bone, radii, skin, tol,
                        points, dirs, max_depth, needle_r, lo, hi, safe, bone_t, limiting, exit_t):
     """Rays lo..hi-1 of a safety scan, in parallel (see `SceneBVH.safe_depths`)."""
     for v in prange(lo, hi):
@@ -547,14 +555,14 @@ def _scene_safe_depths(bmin, bmax, left, right, start, count, tris, roots, criti
         d = (dirs[v, 0], dirs[v, 1], dirs[v, 2])
         ex = math.inf
         if skin >= 0:
-            ex = _body_exit(bmin, bmax, left, right, start, count, tris, roots[skin], o, d, tol)
+            ex = _body_exit(nodes, roots[skin], o, d, tol)
         exit_t[v] = ex if ex <= max_depth else math.inf
         best = min(max_depth, ex)
         which = -1
         k = 0
         for i in range(len(roots)):
             if critical[i]:
-                t = _offset_entry(bmin, bmax, left, right, start, count, tris, roots[i], o, d,
+                t = _offset_entry(nodes, roots[i], o, d,
                                   radii[i] + needle_r, best)
                 if t < best:
                     best = t
@@ -565,7 +573,7 @@ def _scene_safe_depths(bmin, bmax, left, right, start, count, tris, roots, criti
         bt = math.inf
         for i in range(len(roots)):
             if bone[i]:
-                t = _ray_hits(bmin, bmax, left, right, start, count, tris, roots[i], o, d, 0.0)[0]
+                t = _ray_hits(nodes, roots[i], o, d, 0.0)[0]
                 if t < bt:
                     bt = t
         bone_t[v] = bt if bt <= max_depth else math.inf
@@ -588,7 +596,7 @@ class SceneBVH:
         roots = []
         tris = []
         for b in parts:
-            bmin, bmax, left, right, start, count = b._nodes
+            bmin, bmax, left, right, start, count, _ = b._nodes
             roots.append(node_off)
             arrays[0].append(bmin)
             arrays[1].append(bmax)
@@ -599,8 +607,8 @@ class SceneBVH:
             tris.append(b.tris)
             node_off += len(bmin)
             tri_off += len(b.tris)
-        self._nodes = tuple(np.ascontiguousarray(np.concatenate(a)) for a in arrays)
         self.tris = np.ascontiguousarray(np.concatenate(tris))
+        self._nodes = (*(np.ascontiguousarray(np.concatenate(a)) for a in arrays), self.tris)
         self.roots = np.asarray(roots, dtype=np.int64)
         self.critical = np.asarray(critical, dtype=np.bool_)
         self.margins = np.asarray(margins, dtype=np.float64)
@@ -609,11 +617,11 @@ class SceneBVH:
 
     def crossings(self, i: int, origin, direction) -> np.ndarray:
         """Sorted distinct crossings t >= 0 (mm) of the ray origin + t direction with mesh i."""
-        return _ray_hit_list(*self._nodes, self.tris, int(self.roots[i]), _tuple3(origin), _tuple3(direction))
+        return _ray_hit_list(self._nodes, int(self.roots[i]), _tuple3(origin), _tuple3(direction))
 
     def body_exit(self, i: int, origin, direction, tol: float) -> float:
         """Where the ray leaves closed mesh i going outward (see `_body_exit`), or inf (mm)."""
-        return float(_body_exit(*self._nodes, self.tris, int(self.roots[i]), _tuple3(origin), _tuple3(direction),
+        return float(_body_exit(self._nodes, int(self.roots[i]), _tuple3(origin), _tuple3(direction),
                                 float(tol)))
 
     def inside_fraction(self, i: int, point, decisive: int = len(VOTE_DIRECTIONS)) -> float:
@@ -626,14 +634,14 @@ class SceneBVH:
         lo, hi = self.parts[i].bounds
         if np.any(p < lo) or np.any(p > hi):
             return 0.0
-        odd, cast = _odd_votes(*self._nodes, self.tris, int(self.roots[i]), _tuple3(p), VOTE_DIRECTIONS,
+        odd, cast = _odd_votes(self._nodes, int(self.roots[i]), _tuple3(p), VOTE_DIRECTIONS,
                                int(decisive))
         return odd / cast
 
     def profile(self, entry, direction, ts) -> np.ndarray:
         """(k, m) distance (mm) from each point entry + t direction, t in ts (m,), to each critical mesh."""
         return _scene_profile(
-            *self._nodes, self.tris, self.roots, self.critical, _tuple3(entry), _tuple3(direction),
+            self._nodes, self.roots, self.critical, _tuple3(entry), _tuple3(direction),
             np.ascontiguousarray(ts, dtype=np.float64),
         )
 
@@ -656,7 +664,7 @@ class SceneBVH:
             raise ValueError("one bone flag per mesh")
         if not -1 <= int(skin) < len(self.roots):
             raise ValueError(f"skin must be a mesh index or -1, got {skin}")
-        _scene_safe_depths(*self._nodes, self.tris, self.roots, self.critical, bone, self.margins, int(skin),
+        _scene_safe_depths(self._nodes, self.roots, self.critical, bone, self.margins, int(skin),
                            float(tol), points, dirs, float(max_depth), float(needle_radius), int(lo), int(hi),
                            safe, bone_depth, limiting, exit_depth)
 
@@ -670,8 +678,7 @@ class SceneBVH:
         margin_entry (k,): first t in [0, length] within margin + needle_radius (inf: never).
         """
         hits, counts, seg, pts, entry_t = _scene_query(
-            *self._nodes,
-            self.tris,
+            self._nodes,
             self.roots,
             self.critical,
             self.margins,
