@@ -237,8 +237,9 @@ MAX_RAY_HITS = 512
 
 
 @njit(cache=True)
-def _ray_hits(nodes, root, o, d, t_split):
-    """First hit t, first hit beyond t_split, number of hits before and beyond t_split.
+def _crossings(nodes, root, o, d):
+    """Sorted distinct crossings t >= 0 of the ray o + t d with one mesh, and how many more crossings
+    there were than the buffer holds (MAX_RAY_HITS).
 
     A ray through a shared edge or vertex meets several triangles at the same t: such hits are
     counted once, so that the parity of the count tells inside from outside.
@@ -270,18 +271,28 @@ def _ray_hits(nodes, root, o, d, t_split):
         stack[sp + 1] = right[node]
         sp += 2
     hits = np.sort(buf[:k])
-    first = math.inf
-    first_after = math.inf
-    n_before = 0
-    n_after = 0
+    out = np.empty(k)
+    m = 0
     last = -math.inf
     for i in range(k):
         t = hits[i]
         if t - last <= DUPLICATE_HIT_REL * (1.0 + abs(t)):
             continue  # the same crossing seen through a shared edge or vertex
         last = t
-        if t < first:
-            first = t
+        out[m] = t
+        m += 1
+    return out[:m], overflow
+
+
+@njit(cache=True)
+def _ray_hits(nodes, root, o, d, t_split):
+    """First hit t, first hit beyond t_split, number of hits before and beyond t_split."""
+    hits, overflow = _crossings(nodes, root, o, d)
+    first = hits[0] if len(hits) else math.inf
+    first_after = math.inf
+    n_before = 0
+    n_after = 0
+    for t in hits:
         if t > t_split:
             n_after += 1
             if t < first_after:
@@ -328,42 +339,8 @@ def _offset_entry(nodes, root, o, d, radius, t_max):
 
 @njit(cache=True)
 def _ray_hit_list(nodes, root, o, d):
-    """Sorted distinct crossings t >= 0 of the ray o + t d with one mesh (hits through a shared
-    edge or vertex counted once); at most MAX_RAY_HITS of them."""
-    bmin, bmax, left, right, start, count, tris = nodes
-    inv = _inverse(d)
-    buf = np.empty(MAX_RAY_HITS)
-    k = 0
-    stack = np.empty(128, dtype=np.int64)
-    stack[0] = root
-    sp = 1
-    while sp > 0:
-        sp -= 1
-        node = stack[sp]
-        if _ray_box(bmin, bmax, node, 0.0, o, inv, math.inf) == math.inf:
-            continue
-        if left[node] < 0:
-            for j in range(start[node], start[node] + count[node]):
-                t = ray_triangle(o, d, _corner(tris, j, 0), _corner(tris, j, 1), _corner(tris, j, 2))
-                if t < math.inf and k < MAX_RAY_HITS:
-                    buf[k] = t
-                    k += 1
-            continue
-        stack[sp] = left[node]
-        stack[sp + 1] = right[node]
-        sp += 2
-    hits = np.sort(buf[:k])
-    out = np.empty(k)
-    m = 0
-    last = -math.inf
-    for i in range(k):
-        t = hits[i]
-        if t - last <= DUPLICATE_HIT_REL * (1.0 + abs(t)):
-            continue
-        last = t
-        out[m] = t
-        m += 1
-    return out[:m]
+    """Sorted distinct crossings t >= 0 of the ray o + t d with one mesh; at most MAX_RAY_HITS."""
+    return _crossings(nodes, root, o, d)[0]
 
 
 @njit(cache=True)
