@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from needlesafe.meshes.errors import Cancelled
-from needlesafe.meshes.types import AnatomyScene
+from needlesafe.meshes.types import AnatomyScene, vertex_normals
 
 from .bvh import SceneBVH
 from .tolerances import ENTRY_TOL_MM, MIN_DIRECTION, SKIN_START_MM
@@ -60,18 +60,6 @@ class SafetyMap:
         breaks a margin or reaches tissue the model does not contain (unknown is danger)."""
         reach = np.minimum(needle_length_mm, self.bone_depth_mm)
         return self.safe_depth_mm < reach
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(n, 3) unit area-weighted vertex normals of an outward-oriented mesh."""
-    tris = vertices[faces]
-    fn = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
-    vn = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(vn, faces[:, k], fn)
-    norm = np.linalg.norm(vn, axis=1)
-    norm[norm == 0] = 1.0
-    return vn / norm[:, None]
 
 
 def skin_of(scene: AnatomyScene):

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from .types import PackError
+from .types import PackError, vertex_normals
 
 
 def _sample_triangles(tris: np.ndarray, spacing: float) -> np.ndarray:
@@ -45,12 +45,9 @@ def _sample_triangles(tris: np.ndarray, spacing: float) -> np.ndarray:
 
 def _folded(v: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Vertices with a face around them turned against their (area-weighted) normal."""
+    vn = vertex_normals(v, faces)
     tris = v[faces]
     fn = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
-    vn = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(vn, faces[:, k], fn)
-    vn /= np.maximum(np.linalg.norm(vn, axis=1), 1e-12)[:, None]
     fn /= np.maximum(np.linalg.norm(fn, axis=1), 1e-12)[:, None]
     dots = np.einsum("ij,ij->i", np.repeat(fn, 3, axis=0), vn[faces.reshape(-1)])
     return np.unique(faces.reshape(-1)[dots < 0.1])

@@ -29,6 +29,19 @@ DEFAULT_COLOUR = {
 }
 
 
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(n, 3) unit area-weighted vertex normals of an outward-oriented mesh ((m, 3) faces); a vertex
+    that no face uses gets the zero vector."""
+    tris = vertices[faces]
+    fn = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    vn = np.zeros_like(vertices)
+    for k in range(3):
+        np.add.at(vn, faces[:, k], fn)
+    norm = np.linalg.norm(vn, axis=1)
+    norm[norm == 0] = 1.0
+    return vn / norm[:, None]
+
+
 def faces_closed(faces: np.ndarray) -> bool:
     """True when every edge of the (m, 3) face array is shared by exactly two faces."""
     f = np.asarray(faces, dtype=np.int64)
