@@ -114,6 +114,18 @@ def render_safety_map(scene, smap, out, needle_length_mm: float = 50.0, view: st
 NOT_MODELLED_COLOUR = "#9E9E9E"  # grey: the line leaves the modelled body, the depth is not known
 
 
+def danger_field(poly, needle_length_mm: float) -> np.ndarray:
+    """(n,) mm per skin point of a map's PolyData: how far the needle reaches past the safe depth.
+    Positive exactly where `SafetyMap.danger_zone` is true (a needle of this length stops at the
+    first bone); the outline is its zero contour."""
+    depth = np.asarray(poly.point_data["safe_depth_mm"], float)
+    reach = np.full(len(depth), float(needle_length_mm))
+    if "bone_depth_mm" in poly.point_data:  # -1 where no bone lies within the map's depth
+        bone = np.asarray(poly.point_data["bone_depth_mm"], float)
+        reach = np.where(bone >= 0.0, np.minimum(reach, bone), reach)
+    return reach - depth
+
+
 def add_safety_map(plotter, poly, needle_length_mm: float, max_depth_mm: float, name: str = "safety_map"):
     """Add the heat map (red shallow, through yellow, to blue deep; colour-blind friendly 'plasma'
     reversed would lose red=danger, so 'RdYlBu') and the danger-zone outline to a plotter. Skin
@@ -146,8 +158,10 @@ def add_safety_map(plotter, poly, needle_length_mm: float, max_depth_mm: float, 
         for text in (bar.GetTitleTextProperty(), bar.GetAnnotationTextProperty()):
             text.SetBackgroundColor(1.0, 1.0, 1.0)
             text.SetBackgroundOpacity(0.85)
+    zone = poly.copy(deep=False)
+    zone.point_data["reach_minus_safe"] = danger_field(poly, needle_length_mm)
     try:
-        outline = poly.contour([needle_length_mm], scalars="safe_depth_mm")
+        outline = zone.contour([0.0], scalars="reach_minus_safe")
     except Exception:  # noqa: BLE001 - no contour (no danger zone) is a valid outcome
         outline = None
     if outline is not None and outline.n_points:

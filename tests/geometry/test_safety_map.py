@@ -123,3 +123,20 @@ def test_scene_bvh_safe_depths_one_ray_and_its_checks():
         bvh.safe_depths(pts, dirs, 100.0, 0.5, -1, [False, True], 1e-3, 0, 1, safe, bone_t, limiting, exit_t)
     with pytest.raises(ValueError):
         bvh.safe_depths(pts, dirs, 100.0, 0.5, 3, [False], 1e-3, 0, 1, safe, bone_t, limiting, exit_t)
+
+
+@pytest.mark.parametrize("length", [30.0, 50.0, 75.0])
+def test_drawn_outline_follows_the_danger_zone_with_the_bone_stop(length):
+    """The outline drawn on the skin is the zero contour of a field that is positive exactly on
+    SafetyMap.danger_zone: where a bone stops the needle first, the skin is not outlined."""
+    from needlesafe.app.render import danger_field
+    from needlesafe.app.safety_export import map_polydata
+
+    scene = builtin_scene("gluteal")
+    smap = compute_safety_map(ClearanceEngine(scene))
+    field = danger_field(map_polydata(scene, smap), length)
+    zone = smap.danger_zone(length)
+    assert np.array_equal(field > 0.0, zone)
+    stopped = (smap.bone_depth_mm < length) & (smap.safe_depth_mm < length) & ~zone
+    if length >= 50.0:  # long needles: skin where only the bone stop keeps the needle out of a margin
+        assert stopped.any()
