@@ -183,26 +183,23 @@ def _check(args) -> int:
 def format_report(report) -> str:
     """A readable table of a ClearanceReport (distances rounded down, toward danger)."""
     from needlesafe.app import readout
-    from needlesafe.geometry.report import format_mm as _floor2
 
     n = report.needle
     xyz = lambda v: "(" + ", ".join(f"{x:.1f}" for x in v) + ")"  # noqa: E731
     lines = [
         f"NeedleSafe clearance, pack '{report.pack}'. {DISCLAIMER}",
-        f"Needle {n.gauge_mm:.2f} x {n.length_mm:.0f} mm; entry {xyz(n.entry_lps)}, direction "
-        f"({', '.join(f'{x:.3f}' for x in n.direction)}), depth {n.depth_mm:.1f} mm, tip {xyz(n.tip_lps)}",
+        f"Entry {xyz(n.entry_lps)}, direction ({', '.join(f'{x:.3f}' for x in n.direction)}), "
+        f"tip {xyz(n.tip_lps)} (mm, LPS)",
         "",
         f"{'structure':<40} {'role':<7} {'margin':>7} {'shaft mm':>9} {'tip mm':>8}  status",
     ]
-    for s in report.structures:
-        lines.append(
-            f"{s.name:<40} {s.role:<7} {s.margin_mm:>7.1f} {_floor2(s.shaft_distance_mm):>9} "
-            f"{_floor2(s.tip_distance_mm):>8}  {s.level.upper()}"
-        )
+    for s in readout.rows_by_danger(report):
+        name, shaft, tip, level = readout.structure_cells(s)
+        lines.append(f"{name:<40} {s.role:<7} {s.margin_mm:>7.1f} {shaft:>9} {tip:>8}  {level}")
     if not report.structures:
         lines.append("(no critical structure in this pack)")
     lines.append("")
-    lines += readout.summary_lines(report)[1:]
+    lines += readout.summary_lines(report)
     for e in report.errors:
         lines.append(f"error: {e}")
     return "\n".join(lines)

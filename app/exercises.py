@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from needlesafe.geometry.needle import MAX_GAUGE_MM, MAX_LENGTH_MM, Needle, NeedleError
+from needlesafe.geometry.report import format_mm
 from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import read_json, read_regular_bytes
 
@@ -228,8 +229,8 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
         feedback.append(f"Target missed: the tip is {dist:.1f} mm from the {exercise.target_name} target "
                         f"(allowed {exercise.tolerance_mm:.0f} mm).")
         if stopped:
-            feedback.append(f"The needle stopped on {stopped['name']} at {stopped['depth_mm']:.1f} mm, short of the "
-                            "target: a needle cannot pass through bone; change the angle.")
+            feedback.append(f"The needle stopped on {stopped['name']} at {format_mm(stopped['depth_mm'], 1)} mm, "
+                            "short of the target: a needle cannot pass through bone; change the angle.")
     clearance_ok = report.level != "unknown"
     if not clearance_ok:
         feedback.append("Unsafe: the needle's tip is where the model cannot say what it touches "
@@ -244,7 +245,8 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
             feedback.append(f"Unsafe: the needle touches {row.name}.")
         elif row.shaft_distance_mm < needed:
             clearance_ok = False
-            feedback.append(f"Unsafe: {row.shaft_distance_mm:.1f} mm from {row.name}; keep at least {needed:.1f} mm.")
+            feedback.append(f"Unsafe: {format_mm(row.shaft_distance_mm, 1)} mm from {row.name}; "
+                            f"keep at least {needed:g} mm.")
     if clearance_ok:
         feedback.append("Every danger structure kept its margin.")
     br = report.path.bracketing

@@ -630,7 +630,7 @@ class MainWindow(QtWidgets.QMainWindow):
             rows = [r for r in rep.structures if r.shaft_distance_mm is not None]
             near = min(rows, key=lambda r: r.shaft_distance_mm) if rows else None
             cells = [
-                f"{label}: {n.gauge_mm:.2f}×{n.length_mm:.0f}, {n.depth_mm:.1f} mm in",
+                f"{label}: {n.gauge_mm:.2f}×{n.length_mm:.0f}, {_mm(n.depth_mm, 1)} mm in",
                 rep.level.upper(),
                 f"{near.name} {_mm(near.shaft_distance_mm)} mm" if near else "unknown",
                 _mm(rep.path.safe_depth_mm),
@@ -1006,7 +1006,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.depth_slider.setValue(int(round(needle.depth_mm * 10)))
         self.depth_slider.blockSignals(False)
         stop = report.path.stopped_by
-        self.depth_label.setText(f" {needle.depth_mm:.1f} / {needle.length_mm:g} mm " + ("(bone) " if stop else ""))
+        self.depth_label.setText(f" {_mm(needle.depth_mm, 1)} / {needle.length_mm:g} mm " + ("(bone) " if stop else ""))
         if stop:
             self.statusBar().showMessage(f"firm stop: {stop['name'].replace('_', ' ')}", 5000)
         self._draw_needle()

@@ -9,29 +9,17 @@ from __future__ import annotations
 from needlesafe.geometry.report import format_mm
 
 
-def bone_name(name: str) -> str:
-    """A structure name as words: 'hip_bone' -> 'hip bone'."""
-    return name.replace("_", " ")
-
-
 def needle_sentence(report) -> str:
-    """'Needle 0.30 × 75 mm, inserted 60.5 mm — firm stop: resting on the hip bone at 60.5 mm'."""
+    """'Needle 0.30 × 75 mm, inserted 60.4 mm', and when a bone stopped it: '— firm stop: stopped on
+    hip_bone at 60.4 mm (asked for 65.1 mm; a needle cannot pass through bone)'."""
     n = report.needle
-    text = f"Needle {n.gauge_mm:.2f} × {n.length_mm:g} mm, inserted {n.depth_mm:.1f} mm"
+    text = f"Needle {n.gauge_mm:.2f} × {n.length_mm:g} mm, inserted {format_mm(n.depth_mm, 1)} mm"
     stop = report.path.stopped_by
     if stop:
-        text += f" — firm stop: resting on the {bone_name(stop['name'])} at {format_mm(stop['depth_mm'], 1)} mm"
+        asked = report.requested_depth_mm if report.requested_depth_mm is not None else n.depth_mm
+        text += (f" — firm stop: stopped on {stop['name']} at {format_mm(stop['depth_mm'], 1)} mm "
+                 f"(asked for {asked:g} mm; a needle cannot pass through bone)")
     return text
-
-
-def stop_sentence(report) -> str:
-    """Why the needle is shallower than asked, or '' when it is not."""
-    stop = report.path.stopped_by
-    if not stop:
-        return ""
-    asked = report.requested_depth_mm if report.requested_depth_mm is not None else report.needle.depth_mm
-    return (f"Firm stop: stopped on {stop['name']} at {format_mm(stop['depth_mm'], 1)} mm "
-            f"(asked for {asked:.1f} mm; a needle cannot pass through bone)")
 
 
 def safe_depth_sentence(report) -> str:
@@ -76,10 +64,6 @@ def rows_by_danger(report) -> list:
 
 
 def summary_lines(report) -> list[str]:
-    """The sentences under the table, in order (the firm stop only when there is one)."""
-    lines = [needle_sentence(report)]
-    stop = stop_sentence(report)
-    if stop:
-        lines.append(stop)
-    return lines + [safe_depth_sentence(report), bracketing_sentence(report), path_sentence(report),
-                    overall_sentence(report)]
+    """The sentences under the table, in order."""
+    return [needle_sentence(report), safe_depth_sentence(report), bracketing_sentence(report),
+            path_sentence(report), overall_sentence(report)]

@@ -131,7 +131,7 @@ def needle_section(title: str, report, depths, curves, score=None) -> str:
         name, shaft, tip, level = (html.escape(c) for c in readout.structure_cells(r))
         rows.append(f"<tr><td>{name}</td><td>{html.escape(r.role)}</td><td>{r.margin_mm:.1f}</td>"
                     f"<td>{shaft}</td><td>{tip}</td><td style='background:{LEVEL_COLOUR[r.level]}'>{level}</td></tr>")
-    sentences = [readout.stop_sentence(report), readout.safe_depth_sentence(report),
+    sentences = [readout.safe_depth_sentence(report),
                  readout.bracketing_sentence(report), readout.path_sentence(report)]
     parts = [
         f"<h2>{html.escape(title)}</h2>",

@@ -206,10 +206,10 @@ def test_window_table_and_report_say_the_same_words():
     assert rep.path.stopped_by is not None  # a needle pushed onto the hip bone
     text = format_report(rep)
     html_text = section_for(eng, "Needle", rep.needle.at_depth(75.0))
-    for sentence in readout.summary_lines(rep)[1:]:
+    for sentence in readout.summary_lines(rep):
         assert sentence in text
     import html as _html
 
-    for sentence in (readout.stop_sentence(rep), readout.safe_depth_sentence(rep), readout.bracketing_sentence(rep)):
+    for sentence in (readout.needle_sentence(rep), readout.safe_depth_sentence(rep), readout.bracketing_sentence(rep)):
         assert _html.escape(sentence) in html_text
     assert "stopped on hip_bone at" in text

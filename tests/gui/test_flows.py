@@ -153,7 +153,7 @@ def test_needle_stops_at_bone_with_slider_keys_and_a_contact_ring(window, qtbot,
     win.depth_slider.setValue(700)  # 70 mm asked for, as a click on the slider does
     assert win.needle.depth_mm == pytest.approx(stop)
     assert win.depth_slider.value() == int(round(stop * 10))
-    assert f"{stop:.1f} / 75 mm" in win.depth_label.text()
+    assert f"{format_mm(stop, 1)} / 75 mm" in win.depth_label.text()  # rounded toward danger
     assert win.statusBar().currentMessage() == "firm stop: hip bone"
     assert win.report.path.stopped_by["name"] == "hip_bone"
     assert "firm stop" in win.panel.needle_label.text()
