@@ -34,3 +34,25 @@ def _qt_messages_reach_the_log(request, qtbot):
     previous = QtCore.qInstallMessageHandler(handler)
     yield
     QtCore.qInstallMessageHandler(previous)
+
+
+@pytest.fixture
+def window(qtbot):
+    """The default window, shown, active and drawn once; closed and deleted in order afterwards."""
+    import gc
+
+    from needlesafe.app.main_window import MainWindow
+
+    from .test_window import dispose
+
+    win = MainWindow("default")
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    qtbot.waitActive(win)
+    win.plotter.render()
+    yield win
+    win.close()
+    dispose(win)
+    del win
+    gc.collect()

@@ -27,18 +27,6 @@ def bone_needle(scene, depth=0.0, length=75.0):
     return Needle(skin_entry(scene, top), BONE_DIR, depth, length, 0.30)
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow("default")
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitActive(win)
-    yield win
-    win.close()
-    dispose(win)
-
-
 def toolbar(win):
     return win.region.currentText(), win.habitus.currentText(), win.preset.currentText()
 

@@ -16,21 +16,6 @@ from needlesafe.meshes.pack import load_pack
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def window(qtbot):
-    win = MainWindow("default")
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitActive(win)
-    win.plotter.render()
-    yield win
-    win.close()
-    dispose(win)
-    del win
-    gc.collect()
-
-
 def dispose(win):
     """Delete a closed window now, in order, rather than whenever the garbage collector gets to it
     during a later test."""
