@@ -1,0 +1,2 @@
+"""Everything Qt: the main window and its views, panels, dialogs and workers. Nothing below `app`
+imports this package; the rules they show live in `needlesafe.app.session`."""
