@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-DISCLAIMER = "NeedleSafe is an educational trainer, not a clinical device."
+from .readout import DISCLAIMER
 
 
 class _Parser(argparse.ArgumentParser):
@@ -168,7 +168,7 @@ def _opt(key: str) -> str:
 def _check(args) -> int:
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.needle import Needle
-    from needlesafe.meshes.pack import load_pack
+    from needlesafe.meshes.resolve import load_pack
 
     needle = Needle(args.entry, args.direction, args.depth, args.length, args.gauge)
     scene = load_pack(args.pack)
@@ -191,7 +191,7 @@ def format_report(report) -> str:
         f"Entry {xyz(n.entry_lps)}, direction ({', '.join(f'{x:.3f}' for x in n.direction)}), "
         f"tip {xyz(n.tip_lps)} (mm, LPS)",
         "",
-        f"{'structure':<40} {'role':<7} {'margin':>7} {'shaft mm':>9} {'tip mm':>8}  status",
+        f"{'structure':<40} {'role':<7} {'margin':>7} {'shaft mm':>9} {'tip mm':>8}  level",
     ]
     for s in readout.rows_by_danger(report):
         name, shaft, tip, level = readout.structure_cells(s)
@@ -218,7 +218,8 @@ def _import(args) -> int:
 def _packs(args) -> int:
     from needlesafe.meshes.builtin import builtin_names
     from needlesafe.meshes.io import read_table
-    from needlesafe.meshes.pack import MANIFEST_NAMES, find_packs, user_packs_dir
+    from needlesafe.meshes.pack import MANIFEST_NAMES
+    from needlesafe.meshes.resolve import find_packs, user_packs_dir
     from needlesafe.meshes.types import PackError
 
     for d in args.dir:
@@ -261,7 +262,7 @@ def _build_region(args) -> int:
 
 def _render(args) -> int:
     from needlesafe.app.render import render_scene
-    from needlesafe.meshes.pack import load_pack
+    from needlesafe.meshes.resolve import load_pack
 
     path = render_scene(load_pack(args.pack), args.view, args.out, hidden_roles=tuple(args.hide))  # writes args.out
     print(f"wrote {path}")
@@ -274,7 +275,7 @@ def _map(args) -> int:
     from needlesafe.app.safety_export import write_map
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.safety_map import compute_safety_map
-    from needlesafe.meshes.pack import load_pack
+    from needlesafe.meshes.resolve import load_pack
 
     if args.direction == ["normal"]:
         direction = "normal"
@@ -355,7 +356,7 @@ def _score(args) -> int:
     )
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.needle import Needle
-    from needlesafe.meshes.pack import load_pack
+    from needlesafe.meshes.resolve import load_pack
     from needlesafe.meshes.types import PackError
 
     path = _exercise_path(args.exercise)
@@ -427,7 +428,7 @@ def _report(args) -> int:
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.needle import Needle
     from needlesafe.meshes.io import atomic_write_text
-    from needlesafe.meshes.pack import load_pack
+    from needlesafe.meshes.resolve import load_pack
     from needlesafe.meshes.types import PackError
 
     score = None

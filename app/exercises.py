@@ -37,6 +37,7 @@ from needlesafe.geometry.needle import MAX_GAUGE_MM, MAX_LENGTH_MM, Needle, Need
 from needlesafe.geometry.report import format_mm
 from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import read_json, read_regular_bytes
+from needlesafe.meshes.paths import user_dir
 
 FORMAT = "needlesafe-exercise"
 EXERCISE_DIR = Path(__file__).resolve().parent / "exercises"
@@ -274,8 +275,8 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
 # ----- the attempt log -------------------------------------------------------------------------------
 
 def attempts_dir() -> Path:
-    root = os.environ.get("NEEDLESAFE_ATTEMPTS")
-    return Path(root) if root else Path.home() / ".local" / "share" / "needlesafe" / "attempts"
+    """Where attempt logs live: $NEEDLESAFE_ATTEMPTS or ~/.local/share/needlesafe/attempts."""
+    return user_dir("NEEDLESAFE_ATTEMPTS", "needlesafe/attempts")
 
 
 def log_path(student: str) -> Path:

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
 
     from needlesafe.app.main_window import MainWindow
     from needlesafe.geometry.placement import tilt
-    from needlesafe.meshes.pack import load_pack
+    from needlesafe.meshes.resolve import load_pack
 
     load_pack(args.pack)  # build the cache once so the cold start measures a normal start
     t0 = time.perf_counter()

@@ -15,7 +15,8 @@ os.environ["NEEDLESAFE_CACHE"] = tempfile.mkdtemp(prefix="needlesafe-bench-")
 
 from needlesafe.meshes.builtin import _cached_scene, build_region  # noqa: E402
 from needlesafe.meshes.habitus import PRESETS  # noqa: E402
-from needlesafe.meshes.pack import load_pack, write_pack  # noqa: E402
+from needlesafe.meshes.pack import write_pack  # noqa: E402
+from needlesafe.meshes.resolve import load_pack  # noqa: E402
 
 
 def main() -> int:

@@ -11,24 +11,24 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from .habitus import DEFAULT, PRESETS, habitus
+from .habitus import DEFAULT, PRESETS, Habitus, habitus
+from .pack import read_pack, write_pack
+from .paths import user_dir
+from .regions import gluteal, shoulder
 from .types import AnatomyScene, PackError
 
 REGIONS = ("gluteal", "shoulder")
 ALIASES = {"default": "gluteal"}
 
 
-def _builder(region: str):
+def _builder(region: str) -> Callable[[Habitus], AnatomyScene]:
     if region == "gluteal":
-        from .regions import gluteal
-
         return gluteal.build
     if region == "shoulder":
-        from .regions import shoulder
-
         return shoulder.build
     raise PackError(f"no built-in region '{region}' (regions: {', '.join(REGIONS)})")
 
@@ -57,8 +57,8 @@ def builtin_names() -> list[str]:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("NEEDLESAFE_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "needlesafe"
+    """Where built regions are kept: $NEEDLESAFE_CACHE or ~/.cache/needlesafe."""
+    return user_dir("NEEDLESAFE_CACHE", "needlesafe", base="cache")
 
 
 def _source_key(region: str, hab: str) -> str:
@@ -79,12 +79,10 @@ def build_region(region: str, hab: str = DEFAULT) -> AnatomyScene:
 
 @lru_cache(maxsize=8)
 def _cached_scene(region: str, hab: str) -> AnatomyScene:
-    from .pack import load_pack, write_pack
-
     folder = cache_dir() / "packs" / f"{region}-{hab}-{_source_key(region, hab)}"
     if (folder / "pack.json").is_file():
         try:
-            return load_pack(folder)
+            return read_pack(folder)
         except PackError:
             shutil.rmtree(folder, ignore_errors=True)  # a damaged cache entry is rebuilt
     scene = build_region(region, hab)

@@ -1,5 +1,8 @@
 """Anatomy packs: a folder with a manifest (`pack.json` or `pack.toml`) and mesh files.
 
+This module reads, validates and writes one pack FOLDER (`read_pack`, `write_pack`); naming a pack
+(a built-in name, a user pack's name, a manifest path) is `resolve.load_pack`'s job.
+
 Manifest (JSON shown; TOML has the same keys)::
 
     {"format": "needlesafe-pack", "version": 1, "name": "gluteal",
@@ -25,6 +28,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -61,29 +66,6 @@ MIN_PLAUSIBLE_EXTENT_MM = 20.0
 VERSION = 1
 #: A structure whose extent differs from the pack's median extent by more than this ratio is refused.
 SCALE_RATIO = 100.0
-
-
-def user_packs_dir() -> Path:
-    """Where imported packs live by name: $NEEDLESAFE_PACKS or ~/.local/share/needlesafe/packs."""
-    import os
-
-    root = os.environ.get("NEEDLESAFE_PACKS")
-    return Path(root) if root else Path.home() / ".local" / "share" / "needlesafe" / "packs"
-
-
-def find_packs(folders=()) -> list[Path]:
-    """Pack folders (holding a manifest) directly inside the user's pack folder and `folders`."""
-    out = []
-    for root in [user_packs_dir(), *map(Path, folders)]:
-        if not root.is_dir():
-            continue
-        if any((root / m).is_file() for m in MANIFEST_NAMES):
-            out.append(root)
-            continue
-        for child in sorted(root.iterdir()):
-            if child.is_dir() and any((child / m).is_file() for m in MANIFEST_NAMES):
-                out.append(child)
-    return out
 
 
 def _read_manifest(folder: Path) -> tuple[dict, Path]:
@@ -164,25 +146,12 @@ def _named_points(data: dict, key: str, ref: str, cls, names: set, mpath) -> lis
     return out
 
 
-def load_pack(source) -> AnatomyScene:
-    """Load and validate a pack: a folder path, a manifest path, a built-in pack's name
-    ('gluteal', 'shoulder:lean', 'default') or the name of a pack in the user's pack folder."""
-    from .builtin import builtin_names, builtin_scene, is_builtin
-
-    if isinstance(source, str):
-        check_path_text(source, PackError)
-    elif not isinstance(source, os.PathLike):
-        raise PackError(f"{source!r}: a pack is named by text (a folder or a built-in name)")
-    if is_builtin(source) and not Path(source).exists():
-        return builtin_scene(source)
-    folder = Path(source)
-    if folder.is_file() and folder.name in MANIFEST_NAMES:
-        folder = folder.parent
-    if not folder.is_dir() and isinstance(source, str) and (user_packs_dir() / source).is_dir():
-        folder = user_packs_dir() / source
+def read_pack(folder) -> AnatomyScene:
+    """Read and validate the pack in `folder` (a path to a folder holding a manifest). Resolving a
+    pack by name (built-in, user pack, manifest path) is `resolve.load_pack`'s job."""
+    folder = check_path_text(folder, PackError)
     if not folder.is_dir():
-        names = ", ".join(builtin_names())
-        raise PackError(f"{source}: no such pack folder (built-in packs: {names})")
+        raise PackError(f"{folder}: no such pack folder")
     data, mpath = _read_manifest(folder)
     check_version(data, mpath)
     if not isinstance(data.get("name", ""), str):
@@ -271,9 +240,6 @@ def write_pack(scene: AnatomyScene, folder) -> Path:
     An existing `folder` must be a pack folder (holding a manifest) or empty: other folders are
     never replaced. Raises OutputPathError for an unusable `folder`.
     """
-    import shutil
-    import tempfile
-
     folder = check_path_text(folder, OutputPathError)
     if os.path.lexists(folder):
         if not folder.is_dir():

@@ -20,7 +20,8 @@ from needlesafe.meshes.io import (
     atomic_write_text,
     write_ply,
 )
-from needlesafe.meshes.pack import load_pack, write_pack
+from needlesafe.meshes.pack import write_pack
+from needlesafe.meshes.resolve import load_pack
 
 from .conftest import box_mesh, scene_of, structure
 from .test_corpus_bad_input import GOOD_ATTEMPT

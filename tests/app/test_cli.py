@@ -10,7 +10,7 @@ from needlesafe.app.cli import main
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.geometry.placement import skin_entry
-from needlesafe.meshes.pack import load_pack
+from needlesafe.meshes.resolve import load_pack
 
 SCENE = load_pack("default")
 # straight in from behind, over the sciatic nerve halfway between greater trochanter and ischial tuberosity

@@ -19,7 +19,7 @@ from needlesafe.app.exercises import (
 )
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
-from needlesafe.meshes.pack import load_pack
+from needlesafe.meshes.resolve import load_pack
 
 _ENGINES = {}
 

@@ -111,7 +111,8 @@ def test_toolbar_follows_exercise_habitus_scenario_and_replay(window, tmp_path, 
 
 
 def test_gui_pack_argument_and_open_pack_folder(qtbot, tmp_path):
-    from needlesafe.meshes.pack import load_pack, write_pack
+    from needlesafe.meshes.pack import write_pack
+    from needlesafe.meshes.resolve import load_pack
 
     win = MainWindow("shoulder:high")
     win.show()

@@ -11,7 +11,7 @@ from needlesafe.app.main_window import STATUS_COLOUR, MainWindow
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.placement import skin_entry
 from needlesafe.geometry.report import format_mm
-from needlesafe.meshes.pack import load_pack
+from needlesafe.meshes.resolve import load_pack
 
 pytestmark = pytest.mark.gui
 

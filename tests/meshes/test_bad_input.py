@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from needlesafe.meshes.io import write_ply
-from needlesafe.meshes.pack import load_pack, write_pack
+from needlesafe.meshes.pack import write_pack
+from needlesafe.meshes.resolve import load_pack
 from needlesafe.meshes.types import PackError
 
 from ..conftest import box_mesh, scene_of, structure

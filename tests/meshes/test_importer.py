@@ -6,7 +6,7 @@ import pytest
 
 from needlesafe.meshes.importer import axes_matrix, guess_role, import_folder
 from needlesafe.meshes.io import write_ply
-from needlesafe.meshes.pack import load_pack
+from needlesafe.meshes.resolve import load_pack
 from needlesafe.meshes.types import PackError
 
 from ..conftest import box_mesh, cylinder_mesh

@@ -13,7 +13,7 @@ from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.measure import surface_distance
 from needlesafe.geometry.needle import Needle
 from needlesafe.meshes.importer import import_folder
-from needlesafe.meshes.pack import load_pack
+from needlesafe.meshes.resolve import load_pack
 
 
 def mesh_mesh_distance(a, b):
