@@ -1,72 +1,208 @@
-"""Benchmark: the desktop window's cold start, per-update cost and memory, in a real window.
+"""Benchmark: the desktop window's needle update against a bare render of the same scene, in one run.
 
-    xvfb-run -a -s "-screen 0 1400x900x24" python bench/app.py [--pack shoulder] [--updates 60]
+    xvfb-run -a -s "-screen 0 1400x900x24" python bench/app.py [--pack gluteal] [--updates 80]
 
-Prints: process start to first rendered frame; per needle update the engine's report, the
-clearance-versus-depth profile, and the full update including the panel and a redraw (medians and
-p95); peak resident memory. Figures only. Needs an X display (Xvfb is fine).
+Measures, side by side in one real window (interleaved, so both see the same machine load):
+
+(a) a needle update with redraw: `window.set_needle(n)` then one synchronous paint of the 3D view;
+(b) a bare render of the same displayed scene: one synchronous paint with nothing changed;
+(c) the obvious alternative: a plain pyvista plotter drawing the engine's full meshes (skin
+    translucent) at the same window size.
+
+The synchronous paint is `plotter.interactor.repaint()`: exactly the render a Qt update triggers.
+(pyvistaqt's `plotter.render()` renders, and its WindowFrameEvent then schedules a paint that renders
+the whole scene a second time; the bench prints that cost too.)
+
+First frame and peak memory come from a child process started fresh (the region already cached), so
+imports, the engine's index and the first render all count: process start to the first rendered frame,
+then the child's peak resident memory after as many needle updates. Prints medians and p95; the last
+line is `updates/s: N; update/bare-render: R; first frame: S s; peak memory: M MB`. Figures only.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import time
 
-T_PROCESS = time.perf_counter()
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+os.environ.setdefault("QT_API", "pyside6")
 
 import numpy as np  # noqa: E402
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pack", default="shoulder", help="pack to open (default: shoulder)")
-    ap.add_argument("--updates", type=int, default=60)
-    args = ap.parse_args(argv)
+def _window_class():
+    """The main window: the new `app.qt.main_window`, else the old single-module window."""
+    try:
+        from needlesafe.app.qt.main_window import MainWindow
+    except ImportError:
+        from needlesafe.app.main_window import MainWindow
+    return MainWindow
+
+
+def _load_pack(name):
+    """The pack's scene (cached on disk after the first call)."""
+    try:
+        from needlesafe.meshes.resolve import load_pack
+    except ImportError:
+        from needlesafe.meshes.pack import load_pack
+    return load_pack(name)
+
+
+def _part(win, name):
+    """`win.<name>`, or the session's (`win.session.<name>`) in the new window."""
+    value = getattr(win, name, None)
+    if value is None and getattr(win, "session", None) is not None:
+        value = getattr(win.session, name, None)
+    return value
+
+
+def _needles(base, count):
+    """`count` needles sweeping depth and angle from `base` (every one a real change)."""
+    from needlesafe.geometry.placement import tilt
+
+    out = []
+    for k in range(count):
+        n = base.at_depth(min(base.length_mm, 5.0 + 0.5 * (k % 60)))
+        out.append(type(n)(n.entry_lps, tilt(n.direction, (0, 0, 1), 0.5 * (k % 40) - 10.0), n.depth_mm,
+                           n.length_mm, n.gauge_mm))
+    return out
+
+
+def _open_window(pack):
     from PySide6 import QtWidgets
 
-    from needlesafe.app.main_window import MainWindow
-    from needlesafe.geometry.placement import tilt
-    from needlesafe.meshes.resolve import load_pack
-
-    load_pack(args.pack)  # build the cache once so the cold start measures a normal start
-    t0 = time.perf_counter()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
-    win = MainWindow(args.pack)
+    win = _window_class()(pack)
     win.show()
-    app.processEvents()
-    win.plotter.render()
-    app.processEvents()
-    first_frame = time.perf_counter() - t0
-    print(f"pack {win.scene.name}: {len(win.scene.structures)} structures, {win.scene.n_triangles:,} triangles")
-    print(f"window creation to first rendered frame: {first_frame:.2f} s "
-          f"(process start to first frame, imports included: {time.perf_counter() - T_PROCESS:.2f} s)")
-    base = win.needle
-    t_report, t_profile, t_full = [], [], []
-    for k in range(args.updates):
-        n = base.at_depth(min(base.length_mm, 5.0 + 0.5 * k))
-        n = type(n)(n.entry_lps, tilt(n.direction, (0, 0, 1), 0.5 * k), n.depth_mm, n.length_mm, n.gauge_mm)
-        t = time.perf_counter()
-        win.engine.report(n)
-        t_report.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        win.engine.profile(n)
-        t_profile.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        win.set_needle(n)  # report + panel + plot + needle actors + render
+    for _ in range(3):
         app.processEvents()
-        t_full.append(time.perf_counter() - t)
+    win.plotter.interactor.repaint()
+    app.processEvents()
+    return app, win
 
-    def fmt(ts):
-        return f"median {1e3 * np.median(ts):.2f} ms, p95 {1e3 * np.percentile(ts, 95):.2f} ms"
 
-    print(f"engine report: {fmt(t_report)}")
-    print(f"clearance profile (121 depths): {fmt(t_profile)}")
-    print(f"full update with redraw: {fmt(t_full)} -> {1.0 / np.median(t_full):.1f} updates/s")
-    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+def child(pack: str, updates: int) -> int:
+    """Fresh process: time to the first rendered frame, then peak memory after `updates` updates."""
+    app, win = _open_window(pack)
+    first = time.time()
+    for n in _needles(_part(win, "needle"), updates):
+        win.set_needle(n)
+        app.processEvents()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"first_frame_at": first, "peak_mb": rss}))
     win.close()
+    return 0
+
+
+def _stats(ts) -> str:
+    return f"median {1e3 * np.median(ts):7.2f} ms, p95 {1e3 * np.percentile(ts, 95):7.2f} ms"
+
+
+def _plain_pyvista(scene, size, camera, repeats: int):
+    """Render times of a plain pyvista plotter showing the engine's full meshes (skin translucent)."""
+    import pyvista as pv
+
+    from needlesafe.app.render import to_polydata
+
+    try:
+        from needlesafe.app.theme import SKIN_OPACITY
+    except ImportError:
+        SKIN_OPACITY = 0.35
+    pl = pv.Plotter(window_size=list(size), off_screen=False)
+    for s in scene.structures:
+        pl.add_mesh(to_polydata(s.vertices, s.faces), color=s.colour,
+                    opacity=SKIN_OPACITY if s.role == "skin" else 1.0)
+    pl.camera_position = camera
+    pl.show(interactive=False, auto_close=False)
+    pl.render()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        pl.render()
+        ts.append(time.perf_counter() - t)
+    pl.close()
+    return ts
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pack", default="gluteal", help="pack to open (default: gluteal, the default region)")
+    ap.add_argument("--updates", type=int, default=80)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        return child(args.pack, args.updates)
+
+    scene = _load_pack(args.pack)  # the region's cache is built before anything is timed
+    started = time.time()
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "--pack", args.pack,
+                           "--updates", str(args.updates)], capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stderr[-3000:])
+        raise SystemExit("the first-frame child failed")
+    fresh = json.loads(lines[-1])
+    first_frame = fresh["first_frame_at"] - started
+
+    app, win = _open_window(args.pack)
+    pl = win.plotter
+    renders = [0]
+    pl.ren_win.AddObserver("StartEvent", lambda *_: renders.__setitem__(0, renders[0] + 1))
+    size = tuple(pl.ren_win.GetSize())
+    n_tri = sum(len(s.faces) for s in scene.structures)
+    print(f"pack {scene.name}: {len(scene.structures)} structures, {n_tri:,} engine triangles; "
+          f"3D view {size[0]}x{size[1]} px")
+    needles = _needles(_part(win, "needle"), args.updates + 5)
+    for n in needles[:5]:  # warm-up
+        win.set_needle(n)
+        pl.interactor.repaint()
+        app.processEvents()
+    t_update, t_bare, r_update, r_bare = [], [], [], []
+    for n in needles[5:]:
+        renders[0] = 0
+        t = time.perf_counter()
+        win.set_needle(n)
+        pl.interactor.repaint()
+        app.processEvents()
+        t_update.append(time.perf_counter() - t)
+        r_update.append(renders[0])
+        renders[0] = 0
+        t = time.perf_counter()
+        pl.interactor.repaint()
+        app.processEvents()
+        t_bare.append(time.perf_counter() - t)
+        r_bare.append(renders[0])
+    t_pv_render = []
+    for _ in range(10):
+        t = time.perf_counter()
+        pl.render()  # pyvistaqt: renders now, then its frame event schedules a second full render
+        app.processEvents()
+        t_pv_render.append(time.perf_counter() - t)
+    camera = pl.camera_position
+    engine = _part(win, "engine")
+    t_report = []
+    for n in needles[:30]:
+        t = time.perf_counter()
+        engine.report(n)
+        t_report.append(time.perf_counter() - t)
+    win.close()
+    app.processEvents()
+    t_plain = _plain_pyvista(scene, size, camera, 20)
+
+    upd, bare = float(np.median(t_update)), float(np.median(t_bare))
+    print(f"(a) needle update with redraw:        {_stats(t_update)}  ({np.mean(r_update):.1f} renders each)")
+    print(f"(b) bare render, same scene:          {_stats(t_bare)}  ({np.mean(r_bare):.1f} renders each)")
+    print(f"(c) plain pyvista, full meshes:       {_stats(t_plain)}")
+    print(f"    engine report alone:              {_stats(t_report)}")
+    print(f"    pyvistaqt plotter.render() + loop: {_stats(t_pv_render)}  (two renders)")
+    print(f"fresh process: first frame {first_frame:.2f} s after start, peak memory {fresh['peak_mb']:.0f} MB "
+          f"(this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    print(f"updates/s: {1.0 / upd:.1f}; update/bare-render: {upd / bare:.2f}; first frame: {first_frame:.2f} s; "
+          f"peak memory: {fresh['peak_mb']:.0f} MB")
     return 0
 
 
