@@ -569,7 +569,7 @@ class SceneBVH:
         self.parts = parts
         node_off = 0
         tri_off = 0
-        arrays = [[], [], [], [], [], []]
+        arrays: list[list[np.ndarray]] = [[], [], [], [], [], []]  # bmin, bmax, left, right, start, count
         roots = []
         tris = []
         for b in parts:

@@ -53,7 +53,7 @@ class ClearanceEngine:
         self._votes: dict = {}  # (structure, x, y, z) -> inside an open surface (True/False/None)
         self._boxes = np.array([part.bounds for part in self.bvh.parts])  # (k, 2, 3) mm
         # compile and warm the queries once, so the first user update is fast
-        self.report(Needle(scene.bounds().mean(axis=0), (0.0, 0.0, 1.0), 1.0, 2.0, 0.3))
+        self.report(Needle(scene.bounds().mean(axis=0), np.array([0.0, 0.0, 1.0]), 1.0, 2.0, 0.3))
 
     def query(self, needle: Needle) -> dict:
         """Raw per-structure arrays for `needle` (see `SceneBVH.query`)."""

@@ -1,9 +1,12 @@
 """Reading and writing triangle meshes (PLY, STL, OBJ, GLB/GLTF, VTP) with validation."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import stat
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -212,8 +215,6 @@ def _read_vtp(path: Path):
 def remove_stale_temporaries(folder, max_age_s: float = STALE_TMP_SECONDS) -> int:
     """Remove the leftovers of killed atomic writes in `folder`: files and folders named
     TMP_PREFIX* not modified for `max_age_s` seconds (a live write is younger). Returns how many."""
-    import shutil
-
     removed = 0
     now = time.time()
     try:
@@ -316,8 +317,6 @@ def write_ply(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
 def read_json(path, max_bytes: int, error=ValueError, what: str = "file"):
     """Parse a small JSON file (a regular file of at most `max_bytes`); every failure, including
     deep nesting and over-long numbers, is raised as `error` with a message naming the file."""
-    import json
-
     text = _decode(read_regular_bytes(path, max_bytes, error, what), path, error, what)
     return _parse(json.loads, text, path, error, what, "JSON")
 
@@ -325,14 +324,12 @@ def read_json(path, max_bytes: int, error=ValueError, what: str = "file"):
 def read_table(path, max_bytes: int = MAX_TABLE_BYTES, error=PackError, what: str = "file"):
     """The data of a JSON or TOML file (by suffix), read as `read_json` reads; failures are
     raised as `error` naming the file."""
-    import json
-
     path = check_path_text(path, error)
     text = _decode(read_regular_bytes(path, max_bytes, error, what), path, error, what)
     if path.suffix.lower() == ".toml":
-        try:
+        if sys.version_info >= (3, 11):
             import tomllib
-        except ModuleNotFoundError:  # Python 3.10
+        else:  # Python 3.10
             import tomli as tomllib
         return _parse(tomllib.loads, text, path, error, what, "TOML")
     return _parse(json.loads, text, path, error, what, "JSON")

@@ -76,12 +76,12 @@ def tube(centreline, radius, sides: int = 24, flatten: float = 1.0, wide=None):
         ref = np.array([0.0, 0.0, 1.0]) if abs(tang[0][2]) < 0.9 else np.array([1.0, 0.0, 0.0])
         n = np.cross(tang[0], ref)
     n /= np.linalg.norm(n)
-    normals = [n]
+    frames = [n]
     for i in range(1, k):
         n = n - tang[i] * (n @ tang[i])
         n /= np.linalg.norm(n)
-        normals.append(n)
-    normals = np.asarray(normals)
+        frames.append(n)
+    normals = np.asarray(frames)
     binormals = np.cross(tang, normals)
     ang = np.linspace(0.0, 2 * np.pi, sides, endpoint=False)
     ring = (
