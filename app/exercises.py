@@ -38,6 +38,7 @@ from needlesafe.geometry.report import format_mm
 from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import read_json, read_regular_bytes
 from needlesafe.meshes.paths import user_dir
+from needlesafe.meshes.validate import finite_number
 
 FORMAT = "needlesafe-exercise"
 EXERCISE_DIR = Path(__file__).resolve().parent / "exercises"
@@ -71,13 +72,7 @@ class Exercise:
 
 
 def _num(value, where, positive=True, maximum=None):
-    try:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError
-        x = float(value)
-    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float
-        shown = repr(value) if len(repr(value)) < 40 else f"a number of {len(repr(value))} digits"
-        raise ExerciseError(f"{where}: expected a finite number, got {shown}") from None
+    x = finite_number(value, where, ExerciseError)
     if positive and x <= 0:
         raise ExerciseError(f"{where}: must be positive")
     if maximum is not None and x > maximum:

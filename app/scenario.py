@@ -10,13 +10,13 @@ Saving is atomic (temporary file + rename), so a failed save never damages the p
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from needlesafe.geometry.needle import Needle, NeedleError
 from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import atomic_write_text, read_json
+from needlesafe.meshes.validate import finite_number, finite_point
 
 FORMAT = "needlesafe-scenario"
 MAX_BYTES = 5_000_000
@@ -51,19 +51,11 @@ def save_scenario(scenario: Scenario, path) -> Path:
 
 
 def _number(v, where):
-    try:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError
-        return float(v)
-    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float
-        shown = repr(v) if len(repr(v)) < 40 else f"a number of {len(repr(v))} digits"
-        raise ScenarioError(f"{where}: expected a finite number, got {shown}") from None
+    return finite_number(v, where, ScenarioError)
 
 
 def _vec3(value, where):
-    if not isinstance(value, list) or len(value) != 3:
-        raise ScenarioError(f"{where}: expected three numbers")
-    return [_number(v, where) for v in value]
+    return finite_point(value, where, ScenarioError, "three numbers").tolist()
 
 
 def load_scenario(path) -> Scenario:

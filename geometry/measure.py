@@ -5,12 +5,9 @@ import math
 
 import numpy as np
 
+from needlesafe.meshes.types import mesh_edges
+
 from .bvh import TriangleBVH
-
-
-def _edges(faces: np.ndarray) -> np.ndarray:
-    f = np.asarray(faces, dtype=np.int64)
-    return np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1), axis=0)
 
 
 def surface_distance(a_vertices, a_faces, b_vertices, b_faces):
@@ -24,7 +21,7 @@ def surface_distance(a_vertices, a_faces, b_vertices, b_faces):
     best = math.inf
     pair = (None, None)
     for verts, faces, other in ((av, a_faces, TriangleBVH(bv, b_faces)), (bv, b_faces, TriangleBVH(av, a_faces))):
-        for i, j in _edges(faces):
+        for i, j in mesh_edges(faces)[0]:
             d, cs, ct, face = other.segment_distance(verts[i], verts[j], best)
             if face >= 0 and d < best:
                 best = d

@@ -15,13 +15,13 @@ source folder or lie inside it.
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .envelope import skin_envelope
 from .io import MESH_SUFFIXES, check_output_path, check_path_text, read_mesh, read_table
 from .pack import check_scales, write_pack
 from .types import (
@@ -33,7 +33,9 @@ from .types import (
     Landmark,
     PackError,
     Structure,
+    mesh_edges,
 )
+from .validate import finite_number
 
 UNITS_TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
 
@@ -85,13 +87,7 @@ def guess_role(name: str) -> str:
 
 
 def _finite(value, where: str, minimum: float | None = None) -> float:
-    try:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError
-        x = float(value)
-    except (ValueError, OverflowError):
-        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:30] + "..."
-        raise PackError(f"{where}: expected a finite number, got {shown}") from None
+    x = finite_number(value, where)
     if minimum is not None and x < minimum:
         raise PackError(f"{where}: must not be below {minimum:g}, got {x:g}")
     return x
@@ -177,12 +173,10 @@ def _components(faces: np.ndarray, n_vertices: int) -> int:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    f = faces.astype(np.int64)
-    rows = np.concatenate([f[:, 0], f[:, 1], f[:, 2]])
-    cols = np.concatenate([f[:, 1], f[:, 2], f[:, 0]])
-    g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, n_vertices))
+    edges, _ = mesh_edges(faces)
+    g = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_vertices, n_vertices))
     used = np.zeros(n_vertices, dtype=bool)
-    used[f.ravel()] = True
+    used[np.asarray(faces, dtype=np.int64).ravel()] = True
     n, labels = connected_components(g, directed=False)
     return len(np.unique(labels[used]))
 
@@ -247,8 +241,6 @@ def import_folder(
         margin = float(margin_ov.get(stem, margin_ov.get(role, DEFAULT_MARGIN_MM.get(role, 0.0)))) if critical else 0.0
         structures.append(Structure(stem, role, v, f, DEFAULT_COLOUR[role], critical, margin, path.name))
     if skin_fat_mm is not None:
-        from .envelope import skin_envelope
-
         v, f = skin_envelope([(s.vertices, s.faces) for s in structures if s.role != "skin"], float(skin_fat_mm))
         structures.append(Structure("skin_envelope", "skin", v, f, DEFAULT_COLOUR["skin"], False, 0.0, None))
         report.warnings.append(

@@ -25,7 +25,6 @@ this: in the Z-Anatomy extracts the smallest structure (a brachial plexus divisi
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -56,6 +55,7 @@ from .types import (
     Structure,
     TriggerPoint,
 )
+from .validate import finite_number, finite_point
 
 MANIFEST_NAMES = ("pack.json", "pack.toml")
 FORMAT = "needlesafe-pack"
@@ -79,22 +79,6 @@ def _read_manifest(folder: Path) -> tuple[dict, Path]:
     if not isinstance(data, dict):
         raise PackError(f"{path}: manifest must be an object/table at the top level")
     return data, path
-
-
-def _number(value, where: str) -> float:
-    try:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError
-        return float(value)
-    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float
-        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:30] + "..."
-        raise PackError(f"{where}: expected a finite number, got {shown}") from None
-
-
-def _point(value, where: str) -> np.ndarray:
-    if not isinstance(value, (list, tuple)) or len(value) != 3:
-        raise PackError(f"{where}: expected three coordinates [x, y, z] in mm")
-    return np.array([_number(v, where) for v in value])
 
 
 def check_version(data: dict, where, error=PackError, newest: int = VERSION, what: str = "pack") -> None:
@@ -142,7 +126,7 @@ def _named_points(data: dict, key: str, ref: str, cls, names: set, mpath) -> lis
             raise PackError(f"{where}: '{ref}' must name a structure")
         if target and target not in names:
             raise PackError(f"{where}: {ref} '{target}' is not a structure of this pack")
-        out.append(cls(entry["name"], _point(entry.get("point"), where), target))
+        out.append(cls(entry["name"], finite_point(entry.get("point"), where), target))
     return out
 
 
@@ -191,7 +175,7 @@ def read_pack(folder) -> AnatomyScene:
         critical = entry.get("critical", role in CRITICAL_ROLES)
         if not isinstance(critical, bool):
             raise PackError(f"{where}: 'critical' must be true or false")
-        margin = _number(entry.get("margin_mm", DEFAULT_MARGIN_MM.get(role, 0.0)), f"{where}: margin_mm")
+        margin = finite_number(entry.get("margin_mm", DEFAULT_MARGIN_MM.get(role, 0.0)), f"{where}: margin_mm")
         if margin < 0:
             raise PackError(f"{where}: margin_mm must not be negative")
         path = _safe_file(folder, entry.get("file"), where)

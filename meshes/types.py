@@ -42,17 +42,24 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return vn / norm[:, None]
 
 
-def faces_closed(faces: np.ndarray) -> bool:
-    """True when every edge of the (m, 3) face array is shared by exactly two faces."""
-    f = np.asarray(faces, dtype=np.int64)
+def mesh_edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The undirected edges of an (m, 3) face array: (e, 2) int64 vertex pairs (lower index first,
+    rows sorted) and (e,) int64 how many faces share each edge (2 everywhere on a closed surface,
+    1 on a boundary, more where sheets meet)."""
+    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if f.size == 0:
-        return False
+        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.int64)
     a = np.concatenate([f[:, 0], f[:, 1], f[:, 2]])
     b = np.concatenate([f[:, 1], f[:, 2], f[:, 0]])
     n = int(f.max()) + 1
-    keys = np.sort(np.minimum(a, b) * n + np.maximum(a, b))  # one integer per undirected edge
-    # every key exactly twice: pairs agree, and no pair continues into the next one
-    return bool(len(keys) % 2 == 0 and np.all(keys[0::2] == keys[1::2]) and np.all(keys[1:-1:2] != keys[2::2]))
+    keys, counts = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_counts=True)  # one integer per edge
+    return np.stack([keys // n, keys % n], axis=1), counts.astype(np.int64)
+
+
+def faces_closed(faces: np.ndarray) -> bool:
+    """True when every edge of the (m, 3) face array is shared by exactly two faces."""
+    _, counts = mesh_edges(faces)
+    return bool(len(counts) > 0 and np.all(counts == 2))
 
 
 @dataclass
