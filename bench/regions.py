@@ -14,7 +14,7 @@ import time
 os.environ["NEEDLESAFE_CACHE"] = tempfile.mkdtemp(prefix="needlesafe-bench-")
 
 from needlesafe.meshes.builtin import _cached_scene, build_region  # noqa: E402
-from needlesafe.meshes.habitus import PRESETS  # noqa: E402
+from needlesafe.meshes.habitus import HABITUS_PRESETS  # noqa: E402
 from needlesafe.meshes.pack import write_pack  # noqa: E402
 from needlesafe.meshes.resolve import load_pack  # noqa: E402
 
@@ -23,7 +23,7 @@ def main() -> int:
     build_region("gluteal", "lean")  # imports and first-use costs outside the timings
     print(f"{'region':<10} {'habitus':<8} {'build s':>8} {'write s':>8} {'load s':>8} {'triangles':>10}")
     for region in ("gluteal", "shoulder"):
-        for hab in PRESETS:
+        for hab in HABITUS_PRESETS:
             t0 = time.perf_counter()
             scene = build_region(region, hab)
             t_build = time.perf_counter() - t0

@@ -7,7 +7,7 @@ of at most 4 triangles); then
   closest point pair (zero when the segment crosses the surface),
 - `ray_hits(o, d, t_split)`: every crossing of the ray o + t d (t >= 0): the first one, the first one
   beyond t_split, and how many lie before and beyond t_split (their parity tells inside/outside),
-- `offset_entry(o, d, radius, t_max)`: the first t at which the ray comes within `radius` of
+- `first_within(o, d, radius, t_max)`: the first t at which the ray comes within `radius` of
   the surface (the swept-sphere query behind the safe depth).
 
 The compiled kernels take the tree as one tuple `nodes` = (bmin, bmax, left, right, start, count,
@@ -27,7 +27,7 @@ from .kernels import (
     axpy,
     closest_point_segment,
     dist2,
-    ray_rounded_triangle_entry,
+    ray_rounded_triangle_hit,
     ray_triangle,
     segment_triangle_closest,
 )
@@ -206,7 +206,7 @@ def _segment_distance(nodes, root, p, q, max_d2):
 
 @njit(cache=True)
 def _ray_box(bmin, bmax, node, pad, o, inv, t_max):
-    """Entry t of the ray into the node's box grown by pad, within [0, t_max], or inf."""
+    """First t in [0, t_max] at which the ray is inside the node's box grown by pad, or inf."""
     t0 = 0.0
     t1 = t_max
     for k in range(3):
@@ -306,7 +306,7 @@ def _ray_hits(nodes, root, o, d, t_split):
 
 
 @njit(cache=True)
-def _offset_entry(nodes, root, o, d, radius, t_max):
+def _first_within(nodes, root, o, d, radius, t_max):
     """First t in [0, t_max] at which o + t d comes within radius of the mesh, or inf."""
     bmin, bmax, left, right, start, count, tris = nodes
     inv = _inverse(d)
@@ -322,7 +322,7 @@ def _offset_entry(nodes, root, o, d, radius, t_max):
             continue
         if left[node] < 0:
             for j in range(start[node], start[node] + count[node]):
-                t = ray_rounded_triangle_entry(
+                t = ray_rounded_triangle_hit(
                     o, d, _corner(tris, j, 0), _corner(tris, j, 1), _corner(tris, j, 2), radius
                 )
                 if t < best and t <= t_max:
@@ -458,10 +458,10 @@ class TriangleBVH:
         """
         return _ray_hits(self._nodes, 0, _tuple3(origin), _tuple3(direction), float(t_split))
 
-    def offset_entry(self, origin, direction, radius: float, t_max: float) -> float:
+    def first_within(self, origin, direction, radius: float, t_max: float) -> float:
         """First t in [0, t_max] (mm) where the ray comes within `radius` mm of the surface, or inf."""
         return float(
-            _offset_entry(
+            _first_within(
                 self._nodes, 0, _tuple3(origin), _tuple3(direction), float(radius), float(t_max)
             )
         )
@@ -477,7 +477,7 @@ def _scene_query(nodes, roots, critical, radii,
     counts = np.zeros((n, 2), dtype=np.int64)  # hits up to the tip, beyond the tip
     seg = np.full((n, 2), math.inf)  # shaft (axis segment) distance, tip point distance
     pts = np.full((n, 3, 3), math.nan)  # shaft point, structure point, tip's structure point
-    entry_t = np.full(n, math.inf)  # first t within radii[i] + needle_r of the structure
+    margin_t = np.full(n, math.inf)  # first t within radii[i] + needle_r of the structure
     for i in range(n):
         root = roots[i]
         h0, h1, c0, c1 = _ray_hits(nodes, root, entry, d, depth)
@@ -496,10 +496,10 @@ def _scene_query(nodes, roots, critical, radii,
         seg[i, 1] = math.sqrt(d2)
         for k in range(3):
             pts[i, 2, k] = ct[k]
-        entry_t[i] = _offset_entry(
+        margin_t[i] = _first_within(
             nodes, root, entry, d, radii[i] + needle_r, length
         )
-    return hits, counts, seg, pts, entry_t
+    return hits, counts, seg, pts, margin_t
 
 
 @njit(cache=True)
@@ -539,7 +539,7 @@ def _scene_safe_depths(nodes, roots, critical, bone, radii, skin, tol,
         k = 0
         for i in range(len(roots)):
             if critical[i]:
-                t = _offset_entry(nodes, roots[i], o, d,
+                t = _first_within(nodes, roots[i], o, d,
                                   radii[i] + needle_r, best)
                 if t < best:
                     best = t
@@ -632,7 +632,7 @@ class SceneBVH:
         Fills, at [lo:hi] of the given (n,) arrays:
         exit_depth  float: where the ray leaves mesh `skin` (inf: not within max_depth);
         safe        float: first t within margin + needle_radius of a critical mesh, capped at
-                    max_depth and at the exit (the query behind `query`'s margin_entry);
+                    max_depth and at the exit (the query behind `query`'s margin_depth);
         limiting    int64: which critical mesh (counting critical meshes only) sets `safe`, or -1;
         bone_depth  float: first crossing of a bone mesh (inf: not within max_depth).
         """
@@ -652,9 +652,9 @@ class SceneBVH:
         first_hit (k,) t of the ray's first crossing (inf: none); first_hit_beyond_tip (k,);
         n_hits_to_tip, n_hits_beyond_tip (k,) int; shaft_axis_distance, tip_axis_distance (k,)
         (inf for non-critical meshes); shaft_point, structure_point, tip_structure_point (k, 3);
-        margin_entry (k,): first t in [0, length] within margin + needle_radius (inf: never).
+        margin_depth (k,): first t in [0, length] within margin + needle_radius (inf: never).
         """
-        hits, counts, seg, pts, entry_t = _scene_query(
+        hits, counts, seg, pts, margin_t = _scene_query(
             self._nodes,
             self.roots,
             self.critical,
@@ -675,5 +675,5 @@ class SceneBVH:
             "shaft_point": pts[:, 0],
             "structure_point": pts[:, 1],
             "tip_structure_point": pts[:, 2],
-            "margin_entry": entry_t,
+            "margin_depth": margin_t,
         }

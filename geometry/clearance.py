@@ -55,12 +55,23 @@ class ClearanceEngine:
         # compile and warm the queries once, so the first user update is fast
         self.report(Needle(scene.bounds().mean(axis=0), np.array([0.0, 0.0, 1.0]), 1.0, 2.0, 0.3))
 
+    @property
+    def skin_index(self) -> int | None:
+        """Index into `structures` of the closed skin that bounds the modelled body (the largest
+        closed skin), or None when the pack has no closed skin."""
+        return self._skin
+
+    @property
+    def bones(self) -> np.ndarray:
+        """(k,) bool, one per structure: the bones, which stop the needle."""
+        return self._bones.copy()
+
     def query(self, needle: Needle) -> dict:
         """Raw per-structure arrays for `needle` (see `SceneBVH.query`)."""
         return self.bvh.query(needle.entry_lps, needle.direction, needle.depth_mm, needle.length_mm, needle.radius_mm)
 
     def _first_bone(self, q: dict, length: float):
-        """(depth mm, structure index) of the first bone entry along the line within `length`, or (None, -1)."""
+        """(depth mm, structure index) of the first bone crossing along the line within `length`, or (None, -1)."""
         if not self._bones.any():
             return None, -1
         t = np.where(self._bones, q["first_hit"], np.inf)
@@ -117,7 +128,7 @@ class ClearanceEngine:
 
     def report(self, needle: Needle) -> ClearanceReport:
         """The full clearance report of `needle`, stopped at the first bone along its line. Never
-        raises for a valid Needle: a failed computation gives status "unknown" (shown as danger)."""
+        raises for a valid Needle: a failed computation gives level "unknown" (shown as danger)."""
         try:
             q = self.query(needle)
             stop, stop_i = self._first_bone(q, needle.length_mm)
@@ -218,7 +229,7 @@ class ClearanceEngine:
                     level=level_for(shaft_mm, s.margin_mm, penetrated),
                 )
             )
-            t_margin = 0.0 if entry_inside else float(q["margin_entry"][i])
+            t_margin = 0.0 if entry_inside else float(q["margin_depth"][i])
             if t_margin < safe_depth:
                 safe_depth = t_margin
                 limiting = s.name

@@ -204,7 +204,7 @@ def segment_triangle_closest(p, q, a, b, c):
 
 
 @njit(cache=True)
-def _ray_sphere_entry(o, d, centre, r2):
+def _ray_sphere_hit(o, d, centre, r2):
     """First t >= 0 with |o + t d - centre|^2 <= r2 (d unit), or inf."""
     m = sub(o, centre)
     b = dot(m, d)
@@ -220,7 +220,7 @@ def _ray_sphere_entry(o, d, centre, r2):
 
 
 @njit(cache=True)
-def _ray_edge_cylinder_entry(o, d, u0, u1, r2):
+def _ray_edge_cylinder_hit(o, d, u0, u1, r2):
     """First t >= 0 at which the ray (d unit) comes within sqrt(r2) of edge u0u1 at a point
     projecting inside the edge, or inf (the end caps belong to the vertex spheres)."""
     e = sub(u1, u0)
@@ -251,22 +251,22 @@ def _ray_edge_cylinder_entry(o, d, u0, u1, r2):
 
 
 @njit(cache=True)
-def ray_rounded_triangle_entry(o, d, a, b, c, radius):
+def ray_rounded_triangle_hit(o, d, a, b, c, radius):
     """First t >= 0 at which o + t d (d unit) comes within `radius` of triangle abc, or inf.
 
     The points within `radius` of a triangle are the union of three vertex spheres, three edge
     cylinders and the prism between the triangle's two offsets by +/- radius along its normal;
-    the first entry is the earliest entry into any of them.
+    the first hit is the smallest t at which the ray is inside any of them.
     """
     r2 = radius * radius
-    best = min(_ray_sphere_entry(o, d, a, r2), _ray_sphere_entry(o, d, b, r2), _ray_sphere_entry(o, d, c, r2))
+    best = min(_ray_sphere_hit(o, d, a, r2), _ray_sphere_hit(o, d, b, r2), _ray_sphere_hit(o, d, c, r2))
     if best == 0.0:
         return 0.0
     best = min(
         best,
-        _ray_edge_cylinder_entry(o, d, a, b, r2),
-        _ray_edge_cylinder_entry(o, d, b, c, r2),
-        _ray_edge_cylinder_entry(o, d, c, a, r2),
+        _ray_edge_cylinder_hit(o, d, a, b, r2),
+        _ray_edge_cylinder_hit(o, d, b, c, r2),
+        _ray_edge_cylinder_hit(o, d, c, a, r2),
     )
     if best == 0.0:
         return 0.0

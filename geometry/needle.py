@@ -1,4 +1,8 @@
-"""The needle: entry point, direction, inserted depth, length and gauge (mm, LPS)."""
+"""The needle: skin entry point, direction, inserted depth, length and gauge (mm, LPS).
+
+`gauge_mm` is always the shaft's diameter in millimetres (0.30 for a "0.30x50" needle), never a
+Birmingham/Stubs gauge number; the radius used by every clearance is half of it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +18,8 @@ class NeedleError(NeedleSafeError):
     """A needle's numbers are unusable (NaN, zero direction, negative depth ...)."""
 
 
-#: Limits that keep every later product and square finite: entry coordinates (mm) and needle length (mm).
+#: Limits that keep every later product and square finite: entry coordinates (mm) and needle length (mm);
+#: MAX_GAUGE_MM bounds `gauge_mm`, the shaft diameter (mm).
 MAX_COORD_MM = 1e6
 MAX_LENGTH_MM = 1000.0
 MAX_GAUGE_MM = 3.0
@@ -36,8 +41,8 @@ def _real(value, label: str) -> float:
 
 
 
-#: Common dry-needling needles, (gauge diameter mm, length mm).
-PRESETS = {
+#: Common dry-needling needles by name: (gauge_mm = shaft diameter in mm, length_mm).
+NEEDLE_PRESETS = {
     "0.25x25": (0.25, 25.0),
     "0.30x40": (0.30, 40.0),
     "0.30x50": (0.30, 50.0),
@@ -51,11 +56,13 @@ PRESETS = {
 class Needle:
     """A straight needle inserted from `entry` along `direction`.
 
-    entry_lps : (3,) mm, where the needle pierces the skin
+    entry_lps : (3,) mm, where the needle pierces the skin (the only "entry")
     direction : (3,) unit vector, normalised on construction
     depth_mm  : inserted length, 0 <= depth_mm <= length_mm
-    length_mm : shaft length
-    gauge_mm  : shaft diameter
+    length_mm : shaft length, mm
+    gauge_mm  : shaft diameter, mm (not a gauge number); `radius_mm` is half of it
+
+    entry_lps and direction accept any three numbers and are stored as float64 arrays.
     """
 
     entry_lps: np.ndarray
@@ -102,6 +109,7 @@ class Needle:
 
     @property
     def radius_mm(self) -> float:
+        """Shaft radius, mm: half of `gauge_mm` (the diameter)."""
         return 0.5 * self.gauge_mm
 
     @property

@@ -53,7 +53,7 @@ def skin_entry(scene: AnatomyScene, towards, from_direction=POSTERIOR, standoff_
 
 def initial_needle(scene: AnatomyScene, length_mm: float = 50.0, gauge_mm: float = 0.30) -> Needle:
     """A first needle for a newly opened scene: from the posterior skin toward the middle of the
-    critical structures (or of the scene), inserted 15 mm."""
+    critical structures (or of the scene), inserted 15 mm. gauge_mm: shaft diameter (mm)."""
     crit = scene.critical
     if crit:
         target = np.concatenate([s.vertices for s in crit]).mean(axis=0)

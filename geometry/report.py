@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from .needle import Needle
 from .tolerances import FLOOR_GUARD
 
-#: Status levels, most dangerous first. "unknown" is shown as danger, never as safe.
+#: Levels, most dangerous first. "unknown" is shown as danger, never as safe.
 LEVELS = ("unknown", "contact", "danger", "caution", "safe")
 
 
@@ -21,7 +21,7 @@ def format_mm(x, decimals: int = 2) -> str:
 
 
 def level_for(shaft_distance_mm: float | None, margin_mm: float, penetrated: bool) -> str:
-    """Colour status of one structure: contact (touching), danger (inside the margin),
+    """Level of one structure (its colour): contact (touching), danger (inside the margin),
     caution (inside twice the margin), safe; unknown when the distance is unknown."""
     if shaft_distance_mm is None or not math.isfinite(shaft_distance_mm):
         return "unknown"

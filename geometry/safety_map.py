@@ -16,6 +16,7 @@ from needlesafe.meshes.errors import Cancelled
 from needlesafe.meshes.types import AnatomyScene, vertex_normals
 
 from .bvh import SceneBVH
+from .needle import Needle
 from .tolerances import ENTRY_TOL_MM, MIN_DIRECTION, SKIN_START_MM
 
 #: The longest needle a map considers (mm): safe depths are capped here.
@@ -76,6 +77,7 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
     """The safety map of `engine`'s scene.
 
     direction: "normal" (inward skin normal at each vertex) or a (3,) vector used for every vertex.
+    needle_gauge_mm: the needle's shaft diameter (mm); margins are widened by half of it.
     progress: optional callable(fraction); a false (not None) return cancels (raises Cancelled).
     """
     scene = engine.scene
@@ -104,8 +106,8 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
     points = np.ascontiguousarray(points + SKIN_START_MM * dirs)
     dirs = np.ascontiguousarray(dirs)
     bvh: SceneBVH = engine.bvh
-    bone = np.array([s.role == "bone" for s in engine.structures], dtype=np.bool_)
-    skin_i = -1 if engine._skin is None else int(engine._skin)
+    bone = engine.bones
+    skin_i = -1 if engine.skin_index is None else int(engine.skin_index)
     n = len(points)
     safe = np.empty(n)
     bone_t = np.empty(n)
@@ -126,9 +128,8 @@ def compute_safety_map(engine, direction="normal", needle_gauge_mm: float = 0.30
 
 def safe_depth_naive(engine, point, direction, needle_gauge_mm: float = 0.30,
                      max_depth_mm: float = MAX_DEPTH_MM) -> float:
-    """The straightforward per-vertex answer: one full clearance report for a needle of the map's length."""
-    from .needle import Needle
-
+    """The straightforward per-vertex answer: one full clearance report for a needle of the map's length
+    (needle_gauge_mm: shaft diameter, mm)."""
     rep = engine.report(Needle(point, direction, 0.0, max_depth_mm, needle_gauge_mm))
     return rep.path.safe_depth_mm
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from .habitus import DEFAULT, PRESETS, Habitus, habitus
+from .habitus import DEFAULT, HABITUS_PRESETS, Habitus, habitus
 from .pack import read_pack, write_pack
 from .paths import user_dir
 from .regions import gluteal, shoulder
@@ -40,8 +40,8 @@ def parse_name(name: str) -> tuple[str, str]:
     hab = hab or DEFAULT
     if region not in REGIONS:
         raise PackError(f"no built-in pack '{name}' (built-in: {', '.join(builtin_names())})")
-    if hab not in PRESETS:
-        raise PackError(f"unknown habitus '{hab}' in '{name}' (presets: {', '.join(PRESETS)})")
+    if hab not in HABITUS_PRESETS:
+        raise PackError(f"unknown habitus '{hab}' in '{name}' (presets: {', '.join(HABITUS_PRESETS)})")
     return region, hab
 
 
@@ -53,7 +53,7 @@ def is_builtin(name) -> bool:
 
 
 def builtin_names() -> list[str]:
-    return ["default"] + [f"{r}:{h}" for r in REGIONS for h in PRESETS]
+    return ["default"] + [f"{r}:{h}" for r in REGIONS for h in HABITUS_PRESETS]
 
 
 def cache_dir() -> Path:
@@ -68,7 +68,7 @@ def _source_key(region: str, hab: str) -> str:
     h = hashlib.sha256()
     for f in files:
         h.update(f.read_bytes())
-    h.update(repr(PRESETS[hab]).encode())
+    h.update(repr(HABITUS_PRESETS[hab]).encode())
     return h.hexdigest()[:16]
 
 

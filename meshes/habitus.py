@@ -30,7 +30,7 @@ class Habitus:
         return asdict(self)
 
 
-PRESETS = {
+HABITUS_PRESETS = {
     "lean": Habitus("lean", 9.0, 3.5, "BMI about 19: thin fat layer", 10.0),
     "average": Habitus("average", 16.0, 11.0, "BMI about 23-25: buttock fat near the 15 mm population mean", 15.0),
     "high": Habitus("high", 32.0, 18.0, "BMI 30 or more: thick fat layer", 17.0),
@@ -40,6 +40,6 @@ DEFAULT = "average"
 
 def habitus(name: str) -> Habitus:
     try:
-        return PRESETS[name]
+        return HABITUS_PRESETS[name]
     except KeyError:
-        raise KeyError(f"unknown habitus '{name}' (presets: {', '.join(PRESETS)})") from None
+        raise KeyError(f"unknown habitus '{name}' (presets: {', '.join(HABITUS_PRESETS)})") from None

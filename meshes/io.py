@@ -15,6 +15,11 @@ import numpy as np
 
 from .types import PackError
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
 MESH_SUFFIXES = (".ply", ".stl", ".obj", ".glb", ".gltf", ".vtp")
 #: Largest mesh file read (bytes); the real atlas meshes are a few MB.
 MAX_MESH_BYTES = 1 << 30
@@ -327,9 +332,5 @@ def read_table(path, max_bytes: int = MAX_TABLE_BYTES, error=PackError, what: st
     path = check_path_text(path, error)
     text = _decode(read_regular_bytes(path, max_bytes, error, what), path, error, what)
     if path.suffix.lower() == ".toml":
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # Python 3.10
-            import tomli as tomllib
         return _parse(tomllib.loads, text, path, error, what, "TOML")
     return _parse(json.loads, text, path, error, what, "JSON")

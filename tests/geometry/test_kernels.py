@@ -62,14 +62,14 @@ def test_ray_hits_match_brute_force(seed):
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), radius=st.floats(0.2, 8.0))
-def test_offset_entry_is_the_first_point_within_radius(seed, radius):
+def test_first_within_is_the_first_point_within_radius(seed, radius):
     v, f = random_soup(seed, n=25)
     bvh = TriangleBVH(v, f)
     rng = np.random.default_rng(seed + 2)
     o = rng.uniform(-50, 50, 3)
     d = -o / np.linalg.norm(o) + rng.normal(0, 0.3, 3)
     d /= np.linalg.norm(d)
-    t = bvh.offset_entry(o, d, radius, 120.0)
+    t = bvh.first_within(o, d, radius, 120.0)
     if np.isfinite(t):
         # at the entry the distance is the radius (or less when the ray starts inside) ...
         dist_at = reference.point_distance_naive(v, f, o + t * d)

@@ -10,11 +10,11 @@ from needlesafe.geometry.bvh import TriangleBVH
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.meshes.builtin import builtin_scene
-from needlesafe.meshes.habitus import PRESETS
+from needlesafe.meshes.habitus import HABITUS_PRESETS
 from needlesafe.meshes.regions.gluteal import piriformis_axis
 from needlesafe.meshes.regions.shoulder import THORACIC_Z
 
-HABITUS = list(PRESETS)
+HABITUS = list(HABITUS_PRESETS)
 BACK = np.array([0.0, -1.0, 0.0])  # from behind, into the body
 DOWN = np.array([0.0, 0.0, -1.0])
 MIN_BONE_MM = 3.0

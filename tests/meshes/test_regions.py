@@ -8,7 +8,7 @@ import trimesh
 from needlesafe.geometry.bvh import TriangleBVH
 from needlesafe.geometry.measure import surface_distance
 from needlesafe.meshes.builtin import build_region, builtin_scene
-from needlesafe.meshes.habitus import PRESETS
+from needlesafe.meshes.habitus import HABITUS_PRESETS
 from needlesafe.meshes.regions.gluteal import PIRIFORMIS, piriformis_axis
 from needlesafe.meshes.regions.shoulder import THORACIC_Z
 
@@ -32,7 +32,7 @@ FACT_ROWS = read_facts()
 CASES = [
     (row, h)
     for row in FACT_ROWS
-    for h in (PRESETS if row["habitus"] == "all" else [row["habitus"]])
+    for h in (HABITUS_PRESETS if row["habitus"] == "all" else [row["habitus"]])
 ]
 
 
