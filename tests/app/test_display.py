@@ -1,0 +1,123 @@
+"""Display meshes: decimated for drawing to a budget per role, close to the full surface, with normals."""
+import numpy as np
+import pytest
+
+from needlesafe.app.display import (
+    DISPLAY_TOLERANCE_MM,
+    MIN_TRIANGLES,
+    TRIANGLE_BUDGET,
+    budget_for,
+    display_mesh,
+    tune_renderer,
+)
+from needlesafe.app.render import to_polydata
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Each test decimates into its own cache folder (never the user's)."""
+    monkeypatch.setenv("NEEDLESAFE_CACHE", str(tmp_path / "cache"))
+
+
+def _load(name):
+    try:
+        from needlesafe.meshes.resolve import load_pack
+    except ImportError:  # before the pack resolver split
+        from needlesafe.meshes.pack import load_pack
+    return load_pack(name)
+
+
+@pytest.fixture(scope="module")
+def gluteal():
+    return _load("gluteal")
+
+
+def deviation(full, shown) -> float:
+    """The largest distance (mm) from a vertex of `full` to the surface of `shown`."""
+    return float(np.abs(full.compute_implicit_distance(shown)["implicit_distance"]).max())
+
+
+def sphere(n_sub=6, radius=10.0):
+    import pyvista as pv
+
+    s = pv.Icosphere(radius=radius, nsub=n_sub)
+    return np.asarray(s.points), s.regular_faces
+
+
+def test_budget_rules():
+    assert budget_for("skin", 130_000) == TRIANGLE_BUDGET["skin"]
+    assert budget_for("nerve", 800) == 800  # under its budget: drawn as it is
+    assert budget_for("no-such-role", 100_000) == 4000
+    assert budget_for("skin", 100_000, max_triangles=10) == MIN_TRIANGLES  # never fewer
+    assert budget_for("skin", 500, max_triangles=10) == 500
+
+
+def test_triangle_counts_and_small_structures_untouched(gluteal):
+    total_full = total_shown = 0
+    for s in gluteal.structures:
+        poly = display_mesh(s.vertices, s.faces, role=s.role)
+        total_full += len(s.faces)
+        total_shown += poly.n_cells
+        assert poly.n_cells <= max(TRIANGLE_BUDGET[s.role], MIN_TRIANGLES) or poly.n_cells == len(s.faces)
+        assert poly.is_all_triangles
+        if len(s.faces) <= TRIANGLE_BUDGET[s.role]:  # nerves and small muscles: exactly the engine's mesh
+            assert poly.n_cells == len(s.faces)
+            assert np.array_equal(poly.points, s.vertices)
+    skin = gluteal.structure("skin")
+    assert len(skin.faces) > 100_000 and display_mesh(skin.vertices, skin.faces, role="skin").n_cells == 8000
+    assert total_shown < 0.3 * total_full  # the picture draws under a third of the engine's triangles
+
+
+@pytest.mark.parametrize("name", ["gluteal:average", "shoulder:average"])
+def test_display_meshes_stay_on_the_full_surface(name):
+    scene = _load(name)
+    for s in scene.structures:
+        shown = display_mesh(s.vertices, s.faces, role=s.role)
+        full = to_polydata(s.vertices, s.faces)
+        tol = DISPLAY_TOLERANCE_MM.get(s.role, DISPLAY_TOLERANCE_MM["default"])
+        assert np.allclose(shown.bounds, full.bounds, atol=tol), s.name
+        if shown.n_cells < len(s.faces):
+            assert deviation(full, shown) <= tol, s.name
+
+
+def test_normals_present_unit_and_outward():
+    v, f = sphere()
+    poly = display_mesh(v, f, role="skin", max_triangles=2000)
+    assert 1000 <= poly.n_cells <= 2000 < len(f)
+    n = poly.point_data.active_normals
+    assert n is not None and n.shape == (poly.n_points, 3)
+    assert np.allclose(np.linalg.norm(n, axis=1), 1.0)
+    radial = poly.points / np.linalg.norm(poly.points, axis=1)[:, None]
+    assert np.min(np.sum(n * radial, axis=1)) > 0.95  # an outward sphere keeps outward normals
+    assert np.allclose(poly.bounds, [-10, 10, -10, 10, -10, 10], atol=0.2)
+
+
+def test_cache_gives_the_same_mesh_and_survives_a_bad_file(tmp_path):
+    v, f = sphere()
+    first = display_mesh(v, f, max_triangles=1500)
+    files = list((tmp_path / "cache" / "display").glob("*.npz"))
+    assert len(files) == 1
+    again = display_mesh(v, f, max_triangles=1500)
+    assert np.array_equal(first.points, again.points) and np.array_equal(first.faces, again.faces)
+    files[0].write_bytes(b"not a mesh")  # a damaged cache file is decimated anew, not trusted
+    third = display_mesh(v, f, max_triangles=1500)
+    assert np.array_equal(first.faces, third.faces)
+    # another mesh (or budget) never reads this one's file
+    other = display_mesh(v * 2.0, f, max_triangles=1500)
+    assert other.bounds[1] == pytest.approx(20.0, abs=0.3)
+    assert len(list((tmp_path / "cache" / "display").glob("*.npz"))) == 2
+    no_cache = display_mesh(v, f, max_triangles=1200, cache=False)
+    assert no_cache.n_cells <= 1200 and len(list((tmp_path / "cache" / "display").glob("*.npz"))) == 2
+
+
+def test_tune_renderer_turns_off_costly_passes():
+    from types import SimpleNamespace
+
+    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
+
+    ren, win = vtkRenderer(), vtkRenderWindow()
+    ren.SetUseDepthPeeling(True)
+    ren.SetUseFXAA(True)
+    win.SetMultiSamples(8)
+    tune_renderer(SimpleNamespace(renderer=ren, ren_win=win))
+    assert not ren.GetUseDepthPeeling() and not ren.GetUseFXAA() and win.GetMultiSamples() == 0
