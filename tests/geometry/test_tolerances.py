@@ -6,6 +6,9 @@ from pathlib import Path
 import needlesafe.geometry as geometry
 from needlesafe.geometry import tolerances
 
+#: A literal below this in the engine (outside tolerances.py) is a scattered tolerance.
+SMALL = 0.01
+
 
 def test_no_scattered_tolerance_literals():
     found = []
@@ -13,7 +16,14 @@ def test_no_scattered_tolerance_literals():
         if path.name == "tolerances.py":
             continue
         for tok in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
-            if tok.type == tokenize.NUMBER and "e-" in tok.string.lower():
+            if tok.type != tokenize.NUMBER:
+                continue
+            try:
+                value = float(tok.string.replace("_", ""))
+            except ValueError:  # an integer in hex/octal/binary, or imaginary
+                continue
+            # 1e-9 and 0.000000001 alike: anything this small is a tolerance
+            if "e-" in tok.string.lower() or 0.0 < value < SMALL:
                 found.append(f"{path.name}:{tok.start[0]}: {tok.string}")
     assert found == []
 
