@@ -4,7 +4,8 @@
 
 Measures, side by side in one real window (interleaved, so both see the same machine load):
 
-(a) a needle update with redraw: `window.set_needle(n)` then one synchronous paint of the 3D view;
+(a) a needle update with redraw: `window.set_needle(n)` (the new window: `window.session.set_needle`)
+    then one synchronous paint of the 3D view;
 (b) a bare render of the same displayed scene: one synchronous paint with nothing changed;
 (c) the obvious alternative: a plain pyvista plotter drawing the engine's full meshes (skin
     translucent) at the same window size.
@@ -60,6 +61,12 @@ def _part(win, name):
     return value
 
 
+def _set_needle(win, needle) -> None:
+    """Make `needle` current the way the window does: `win.set_needle`, or its session's."""
+    setter = getattr(win, "set_needle", None) or win.session.set_needle
+    setter(needle)
+
+
 def _needles(base, count):
     """`count` needles sweeping depth and angle from `base` (every one a real change)."""
     from needlesafe.geometry.placement import tilt
@@ -90,7 +97,7 @@ def child(pack: str, updates: int) -> int:
     app, win = _open_window(pack)
     first = time.time()
     for n in _needles(_part(win, "needle"), updates):
-        win.set_needle(n)
+        _set_needle(win, n)
         app.processEvents()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"first_frame_at": first, "peak_mb": rss}))
@@ -158,14 +165,14 @@ def main(argv=None) -> int:
           f"3D view {size[0]}x{size[1]} px")
     needles = _needles(_part(win, "needle"), args.updates + 5)
     for n in needles[:5]:  # warm-up
-        win.set_needle(n)
+        _set_needle(win, n)
         pl.interactor.repaint()
         app.processEvents()
     t_update, t_bare, r_update, r_bare = [], [], [], []
     for n in needles[5:]:
         renders[0] = 0
         t = time.perf_counter()
-        win.set_needle(n)
+        _set_needle(win, n)
         pl.interactor.repaint()
         app.processEvents()
         t_update.append(time.perf_counter() - t)
