@@ -467,7 +467,7 @@ def _report(args) -> int:
 
 
 def _gui(args) -> int:
-    from needlesafe.app.main_window import run
+    from needlesafe.app.qt.startup import run
 
     return run(args.pack)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from needlesafe.geometry.report import format_mm
 
+DISCLAIMER = "NeedleSafe is an educational trainer, not a clinical device."
+
 
 def needle_sentence(report) -> str:
     """'Needle 0.30 × 75 mm, inserted 60.4 mm', and when a bone stopped it: '— firm stop: stopped on
@@ -53,8 +55,11 @@ def overall_sentence(report) -> str:
     return f"Overall: {report.level.upper()}"
 
 
+STRUCTURE_HEADERS = ("structure", "shaft mm", "tip mm", "level")
+
+
 def structure_cells(row) -> list[str]:
-    """One table row: name, shaft mm, tip mm, status (the same columns everywhere)."""
+    """One table row: name, shaft mm, tip mm, level (the same columns everywhere)."""
     return [row.name, format_mm(row.shaft_distance_mm), format_mm(row.tip_distance_mm), row.level.upper()]
 
 
@@ -67,3 +72,51 @@ def summary_lines(report) -> list[str]:
     """The sentences under the table, in order."""
     return [needle_sentence(report), safe_depth_sentence(report), bracketing_sentence(report),
             path_sentence(report), overall_sentence(report)]
+
+
+COMPARE_HEADERS = ("needle", "level", "nearest danger", "safe depth mm", "bracketing")
+
+
+def compare_cells(label: str, report) -> list[str]:
+    """One row of the compare table (COMPARE_HEADERS) for a needle called `label`."""
+    n = report.needle
+    rows = [r for r in report.structures if r.shaft_distance_mm is not None]
+    near = min(rows, key=lambda r: r.shaft_distance_mm) if rows else None
+    br = report.path.bracketing
+    return [
+        f"{label}: {n.gauge_mm:.2f}×{n.length_mm:.0f}, {format_mm(n.depth_mm, 1)} mm in",
+        report.level.upper(),
+        f"{near.name} {format_mm(near.shaft_distance_mm)} mm" if near else "unknown",
+        format_mm(report.path.safe_depth_mm),
+        br.message or br.verdict,
+    ]
+
+
+def depth_label(report) -> str:
+    """The toolbar's depth label: ' 15.0 / 50 mm ', with '(bone) ' when a bone stopped the needle."""
+    n = report.needle
+    return f" {format_mm(n.depth_mm, 1)} / {n.length_mm:g} mm " + ("(bone) " if report.path.stopped_by else "")
+
+
+def firm_stop_message(report) -> str | None:
+    """The status line when a bone stopped the needle ('firm stop: hip bone'), else None."""
+    stop = report.path.stopped_by
+    return f"firm stop: {stop['name'].replace('_', ' ')}" if stop else None
+
+
+def hover_text(scene, name: str) -> str:
+    """What the window says about a structure or marker under the mouse."""
+    if name.startswith("trigger:"):
+        return f"{name[8:]} trigger point (click to aim)"
+    if name.startswith("landmark:"):
+        return f"landmark: {name[9:]}"
+    s = scene.structure(name)
+    return f"{name.replace('_', ' ')} ({s.role}{', danger structure' if s.critical else ''})"
+
+
+def map_summary(smap, length_mm: float) -> str:
+    """The status line after a safety map is drawn."""
+    danger = int(smap.danger_zone(length_mm).sum())
+    unknown = int(smap.not_modelled.sum())
+    return (f"Safety map: {danger:,} of {len(smap.points):,} skin points are unsafe for a {length_mm:.0f} mm "
+            f"needle (outlined); {unknown:,} not modelled (grey)")

@@ -8,14 +8,8 @@ import numpy as np
 
 from needlesafe.meshes.io import atomic_write_bytes, check_output_path
 
-VIEWS = {
-    # camera direction from the focal point (LPS) and view-up
-    "posterior": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
-    "anterior": ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),
-    "lateral": ((-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),  # from the patient's right
-    "superior": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
-    "oblique": ((-0.55, 0.75, 0.35), (0.0, 0.0, 1.0)),
-}
+from .camera import VIEWS
+from .theme import NOT_MODELLED_COLOUR
 
 ROLE_STYLE = {
     # role: (opacity, specular)
@@ -101,8 +95,6 @@ def render_safety_map(scene, smap, out, needle_length_mm: float = 50.0, view: st
     _offscreen_backend()
     import pyvista as pv
 
-    from .safety_export import map_polydata
-
     poly = map_polydata(scene, smap)
     pl = pv.Plotter(off_screen=True, window_size=list(size))
     pl.set_background("white")
@@ -111,7 +103,21 @@ def render_safety_map(scene, smap, out, needle_length_mm: float = 50.0, view: st
     return _frame_and_save(pl, scene, view, title, out)
 
 
-NOT_MODELLED_COLOUR = "#9E9E9E"  # grey: the line leaves the modelled body, the depth is not known
+
+
+def map_polydata(scene, smap):
+    """The skin as pyvista PolyData with the map as point arrays."""
+    from needlesafe.geometry.safety_map import skin_of
+
+    skin = skin_of(scene)
+    poly = to_polydata(skin.vertices.copy(), skin.faces)
+    poly.point_data["safe_depth_mm"] = smap.safe_depth_mm
+    poly.point_data["bone_depth_mm"] = np.where(np.isfinite(smap.bone_depth_mm), smap.bone_depth_mm, -1.0)
+    poly.point_data["backstop"] = smap.backstop.astype(np.uint8)
+    poly.point_data["exit_mm"] = np.where(np.isfinite(smap.exit_mm), smap.exit_mm, -1.0)
+    poly.point_data["not_modelled"] = smap.not_modelled.astype(np.uint8)
+    poly.point_data["direction"] = smap.directions
+    return poly
 
 
 def danger_field(poly, needle_length_mm: float) -> np.ndarray:

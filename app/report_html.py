@@ -11,11 +11,8 @@ import numpy as np
 from needlesafe.geometry.report import format_mm as _mm
 
 from . import readout
-from .cli import DISCLAIMER
-
-PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]
-LEVEL_COLOUR = {"safe": "#009E73", "caution": "#F0E442", "danger": "#E69F00", "contact": "#D55E00",
-                "unknown": "#D55E00"}
+from .readout import DISCLAIMER
+from .theme import BONE_LABEL_COLOUR, BONE_LINE_COLOUR, LEVEL_COLOUR, PALETTE
 
 
 def clearance_scale(depths, curves: dict, rows) -> tuple[float, list]:
@@ -104,9 +101,9 @@ def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
                f'stroke="black" stroke-width="2"/>')
     if report.path.bone_stop_mm is not None:  # the needle cannot go deeper than the bone
         x = sx(report.path.bone_stop_mm)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#8a7a55" '
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="{BONE_LINE_COLOUR}" '
                    f'stroke-width="3"><title>bone stop {_mm(report.path.bone_stop_mm, 1)} mm</title></line>'
-                   f'<text x="{x + 3:.1f}" y="{pad_t + 10}" font-size="10" fill="#5a4a25">bone</text>')
+                   f'<text x="{x + 3:.1f}" y="{pad_t + 10}" font-size="10" fill="{BONE_LABEL_COLOUR}">bone</text>')
     if report.path.safe_depth_mm is not None:
         x = sx(report.path.safe_depth_mm)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#009E73" '
@@ -140,7 +137,7 @@ def needle_section(title: str, report, depths, curves, score=None) -> str:
         f"({', '.join(f'{x:.3f}' for x in n.direction)}). Overall: "
         f"<b style='background:{LEVEL_COLOUR[report.level]}; padding:0 4px'>{report.level.upper()}</b></p>",
         "<table><tr><th>structure</th><th>role</th><th>margin mm</th><th>shaft mm</th><th>tip mm</th>"
-        "<th>status</th></tr>" + "".join(rows) + "</table>",
+        "<th>level</th></tr>" + "".join(rows) + "</table>",
         "<p>" + "<br>".join(html.escape(s) for s in sentences if s) + "</p>",
         profile_svg(depths, curves, report),
     ]

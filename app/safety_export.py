@@ -9,29 +9,13 @@ import numpy as np
 
 from needlesafe.meshes.io import atomic_write_bytes, atomic_write_text
 
-
-def map_polydata(scene, smap):
-    """The skin as pyvista PolyData with the map as point arrays."""
-    from needlesafe.geometry.safety_map import skin_of
-
-    from .render import to_polydata
-
-    skin = skin_of(scene)
-    poly = to_polydata(skin.vertices.copy(), skin.faces)
-    poly.point_data["safe_depth_mm"] = smap.safe_depth_mm
-    poly.point_data["bone_depth_mm"] = np.where(np.isfinite(smap.bone_depth_mm), smap.bone_depth_mm, -1.0)
-    poly.point_data["backstop"] = smap.backstop.astype(np.uint8)
-    poly.point_data["exit_mm"] = np.where(np.isfinite(smap.exit_mm), smap.exit_mm, -1.0)
-    poly.point_data["not_modelled"] = smap.not_modelled.astype(np.uint8)
-    poly.point_data["direction"] = smap.directions
-    return poly
+from .exercises import csv_cell
+from .render import map_polydata, render_safety_map
 
 
 def write_map(scene, smap, out, needle_length_mm: float = 50.0) -> Path:
     """Write the map as .vtp, .csv or .png (by suffix); writes are atomic. Raises OutputPathError
     (an OSError) naming `out` when it is a directory, lies under a file or cannot be written."""
-    from .exercises import csv_cell
-
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix == ".csv":
@@ -57,8 +41,6 @@ def write_map(scene, smap, out, needle_length_mm: float = 50.0) -> Path:
             poly.save(str(path))
             atomic_write_bytes(out, path.read_bytes())
     elif suffix == ".png":
-        from .render import render_safety_map
-
         render_safety_map(scene, smap, out, needle_length_mm)
     else:
         raise ValueError(f"{out}: write the map as .vtp, .csv or .png")

@@ -1,0 +1,354 @@
+"""The trainer's state and rules, without a window (no Qt, no VTK).
+
+A `Session` holds the open pack (scene and engine), the current needle and its report, the pinned
+needles and their reports, the exercise in progress with its redirection counter, and the safety
+maps computed so far. Views subscribe to its signals (psygnal, the same shape as Qt's):
+
+- `scene_changed(prepared)`  another pack (or habitus) is open;
+- `needle_changed(report)`   the current needle moved; `report.needle` is the effective needle;
+- `pins_changed()`           needles were pinned or cleared;
+- `exercise_changed(exercise | None)`  an exercise started or ended.
+
+Every rule the window applies lives here, so tests check it without a window: a needle cannot pass
+through bone (the engine's effective needle), a change of angle of more than 5 degrees with the needle
+in counts as a redirection during an exercise, an exercise belongs to the pack it was started on, a
+pinned needle's report is computed once. The scenario file is the session's saved state.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from psygnal import Signal
+
+from needlesafe.geometry.needle import NEEDLE_PRESETS, Needle, NeedleError
+from needlesafe.geometry.placement import aim, skin_entry, tilt
+from needlesafe.geometry.report import ClearanceReport
+from needlesafe.meshes.errors import NeedleSafeError, PackError
+from needlesafe.meshes.io import read_json
+
+from . import camera, readout
+from .exercise_check import check_target, start_needle
+from .exercises import (
+    Exercise,
+    ExerciseError,
+    Score,
+    append_attempt,
+    attempt_record,
+    load_exercise,
+    log_path,
+    score_attempt,
+)
+from .packs import PreparedPack, prepare_pack, same_region
+from .scenario import Scenario, load_scenario, save_scenario
+
+REDIRECT_DEGREES = 5.0  # a change of angle larger than this, with the needle in, is a redirection
+REDIRECT_MIN_DEPTH_MM = 2.0  # ... once the tip is deeper than this
+FIRST_DEPTH_MM = 15.0  # a newly opened pack's needle starts this deep (or its length, if shorter)
+DEFAULT_NEEDLE = "0.30x50"
+
+
+def needle_size(text: str) -> tuple[float, float]:
+    """(gauge_mm, length_mm) of a needle name: a preset ('0.30x50') or 'GAUGExLENGTH'. Raises NeedleError."""
+    if text in NEEDLE_PRESETS:
+        return NEEDLE_PRESETS[text]
+    gauge, _, length = str(text).partition("x")
+    try:
+        return float(gauge), float(length)
+    except ValueError:
+        raise NeedleError(f"needle '{text}' is not GAUGExLENGTH in mm (e.g. 0.30x50)") from None
+
+
+def needle_name(needle: Needle) -> str:
+    """The needle box's name for `needle`'s size ('0.30x50')."""
+    return f"{needle.gauge_mm:.2f}x{needle.length_mm:g}"
+
+
+class Session:
+    """The trainer's state and rules. `prepare` turns a pack source into a `PreparedPack` (the
+    window passes the cached one; tests may pass their own)."""
+
+    scene_changed = Signal(object)
+    needle_changed = Signal(object)
+    pins_changed = Signal()
+    exercise_changed = Signal(object)
+
+    def __init__(self, prepare: Callable[[str], PreparedPack] = prepare_pack):
+        self.prepare = prepare
+        self.prepared: PreparedPack | None = None
+        self.needle: Needle | None = None
+        self.report: ClearanceReport | None = None
+        self.pinned: list[Needle] = []
+        self._pin_reports: list[tuple[Needle, ClearanceReport]] = []
+        self.exercise: Exercise | None = None
+        self.exercise_path: Path | None = None
+        self.redirections = 0
+        self._ref_direction: np.ndarray | None = None
+        self.last_score: Score | None = None
+        self.maps: dict = {}  # (pack key, "normal" | direction tuple) -> SafetyMap
+        self.scenario_camera: dict | None = None  # the camera of the scenario opened last
+
+    # ----- the open pack --------------------------------------------------------------------------
+    @property
+    def scene(self):
+        return None if self.prepared is None else self.prepared.scene
+
+    @property
+    def engine(self):
+        return None if self.prepared is None else self.prepared.engine
+
+    @property
+    def pack_source(self) -> str | None:
+        return None if self.prepared is None else self.prepared.key
+
+    def open_pack(self, source, size: str = DEFAULT_NEEDLE) -> PreparedPack:
+        """Open a pack (folder or built-in name) with its first needle of `size`, ending any exercise.
+        Raises PackError (or NeedleError for a bad size); on error nothing changes."""
+        gauge, length = needle_size(size)
+        prepared = self.prepare(source)
+        start = prepared.start
+        self.install(prepared, Needle(start.entry_lps, start.direction, min(FIRST_DEPTH_MM, length), length, gauge))
+        return prepared
+
+    def install(self, prepared: PreparedPack, needle: Needle, exercise: Exercise | None = None,
+                exercise_path=None) -> None:
+        """Replace the open pack with `prepared` and make `needle` current. The pins go (they were
+        on the old pack); an exercise belongs to the pack it was started on."""
+        self.prepared = prepared
+        self.pinned, self._pin_reports = [], []
+        self.needle, self.report = None, None
+        self.exercise = exercise
+        self.exercise_path = Path(exercise_path) if exercise_path is not None else None
+        self.redirections, self._ref_direction = 0, None
+        self.scene_changed.emit(prepared)
+        self.pins_changed.emit()
+        self.exercise_changed.emit(exercise)
+        self.set_needle(needle)
+
+    # ----- the needle -----------------------------------------------------------------------------
+    def set_needle(self, needle: Needle) -> ClearanceReport:
+        """Make `needle` current and compute its report. A needle cannot pass through bone: the
+        current needle is the report's effective one. During an exercise a change of angle of more
+        than 5 degrees with the tip deeper than 2 mm counts one redirection."""
+        if self.engine is None:
+            raise PackError("no pack is open")
+        report = self.engine.report(needle)
+        needle = report.needle
+        if self.exercise is not None and needle.depth_mm > REDIRECT_MIN_DEPTH_MM:
+            if self._ref_direction is None:
+                self._ref_direction = needle.direction
+            else:
+                cos = float(np.clip(needle.direction @ self._ref_direction, -1.0, 1.0))
+                if np.degrees(np.arccos(cos)) > REDIRECT_DEGREES:
+                    self.redirections += 1
+                    self._ref_direction = needle.direction
+        self.needle, self.report = needle, report
+        self.needle_changed.emit(report)
+        return report
+
+    def _current(self) -> Needle:
+        if self.needle is None:
+            raise PackError("no pack is open")
+        return self.needle
+
+    def set_depth(self, depth_mm: float) -> ClearanceReport:
+        """Push or pull to `depth_mm`, kept within 0 and the needle's length (and stopped by bone)."""
+        n = self._current()
+        return self.set_needle(n.at_depth(min(max(0.0, float(depth_mm)), n.length_mm)))
+
+    def push(self, step_mm: float) -> ClearanceReport:
+        return self.set_depth(self._current().depth_mm + step_mm)
+
+    def tilt(self, axis, degrees: float) -> ClearanceReport:
+        """Turn the needle about `axis` (3,) through its entry by `degrees`."""
+        n = self._current()
+        return self.set_needle(Needle(n.entry_lps, tilt(n.direction, axis, degrees), n.depth_mm, n.length_mm,
+                                      n.gauge_mm))
+
+    def aim_at(self, point) -> ClearanceReport:
+        """Point the needle from its entry at `point` (3,), keeping its depth."""
+        n = self._current()
+        return self.set_needle(Needle(n.entry_lps, aim(n.entry_lps, point), n.depth_mm, n.length_mm, n.gauge_mm))
+
+    def enter_at(self, point, normal) -> ClearanceReport:
+        """Move the entry to skin `point` (3,), pointing straight in (against the outward `normal`)."""
+        n = self._current()
+        normal = np.asarray(normal, float)
+        length = float(np.linalg.norm(normal))
+        if not np.isfinite(length) or length == 0:
+            raise NeedleError("the skin normal there is not defined")
+        return self.set_needle(Needle(point, -normal / length, min(n.depth_mm, n.length_mm), n.length_mm,
+                                      n.gauge_mm))
+
+    def slide_entry(self, point) -> ClearanceReport:
+        """Move the entry to skin `point` (3,), keeping the direction and the depth (a handle drag)."""
+        n = self._current()
+        return self.set_needle(Needle(point, n.direction, n.depth_mm, n.length_mm, n.gauge_mm))
+
+    def set_size(self, size: str) -> ClearanceReport:
+        """Change the needle to `size` ('0.30x50'), keeping entry and direction; depth within length."""
+        gauge, length = needle_size(size)
+        n = self._current()
+        return self.set_needle(Needle(n.entry_lps, n.direction, min(n.depth_mm, length), length, gauge))
+
+    # ----- pins -----------------------------------------------------------------------------------
+    def pin(self) -> None:
+        """Keep the current needle to compare with the next."""
+        self.pinned.append(self._current())
+        self.pins_changed.emit()
+
+    def clear_pins(self) -> None:
+        self.pinned, self._pin_reports = [], []
+        self.pins_changed.emit()
+
+    def set_pins(self, needles) -> None:
+        self.pinned, self._pin_reports = list(needles), []
+        self.pins_changed.emit()
+
+    def pin_reports(self) -> list[tuple[Needle, ClearanceReport]]:
+        """(needle, report) of every pinned needle; a pinned needle never moves, so its report is
+        computed once."""
+        cache = self._pin_reports
+        if len(cache) > len(self.pinned) or any(a is not b for (a, _), b in zip(cache, self.pinned, strict=False)):
+            cache = []
+        cache = cache + [(n, self.engine.report(n)) for n in self.pinned[len(cache):]]
+        self._pin_reports = cache
+        return cache
+
+    def compare_rows(self) -> list[tuple[str, list[str]]]:
+        """The compare table: (level, cells) for the current needle, then each pin."""
+        if self.report is None:
+            return []
+        needles = [("current", self.report)] + [(f"pin {k + 1}", rep) for k, (_, rep) in
+                                                 enumerate(self.pin_reports())]
+        return [(rep.level, readout.compare_cells(label, rep)) for label, rep in needles]
+
+    # ----- exercises ------------------------------------------------------------------------------
+    def start_exercise(self, path, pack: str | None = None) -> Exercise:
+        """Open an exercise on its pack (or on `pack`, the same region in another habitus) with its
+        start needle. Raises ExerciseError (a NeedleSafeError) naming the file; nothing changes then."""
+        data = read_json(path, 1 << 20, error=ExerciseError, what="exercise")
+        if not isinstance(data, dict):
+            raise ExerciseError(f"{path}: an exercise file holds one JSON object")
+        own = data.get("pack", "")
+        if not isinstance(own, str) or not own:
+            raise ExerciseError(f"{path}: 'pack' must name a pack")
+        if pack is not None and not same_region(own, pack):
+            raise ExerciseError(f"{path}: this exercise is on '{own}', not '{pack}'")
+        try:
+            prepared = self.prepare(pack or own)
+        except PackError as exc:
+            raise ExerciseError(f"{path}: its pack '{pack or own}' cannot be opened: {exc}") from exc
+        try:
+            ex = load_exercise(path, prepared.scene)
+            check_target(ex, prepared.engine)  # the target must be tissue in this pack: muscle, not bone or nerve
+            start = self.exercise_start(prepared, ex)
+        except (OSError, RecursionError) as exc:
+            raise ExerciseError(f"{path}: {exc}") from exc
+        self.install(prepared, start, exercise=ex, exercise_path=path)
+        return ex
+
+    @staticmethod
+    def exercise_start(prepared: PreparedPack, ex: Exercise) -> Needle:
+        """The exercise's first needle: on the skin along the exercise's start direction (default: from
+        behind), else on the skin nearest its target; pointing at the target, not inserted."""
+        start = start_needle(ex, prepared.engine)
+        if start is not None:
+            return start
+        scene, target = prepared.scene, np.asarray(ex.target_point, float)
+        skins = [s for s in scene.structures if s.role == "skin"]
+        entry = None
+        if skins:
+            v = np.concatenate([s.vertices for s in skins])
+            out = v[np.argmin(np.linalg.norm(v - target, axis=1))] - target
+            if np.linalg.norm(out) > 0:
+                entry = skin_entry(scene, target, from_direction=out / np.linalg.norm(out))
+        if entry is None:
+            entry = prepared.start.entry_lps
+        return Needle(entry, aim(entry, target), 0.0, ex.needle_length_mm, ex.needle_gauge_mm)
+
+    def exercise_camera(self):
+        """The camera that faces the exercise's target from beside the start needle's line."""
+        ex, n = self.exercise, self._current()
+        bounds = self.scene.bounds()
+        return camera.facing(bounds, ex.target_point, camera.beside(bounds, ex.target_point, n.entry_lps))
+
+    def score(self) -> Score:
+        """Score the current needle for the exercise in progress; the redirection count starts again."""
+        if self.exercise is None or self.report is None:
+            raise ExerciseError("no exercise is in progress")
+        score = score_attempt(self.exercise, self.report, self.redirections)
+        self.last_score = score
+        self.redirections, self._ref_direction = 0, None
+        return score
+
+    def log_attempt(self, student: str, score: Score) -> Path:
+        """Append the scored attempt to `student`'s log; returns the log's path. Raises ExerciseError
+        or OSError (the score stands either way). The record names the pack open (its habitus too),
+        so a replay shows the attempt on the anatomy it was made on."""
+        if self.exercise is None or self.report is None:
+            raise ExerciseError("no exercise is in progress")
+        path = log_path(student)
+        record = attempt_record(student, self.exercise, self.report, score)
+        record["pack"] = self.pack_source
+        append_attempt(path, record)
+        return path
+
+    def end_exercise(self) -> None:
+        if self.exercise is not None:
+            self.exercise, self.exercise_path = None, None
+            self.exercise_changed.emit(None)
+
+    def keeps_exercise(self, name: str) -> bool:
+        """Does opening built-in `name` ('REGION:HABITUS') keep the exercise in progress? Yes for
+        another habitus of the exercise's region (the exercise restarts on it), else the exercise ends."""
+        ex = self.exercise
+        return ex is not None and self.exercise_path is not None and same_region(ex.pack, name)
+
+    def replay(self, record: dict) -> Needle:
+        """Show an attempt's needle on its pack; raises NeedleSafeError when it cannot be replayed.
+        Replaying on the exercise's own pack keeps the exercise."""
+        try:
+            pack = record.get("pack", "")
+            if not isinstance(pack, str) or not pack:
+                raise NeedleError("the attempt names no pack")
+            needle = Needle.from_dict(record["needle"])
+        except NeedleSafeError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise NeedleError(f"the attempt's needle is not readable: {exc}") from exc
+        prepared = self.prepare(pack)
+        keep = self.exercise if (prepared.key == self.pack_source and self.exercise is not None) else None
+        self.install(prepared, needle, exercise=keep, exercise_path=self.exercise_path if keep else None)
+        return needle
+
+    # ----- scenarios: the session's saved state ----------------------------------------------------
+    def scenario(self, camera_: dict | None = None) -> Scenario:
+        return Scenario(self.pack_source, [self._current()] + list(self.pinned), camera_)
+
+    def save_scenario(self, path, camera_: dict | None = None) -> Path:
+        return save_scenario(self.scenario(camera_), path)
+
+    def open_scenario(self, path) -> Scenario:
+        """Open a scenario file: its pack, its needle and pins. Raises ScenarioError or PackError;
+        nothing changes then. Returns the scenario (its camera is the view's to apply)."""
+        sc = load_scenario(path)
+        prepared = self.prepare(sc.pack)
+        self.install(prepared, sc.needles[0])
+        self.set_pins(sc.needles[1:])
+        self.scenario_camera = sc.camera
+        return sc
+
+    # ----- safety maps ----------------------------------------------------------------------------
+    def map_key(self, along_needle: bool) -> tuple:
+        """The cache key of the safety map for the open pack: along each skin normal, or along the
+        needle's direction (rounded to 1e-4)."""
+        if not along_needle:
+            return (self.pack_source, "normal")
+        d = np.round(self._current().direction, 4)
+        return (self.pack_source, tuple(float(x) for x in d))
+
+    @staticmethod
+    def map_direction(key: tuple):
+        return "normal" if key[1] == "normal" else np.array(key[1])
