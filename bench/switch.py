@@ -13,7 +13,7 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 from PySide6 import QtWidgets
 
-from needlesafe.app.main_window import MainWindow
+from needlesafe.app.qt.main_window import MainWindow
 
 app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
 win = MainWindow("gluteal")

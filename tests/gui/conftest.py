@@ -41,7 +41,7 @@ def window(qtbot):
     """The default window, shown, active and drawn once; closed and deleted in order afterwards."""
     import gc
 
-    from needlesafe.app.main_window import MainWindow
+    from needlesafe.app.qt.main_window import MainWindow
 
     from .test_window import dispose
 

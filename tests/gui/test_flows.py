@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from needlesafe.app.main_window import CONTACT_COLOUR, MainWindow
+from needlesafe.app.qt.dialogs import FirstHint
+from needlesafe.app.qt.main_window import MainWindow
+from needlesafe.app.theme import CONTACT_COLOUR
 from needlesafe.geometry.needle import Needle
 from needlesafe.geometry.placement import skin_entry
 from needlesafe.geometry.report import format_mm
@@ -92,19 +94,19 @@ def test_toolbar_follows_exercise_habitus_scenario_and_replay(window, tmp_path, 
     # a replayed attempt: its pack and its 50 mm needle, whatever the box said before
     win.preset.setCurrentText("0.30x75")
     record = {"pack": "gluteal:high", "needle": Needle((-60, 120, 60), BONE_DIR, 20.0, 50.0, 0.3).to_dict()}
-    assert win.replay_attempt(record)
+    assert win.exercises.replay(record)
     assert win.scene.name == "gluteal-high" and toolbar(win) == ("gluteal", "high", "0.30x50")
     assert win.needle.length_mm == 50.0
     # a needle not in the presets is shown as it is
     record = {"pack": "gluteal", "needle": Needle((-60, 120, 60), BONE_DIR, 20.0, 65.0, 0.25).to_dict()}
-    assert win.replay_attempt(record) and toolbar(win) == ("gluteal", "average", "0.25x65")
+    assert win.exercises.replay(record) and toolbar(win) == ("gluteal", "average", "0.25x65")
     # a damaged record, a bad exercise and a bad pack change nothing
     before = (win.scene, win.needle, toolbar(win))
-    assert not win.replay_attempt({"pack": "shoulder", "needle": {"entry_lps": [0, 0]}})
+    assert not win.exercises.replay({"pack": "shoulder", "needle": {"entry_lps": [0, 0]}})
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"format": "needlesafe-exercise", "version": 1, "id": "x", "title": "x",
                                "pack": "shoulder", "target": {"trigger_point": "nowhere"}}))
-    assert not win.start_exercise(bad)
+    assert not win.exercises.start(bad)
     assert not win.open_pack(tmp_path / "missing")
     assert (win.scene, win.needle, toolbar(win)) == before and len(shown) == 3
     assert not win.region.currentText() == "shoulder"
@@ -136,7 +138,7 @@ def test_gui_pack_argument_and_open_pack_folder(qtbot, tmp_path):
 
 def test_needle_stops_at_bone_with_slider_keys_and_a_contact_ring(window, qtbot, tmp_path):
     win = window
-    win.set_needle(bone_needle(win.scene, 5.0))
+    win.session.set_needle(bone_needle(win.scene, 5.0))
     stop, bone = win.engine.bone_stop(win.needle)
     assert bone == "hip_bone" and 10.0 < stop < 65.0
     win.depth_slider.setValue(700)  # 70 mm asked for, as a click on the slider does
@@ -150,7 +152,7 @@ def test_needle_stops_at_bone_with_slider_keys_and_a_contact_ring(window, qtbot,
     for _ in range(3):
         qtbot.keyClick(win, QtCore.Qt.Key_Plus, QtCore.Qt.ShiftModifier)
     assert win.needle.depth_mm == pytest.approx(stop)
-    assert "contact:ring" in win._top_props
+    assert win.needle_view.actors()["contact:ring"].GetVisibility()
     # the contact ring shows where the needle rests, over the tissue
     win.face(win.needle.tip_lps, win.needle.entry_lps + np.array([-60.0, 0.0, 40.0]))
     import imageio.v3 as iio
@@ -161,11 +163,11 @@ def test_needle_stops_at_bone_with_slider_keys_and_a_contact_ring(window, qtbot,
     patch = img[h - 1 - y - 12:h - 1 - y + 13, x - 12:x + 13]
     dark = (patch.sum(axis=2) < 3 * 60).sum()
     assert dark >= 20, "no contact ring at the bone contact"
-    assert CONTACT_COLOUR == "#000000"
+    assert CONTACT_COLOUR == "#000000"  # the ring is drawn in it
     # backing out frees it again
     qtbot.keyClick(win, QtCore.Qt.Key_Minus, QtCore.Qt.ShiftModifier)
     assert win.needle.depth_mm == pytest.approx(stop - 5.0)
-    assert win.report.path.stopped_by is None and "contact:ring" not in win._top_props
+    assert win.report.path.stopped_by is None and not win.needle_view.actors()["contact:ring"].GetVisibility()
     # a scenario asking for 70 mm opens with the needle on the bone
     from needlesafe.app.scenario import Scenario, save_scenario
 
@@ -174,7 +176,7 @@ def test_needle_stops_at_bone_with_slider_keys_and_a_contact_ring(window, qtbot,
     assert win.open_scenario(path) and win.needle.depth_mm == pytest.approx(stop)
     # and so does a replayed attempt that asked for more
     record = {"pack": "gluteal", "needle": bone_needle(win.scene, 72.0).to_dict()}
-    assert win.replay_attempt(record) and win.needle.depth_mm == pytest.approx(stop)
+    assert win.exercises.replay(record) and win.needle.depth_mm == pytest.approx(stop)
     assert win.statusBar().currentMessage() == "firm stop: hip bone"
 
 
@@ -199,7 +201,7 @@ def test_unknown_beyond_the_model_reads_as_danger(window):
         if found is not None:
             break
     assert found is not None, "no path leaves the shoulder model"
-    win.set_needle(found)
+    win.session.set_needle(found)
     assert win.panel.overall.text() == "Overall: UNKNOWN"
     text = win.panel.safe_depth.text()
     assert text.startswith("UNKNOWN — treat as danger") and "modelled body" in text
@@ -210,11 +212,11 @@ def test_click_a_marker_behind_the_entry_handle_aims(window, qtbot):
     win.set_camera("posterior")
     tp = next(t for t in win.scene.trigger_points if t.name == "gluteus medius")
     entry = skin_entry(win.scene, tp.point)
-    win.set_needle(Needle(entry, (0.0, -1.0, 0.0), 0.0, 50.0, 0.30))
+    win.session.set_needle(Needle(entry, (0.0, -1.0, 0.0), 0.0, 50.0, 0.30))
     win.set_camera("posterior")  # straight from behind: the handle covers the marker
     hx, hy = world_to_display(win, entry)
     mx, my = world_to_display(win, tp.point)
-    assert win._near_entry_handle(win.plotter.interactor, QtCore.QPoint(
+    assert win.interaction.near_entry_handle(QtCore.QPoint(
         mx, win.plotter.interactor.height() - 1 - my))  # a press here grabs the handle
     click_display(qtbot, win, mx, my)
     aimed = (tp.point - entry) / np.linalg.norm(tp.point - entry)
@@ -233,7 +235,7 @@ def test_ctrl_click_aims_through_the_skin_and_hover_names(window, qtbot):
     widget = win.plotter.interactor
     ratio = widget.devicePixelRatioF()
     pos = QtCore.QPoint(int(x / ratio), int(widget.height() - 1 - y / ratio))
-    assert win.pick(x, y)[0] == "skin"
+    assert win.scene_view.pick(x, y)[0] == "skin"
     with qtbot.waitSignal(win.needle_changed, timeout=3000):
         qtbot.mouseClick(widget, QtCore.Qt.LeftButton, QtCore.Qt.ControlModifier, pos=pos)
     assert np.allclose(win.needle.entry_lps, entry)  # aimed, not moved
@@ -247,18 +249,18 @@ def test_first_start_hint_guide_and_landmarks(window, qtbot, tmp_path):
     win = window
     win.settings.remove("hint_seen")  # as on a first start (earlier tests may have clicked it away)
     if win.hint is None:
-        win._first_start_hint()
+        win.hint = FirstHint.maybe(win.plotter.interactor, win.settings)
     assert win.hint is not None and win.hint.isVisible()
     assert "Click the skin" in win.hint.findChild(QtWidgets.QLabel).text()
     win.grab().save(str(shots(tmp_path) / "first-start.png"))
     box = win.quick_guide()
     assert "Click the skin" in box.text() and "Push" in box.text()
     box.close()
-    win._dismiss_hint()
+    win.dismiss_hint()
     assert win.settings.value("hint_seen", False, type=bool)
     win.landmarks_action.setChecked(True)
     names = {lm.name for lm in win.scene.landmarks}
-    assert names and {f"landmark:{n}" for n in names} <= set(win._top_props)
+    assert names and {f"landmark:{n}" for n in names} <= set(win.scene_view.top)
     assert any(n.startswith("landmarks:") for n in win.plotter.actors)
     win.set_camera("posterior")
     win.grab().save(str(shots(tmp_path) / "landmarks.png"))
@@ -270,7 +272,7 @@ def test_plot_marks_off_scale_curves(window):
     """A nerve far away does not flatten the near one: the y-range follows the near curves and the
     far values are marked with their real figures (window and HTML report alike)."""
     win = window
-    win.set_needle(bone_needle(win.scene, 10.0))
+    win.session.set_needle(bone_needle(win.scene, 10.0))
     panel = win.panel
     top = panel.plot.getViewBox().viewRange()[1][1]
     assert panel.off_scale, "expected a curve above the y-range on this needle"
@@ -321,17 +323,17 @@ def test_danger_shells_show_with_the_default_layers(window, qtbot, tmp_path):
     win.set_camera("posterior")
     off = iio.imread(win.export_image(tmp_path / "off.png"))[..., :3].astype(int)
     win.shells_action.trigger()
-    qtbot.waitUntil(lambda: bool(win._shells), timeout=30000)
+    qtbot.waitUntil(lambda: bool(win.scene_view.shells), timeout=30000)
     on = iio.imread(win.export_image(shots(tmp_path) / "shells-gluteal.png"))[..., :3].astype(int)
     changed = (np.abs(on - off).sum(axis=2) > 30).sum()
     assert changed > 3000, f"danger shells change only {changed} pixels"
     # switching away and back reuses the shells made for this pack
-    shells = win._shells
+    shells = win.scene_view.shells
     win.region.setCurrentText("shoulder")
     win.region.activated.emit(win.region.currentIndex())
     win.region.setCurrentText("gluteal")
     win.region.activated.emit(win.region.currentIndex())
-    assert win._shells is shells  # no new computation for the gluteal shells
+    assert win.scene_view.shells is shells  # no new computation for the gluteal shells
 
 
 def test_safety_map_draws_not_modelled_skin_grey_with_a_legend_entry(window):
@@ -359,7 +361,7 @@ def hex_colour(rgb) -> str:
 
 
 def test_exports_to_unwritable_paths_give_dialogs(window, tmp_path, monkeypatch):
-    from needlesafe.app.main_window import ReviewDialog
+    from needlesafe.app.qt.dialogs import ReviewDialog
 
     shown = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
@@ -387,7 +389,7 @@ def test_exercise_and_pack_strings_are_plain_text(window, tmp_path, monkeypatch)
         "needle": {"length_mm": 75, "gauge_mm": 0.30},
         "teaching": "<img src='x'> " + "A long teaching text that wraps over many lines. " * 30,
     }))
-    if not window.start_exercise(ex_file):
+    if not window.exercises.start(ex_file):
         pytest.fail("the exercise did not open")
     panel = window.exercise_panel
     for label in (panel.title, panel.teaching, panel.source, window.panel.path, window.panel.needle_label):
@@ -403,17 +405,15 @@ def test_exercise_and_pack_strings_are_plain_text(window, tmp_path, monkeypatch)
 
 
 def test_switches_show_a_busy_cursor_and_layer_names_are_whole(window, monkeypatch):
-    import needlesafe.app.main_window as mw
-
     seen = []
-    real = mw.prepare_pack
+    real = window.session.prepare
 
     def spy(source):
         cursor = QtWidgets.QApplication.overrideCursor()
         seen.append(cursor.shape() if cursor is not None else None)
         return real(source)
 
-    monkeypatch.setattr(mw, "prepare_pack", spy)
+    monkeypatch.setattr(window.session, "prepare", spy)
     window.region.setCurrentText("shoulder")
     window.region.activated.emit(window.region.currentIndex())
     assert seen == [QtCore.Qt.WaitCursor]
@@ -437,7 +437,7 @@ def test_the_needle_has_a_dark_outline_at_least_3_px_wide(window, tmp_path):
 
     win = window
     win.set_camera("lateral")
-    win.set_depth(30.0)
+    win.session.set_depth(30.0)
     n = win.needle
     win.xray_action.setChecked(False)
     img = iio.imread(win.export_image(shots(tmp_path) / "needle-lateral.png"))[..., :3].astype(int)
@@ -474,6 +474,6 @@ def test_an_exercise_whose_target_lies_in_bone_is_refused(window, tmp_path, monk
     path = tmp_path / "bad-target.json"
     path.write_text(json.dumps(data))
     before = (toolbar(win), win.needle, win.exercise)
-    assert not win.start_exercise(path)
+    assert not win.exercises.start(path)
     assert shown and "inside hip_bone" in shown[-1]
     assert (toolbar(win), win.needle, win.exercise) == before

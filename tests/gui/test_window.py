@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from needlesafe.app.main_window import STATUS_COLOUR, MainWindow
+from needlesafe.app.qt.main_window import MainWindow
+from needlesafe.app.theme import LEVEL_COLOUR
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.placement import skin_entry
 from needlesafe.geometry.report import format_mm
@@ -25,13 +26,13 @@ def dispose(win):
 
 def forget_shells(win=None):
     """Prepared packs keep their danger shells between windows: forget them, to compute anew."""
-    from needlesafe.app import main_window
+    from needlesafe.app.packs import _PREPARED
 
-    for prepared in main_window._PREPARED.values():
-        prepared.shells = None
+    for prepared in _PREPARED.values():
+        prepared.views.pop("shells", None)
     if win is not None:
-        win._remove_top("shell:")
-        win._shells = {}
+        win.scene_view.remove_top("shell:")
+        win.scene_view.shells = {}  # as a pack without shells yet
 
 
 def panel_rows(win):
@@ -91,7 +92,7 @@ def test_click_skin_then_keys_match_engine(window, qtbot, tmp_path):
         qtbot.keyClick(win, QtCore.Qt.Key_Minus, QtCore.Qt.ShiftModifier)
     assert panel_rows(win)["sciatic_nerve"][2] in ("SAFE", "CAUTION")
     assert win.panel.table.item(0, 3).background().color().name().upper() in (
-        STATUS_COLOUR["safe"], STATUS_COLOUR["caution"]
+        LEVEL_COLOUR["safe"], LEVEL_COLOUR["caution"]
     )
 
 
@@ -166,22 +167,22 @@ def test_layers_hide_and_fade(window, qtbot):
     root = window.layers.invisibleRootItem()
     skin_group = next(root.child(i) for i in range(root.childCount()) if root.child(i).text(0) == "skin")
     skin_group.setCheckState(0, QtCore.Qt.Unchecked)  # as a click on the checkbox does
-    assert not window._actors["skin"].GetVisibility()
+    assert not window.scene_view.actors["skin"].GetVisibility()
     skin_group.setCheckState(0, QtCore.Qt.Checked)
-    assert window._actors["skin"].GetVisibility()
+    assert window.scene_view.actors["skin"].GetVisibility()
     item = skin_group.child(0)
     slider = window.layers.itemWidget(item, 1)
     slider.setValue(80)
-    assert window._actors["skin"].GetProperty().GetOpacity() == pytest.approx(0.8)
+    assert window.scene_view.actors["skin"].GetProperty().GetOpacity() == pytest.approx(0.8)
 
 
 def test_danger_shells_are_computed_off_the_gui_thread(window, qtbot):
     window.shells_action.trigger()
-    qtbot.waitUntil(lambda: bool(window._shells), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.scene_view.shells), timeout=20000)
     for s in window.scene.critical:
-        assert window._top_props[f"shell:{s.name}"].GetVisibility()
+        assert window.scene_view.top[f"shell:{s.name}"].GetVisibility()
     window.shells_action.trigger()
-    assert not any(window._top_props[f"shell:{s.name}"].GetVisibility() for s in window.scene.critical)
+    assert not any(window.scene_view.top[f"shell:{s.name}"].GetVisibility() for s in window.scene.critical)
 
 
 def test_needle_updates_keep_reference_counts(window, qtbot):
@@ -206,12 +207,55 @@ def test_needle_updates_keep_reference_counts(window, qtbot):
     assert np.all(drift > -300), f"reference counts of None, True, False fell by {(-drift).tolist()}"
 
 
+def test_moving_the_needle_and_switching_regions_leak_nothing(window, qtbot):
+    """Everything the window makes per update or per pack is reused or let go: 300 needle moves add
+    no actor and leave the Python heap flat; region round trips leave no widget wrappers behind
+    (the layer sliders used to leak 41 per round trip)."""
+    from PySide6 import QtWidgets as W
+
+    win = window
+
+    def objects(kind=None):
+        gc.collect()
+        QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if kind is None or isinstance(o, kind))
+
+    def actor_count():
+        return win.plotter.renderer.GetActors().GetNumberOfItems() + win.scene_view.overlay.GetActors(
+        ).GetNumberOfItems()
+
+    for k in range(20):  # warm up: first-time caches
+        win.tilt_needle("horizontal", 1.0 if k % 2 else -1.0)
+    actors, heap = actor_count(), objects()
+    for k in range(300):
+        win.tilt_needle("horizontal", 1.0 if k % 2 else -1.0)
+        win.session.set_depth(10.0 + (k % 40))
+        if k % 50 == 0:
+            QtWidgets.QApplication.processEvents()
+    assert actor_count() == actors
+    grown = objects() - heap
+    assert grown < 2000, f"{grown} Python objects more after 600 needle updates"
+
+    def round_trip():
+        for region in ("shoulder", "gluteal"):
+            win.region.setCurrentText(region)
+            win.region.activated.emit(win.region.currentIndex())
+            QtWidgets.QApplication.processEvents()
+
+    round_trip()  # both packs prepared and cached
+    sliders = objects(W.QSlider)
+    for _ in range(3):
+        round_trip()
+    assert objects(W.QSlider) <= sliders, "slider wrappers left behind by region switches"
+
+
 def test_the_needle_shows_through_tissue(window, tmp_path):
     """The faint top-layer copy darkens the needle's path, and only there; the View menu turns it off."""
     import imageio.v3 as iio
 
     win = window
-    win.set_depth(40.0)
+    win.session.set_depth(40.0)
     win.set_camera("lateral")
     on = iio.imread(win.export_image(tmp_path / "on.png"))[..., :3].astype(int)
     win.xray_action.setChecked(False)
@@ -230,7 +274,7 @@ def test_the_needle_shows_through_tissue(window, tmp_path):
 
 
 def test_a_crashing_binding_is_named_at_start():
-    from needlesafe.app.main_window import binding_warning
+    from needlesafe.app.qt.startup import binding_warning
 
     assert "6.12.0" in binding_warning("6.12.0", (3, 11, 7))
     assert binding_warning("6.12.0", (3, 12, 1)) is None  # None and True are immortal there
@@ -242,15 +286,15 @@ def test_shells_follow_a_region_switch_made_while_they_compute(window, qtbot):
     win = window
     forget_shells(win)
     win.shells_action.trigger()
-    assert win._shell_worker is not None
+    assert win.overlays.shell_task is not None
     win.region.setCurrentText("shoulder")
     win.region.activated.emit(win.region.currentIndex())
-    qtbot.waitUntil(lambda: bool(win._shells), timeout=30000)
-    assert set(win._shells) == {s.name for s in win.scene.critical}
-    assert "brachial_plexus" in win._shells
+    qtbot.waitUntil(lambda: bool(win.scene_view.shells), timeout=30000)
+    assert set(win.scene_view.shells) == {s.name for s in win.scene.critical}
+    assert "brachial_plexus" in win.scene_view.shells
     # each shell lies around its own structure of the new region, not one of the old
     for s in win.scene.critical:
-        v, _ = win._shells[s.name]
+        v, _ = win.scene_view.shells[s.name]
         pad = max(s.margin_mm, 0.5) + 3.0
         assert np.all(v.min(axis=0) >= s.vertices.min(axis=0) - pad)
         assert np.all(v.max(axis=0) <= s.vertices.max(axis=0) + pad)
@@ -265,14 +309,14 @@ def test_closing_while_workers_run_stops_them(qtbot):
     qtbot.waitExposed(win)
     win.shells_action.trigger()
     win.map_action.trigger()
-    threads = [win._shell_worker, win._map_worker]
+    threads = [win.overlays.shell_task, win.overlays.map_task]
     assert all(t is not None and t.isRunning() for t in threads)
     win.close()  # as a user closing the window mid-computation
     assert not any(t.isRunning() for t in threads)
-    assert win._shell_worker is None and win._map_worker is None
-    assert not win._map_progress.isVisible()
+    assert win.overlays.shell_task is None and win.overlays.map_task is None
+    assert not win.overlays.progress.isVisible()
     qtbot.wait(200)  # late signals from the workers reach a closed window and change nothing
-    assert win._shells == {} and win.safety_map is None
+    assert win.scene_view.shells == {} and win.safety_map is None
     dispose(win)
 
 
@@ -390,18 +434,18 @@ def test_safety_map_with_progress_and_cancel(window, qtbot, tmp_path):
     win = window
     # cancel at once: no map, the skin comes back, the window still answers
     win.map_action.trigger()
-    win._map_progress.cancel()
-    qtbot.waitUntil(lambda: win._map_worker is None, timeout=30000)
+    win.overlays.progress.cancel()
+    qtbot.waitUntil(lambda: win.overlays.map_task is None, timeout=30000)
     if win.safety_map is None:  # the cancel arrived before the last chunk
         assert not win.map_action.isChecked()
-        assert win._actors["skin"].GetVisibility()
+        assert win.scene_view.actors["skin"].GetVisibility()
         win.map_action.trigger()
     else:
         win.map_action.trigger()
         win.map_action.trigger()
     qtbot.waitUntil(lambda: win.safety_map is not None, timeout=30000)
     smap = win.safety_map
-    assert "safety_map" in win.plotter.actors and not win._actors["skin"].GetVisibility()
+    assert "safety_map" in win.plotter.actors and not win.scene_view.actors["skin"].GetVisibility()
     # the map agrees with single checks at sampled skin points
     idx = np.random.default_rng(1).choice(len(smap.points), 10, replace=False)
     for i in idx:
@@ -418,7 +462,7 @@ def test_safety_map_with_progress_and_cancel(window, qtbot, tmp_path):
     assert red.sum() > 200 and blue.sum() > 200  # shallow (danger) and deep (safe) zones both show
     # switching it off brings the skin back
     win.map_action.trigger()
-    assert "safety_map" not in win.plotter.actors and win._actors["skin"].GetVisibility()
+    assert "safety_map" not in win.plotter.actors and win.scene_view.actors["skin"].GetVisibility()
 
 
 def test_exercise_end_to_end_and_review(window, qtbot, tmp_path, monkeypatch):
@@ -434,14 +478,14 @@ def test_exercise_end_to_end_and_review(window, qtbot, tmp_path, monkeypatch):
     action = next(a for a in menu.actions() if a.text() == "Gluteus medius with the ilium as a backstop")
     action.trigger()
     assert win.exercise is not None and win.exercise_dock.isVisible()
-    assert "exercise:target" in win._top_props  # drawn over the anatomy
+    assert "exercise:target" in win.scene_view.top  # drawn over the anatomy
     assert win.needle.length_mm == 75.0
     ex = win.exercise
     good = next(nd for nd in approaches(ex, win.engine) if score_attempt(ex, win.engine.report(nd)).passed)
     # a wrong angle with the needle in, then back to the good one: two redirections
-    win.set_needle(good.at_depth(10.0))
-    win.set_needle(type(good)(good.entry_lps, tilt(good.direction, (0, 0, 1), 12.0), 10.0, 75.0, 0.3))
-    win.set_needle(good)
+    win.session.set_needle(good.at_depth(10.0))
+    win.session.set_needle(type(good)(good.entry_lps, tilt(good.direction, (0, 0, 1), 12.0), 10.0, 75.0, 0.3))
+    win.session.set_needle(good)
     assert win.redirections == 2  # away and back, both with the needle in
     win.exercise_panel.student.setText("Ana Lopez")
     qtbot.mouseClick(win.exercise_panel.check, QtCore.Qt.LeftButton)
@@ -455,14 +499,14 @@ def test_exercise_end_to_end_and_review(window, qtbot, tmp_path, monkeypatch):
     assert rec["exercise"] == "gluteal-gluteus-medius" and rec["student"] == "Ana Lopez"
     assert rec["score"]["passed"] and rec["score"]["redirections"] == 2
     # a second, failing attempt: the needle only half way
-    win.set_needle(good.at_depth(good.depth_mm / 2))
+    win.session.set_needle(good.at_depth(good.depth_mm / 2))
     qtbot.mouseClick(win.exercise_panel.check, QtCore.Qt.LeftButton)
     assert "NOT PASSED" in win.exercise_panel.result.toPlainText()
     # the instructor opens the log, replays the first attempt and exports CSV
-    dlg = win.review_attempts(log)
+    dlg = win.exercises.review(log)
     qtbot.addWidget(dlg)
     assert dlg.table.rowCount() == 2 and "1 passed" in dlg.summary.text()
-    win.set_needle(good.at_depth(1.0))
+    win.session.set_needle(good.at_depth(1.0))
     dlg.table.selectRow(0)
     qtbot.mouseClick(dlg.replay_button, QtCore.Qt.LeftButton)
     assert win.needle.depth_mm == pytest.approx(good.depth_mm)
@@ -478,11 +522,11 @@ def test_hostile_log_and_exercise_files_give_dialogs(window, tmp_path, monkeypat
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "needlesafe-exercise", "version": 1, "id": "x", "title": "x", "pack": "gluteal", '
                    '"target": {"trigger_point": "nowhere"}}')
-    assert window.start_exercise(bad) is False and "no trigger point" in shown[-1]
-    assert window.review_attempts(tmp_path / "missing.jsonl") is None and "not found" in shown[-1]
+    assert window.exercises.start(bad) is False and "no trigger point" in shown[-1]
+    assert window.exercises.review(tmp_path / "missing.jsonl") is None and "not found" in shown[-1]
     junk = tmp_path / "junk.jsonl"
     junk.write_bytes(b"\x00\x01garbage\n[1,2]\n")
-    dlg = window.review_attempts(junk)
+    dlg = window.exercises.review(junk)
     assert dlg is not None and dlg.table.rowCount() == 0
     dlg.close()
 
@@ -495,9 +539,9 @@ def test_compare_pinned_needles_presentation_and_report(window, qtbot, tmp_path)
     # a second, unsafe trajectory: straight onto the sciatic nerve
     target = skin_entry(win.scene, (-106.0, 0.0, -22.0))
     nerve_at = None
-    win.set_needle(type(safe)(target, (0, -1, 0), 0.0, 75.0, 0.3))
+    win.session.set_needle(type(safe)(target, (0, -1, 0), 0.0, 75.0, 0.3))
     nerve_at = next(h.depth_mm for h in win.report.path.first_hits if h.name == "sciatic_nerve")
-    win.set_depth(nerve_at + 1.0)
+    win.session.set_depth(nerve_at + 1.0)
     assert win.compare.rowCount() == 2
     assert win.compare.item(0, 1).text() == "CONTACT"
     assert win.compare.item(1, 1).text() == win.engine.report(safe).level.upper()
@@ -505,7 +549,7 @@ def test_compare_pinned_needles_presentation_and_report(window, qtbot, tmp_path)
     # the scenario keeps both needles
     path = tmp_path / "two.json"
     assert win.save_scenario(path)
-    win.clear_pins()
+    win.session.clear_pins()
     assert win.compare.rowCount() == 1
     assert win.open_scenario(path) and len(win.pinned) == 1
     # presentation mode: full screen, only the clearance readout, large font; and back

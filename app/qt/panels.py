@@ -1,43 +1,26 @@
-"""The window's panels: the clearance readout (table, sentences, plot), the exercise panel and the
-attempt review dialog. Every number shown comes from a ClearanceReport."""
+"""The window's panels: the clearance readout (table, sentences, plot), the exercise panel, the layers
+tree and the compare table. Each shows what the session holds; every number comes from a report and
+every sentence from `readout`."""
 from __future__ import annotations
 
 import html
-import os
-from pathlib import Path
 
 import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
 
-os.environ.setdefault("QT_API", "pyside6")
+from needlesafe.geometry.report import format_mm as _mm
+from needlesafe.meshes.types import ROLES
 
-import pyqtgraph as pg  # noqa: E402
-from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
-
-from needlesafe.geometry.report import format_mm as _mm  # noqa: E402
-
-from . import readout  # noqa: E402
-from .exercises import attempts_csv, summary  # noqa: E402
-from .report_html import clearance_scale, off_scale_at  # noqa: E402
-
-# Okabe-Ito colour-blind-safe palette; every status is also written as text.
-STATUS_COLOUR = {
-    "safe": "#009E73",
-    "caution": "#F0E442",
-    "danger": "#E69F00",
-    "contact": "#D55E00",
-    "unknown": "#D55E00",
-}
-
-def as_plain_html(text: str) -> str:
-    """`text` as rich text that shows exactly those characters (Qt would read '<b>' in a pack or
-    file name as markup in a dialog or a tooltip)."""
-    return "<p>" + html.escape(str(text), quote=False).replace("\n", "<br>") + "</p>"
+from .. import readout
+from ..report_html import clearance_scale, off_scale_at
+from ..theme import BONE_LABEL_COLOUR, BONE_LINE_COLOUR, LEVEL_COLOUR, PALETTE
 
 
 class ClearancePanel(QtWidgets.QWidget):
     """Read-only view of a ClearanceReport: one row per critical structure, safe depth, bracketing."""
 
-    PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")  # plot curves
+    PALETTE = PALETTE  # plot curves, in order
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -50,7 +33,7 @@ class ClearancePanel(QtWidgets.QWidget):
         self.overall.setFont(f)
         layout.addWidget(self.overall)
         self.table = QtWidgets.QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["structure", "shaft mm", "tip mm", "status"])
+        self.table.setHorizontalHeaderLabels(list(readout.STRUCTURE_HEADERS))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
         for col in (1, 2, 3):
@@ -96,10 +79,10 @@ class ClearancePanel(QtWidgets.QWidget):
             self.plot.addItem(margin)
             self._slots.append((curve, margin))
         self._depth_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#000000", width=2))
-        self._safe_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#009E73", style=QtCore.Qt.DotLine))
+        self._safe_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen(LEVEL_COLOUR["safe"], style=QtCore.Qt.DotLine))
         # where the needle's line enters a bone: the needle cannot go deeper (a firm stop)
-        self._bone_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen("#8a7a55", width=3),
-                                          label="bone", labelOpts={"position": 0.9, "color": "#5a4a25"})
+        self._bone_line = pg.InfiniteLine(0.0, angle=90, pen=pg.mkPen(BONE_LINE_COLOUR, width=3),
+                                          label="bone", labelOpts={"position": 0.9, "color": BONE_LABEL_COLOUR})
         self.plot.addItem(self._depth_line)
         self.plot.addItem(self._safe_line)
         self.plot.addItem(self._bone_line)
@@ -167,7 +150,7 @@ class ClearancePanel(QtWidgets.QWidget):
         rows = readout.rows_by_danger(report)
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            colour = QtGui.QColor(STATUS_COLOUR[r.level])
+            colour = QtGui.QColor(LEVEL_COLOUR[r.level])
             cells = readout.structure_cells(r)
             for j, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
@@ -179,11 +162,11 @@ class ClearancePanel(QtWidgets.QWidget):
                 self.table.setItem(i, j, item)
         lvl = report.level
         self.overall.setText(readout.overall_sentence(report))
-        self.overall.setStyleSheet(f"background:{STATUS_COLOUR[lvl]}; color:black; padding:4px;")
+        self.overall.setStyleSheet(f"background:{LEVEL_COLOUR[lvl]}; color:black; padding:4px;")
         self.needle_label.setText(readout.needle_sentence(report))
         self.safe_depth.setText(readout.safe_depth_sentence(report))
         if lvl == "unknown" or report.path.safe_depth_mm is None:
-            self.safe_depth.setStyleSheet(f"background:{STATUS_COLOUR['unknown']}; color:black; padding:2px;")
+            self.safe_depth.setStyleSheet(f"background:{LEVEL_COLOUR['unknown']}; color:black; padding:2px;")
         else:
             self.safe_depth.setStyleSheet("")
         self.bracketing.setText(readout.bracketing_sentence(report))
@@ -246,9 +229,7 @@ class ExercisePanel(QtWidgets.QWidget):
 
     def show_score(self, score):
         verdict = "PASSED" if score.passed else "NOT PASSED"
-        colour = STATUS_COLOUR["safe"] if score.passed else STATUS_COLOUR["danger"]
-        import html
-
+        colour = LEVEL_COLOUR["safe"] if score.passed else LEVEL_COLOUR["danger"]
         items = "".join(f"<li>{html.escape(line)}</li>" for line in score.feedback)
         self.result.setHtml(
             f"<p style='background:{colour}; color:black; padding:4px'><b>{score.score}/100 — {verdict}</b></p>"
@@ -256,67 +237,87 @@ class ExercisePanel(QtWidgets.QWidget):
         )
 
 
-class ReviewDialog(QtWidgets.QDialog):
-    """An instructor's view of an attempt log: a table, a summary per exercise, replay, CSV export."""
+class LayersPanel(QtWidgets.QTreeWidget):
+    """Structures by role, each with a visibility check box and an opacity slider. Emits
+    `visibility(name, on)` and `opacity(name, value 0-1)`."""
 
-    replay = QtCore.Signal(dict)
+    visibility = QtCore.Signal(str, bool)
+    opacity = QtCore.Signal(str, float)
+    EXPANDED = ("nerve", "pleura", "vessel")
 
-    def __init__(self, attempts, problems, parent=None):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self.setWindowTitle("Review attempts")
-        self.resize(900, 500)
-        self.attempts = attempts
-        layout = QtWidgets.QVBoxLayout(self)
-        self.table = QtWidgets.QTableWidget(len(attempts), 6)
-        self.table.setHorizontalHeaderLabels(["time", "student", "exercise", "score", "passed", "level"])
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
-        for i, a in enumerate(attempts):
-            s = a["score"]
-            for j, text in enumerate([a.get("time", ""), a.get("student", ""), a["exercise"], str(s["score"]),
-                                      "yes" if s.get("passed") else "no", a.get("level", "")]):
-                self.table.setItem(i, j, QtWidgets.QTableWidgetItem(text))
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
-        layout.addWidget(self.table, 1)
-        lines = [f"{ex}: {v['attempts']} attempts, {v['passed']} passed, best {v['best']}, mean {v['mean']:.0f}"
-                 for ex, v in summary(attempts).items()]
-        self.summary = QtWidgets.QLabel("\n".join(lines) or "no attempts")
-        self.summary.setTextFormat(QtCore.Qt.PlainText)
-        layout.addWidget(self.summary)
-        if problems:
-            warn = QtWidgets.QLabel(f"{len(problems)} damaged line(s) skipped: " + "; ".join(problems[:3]))
-            warn.setTextFormat(QtCore.Qt.PlainText)
-            warn.setWordWrap(True)
-            warn.setStyleSheet("color: #D55E00;")
-            layout.addWidget(warn)
-        buttons = QtWidgets.QHBoxLayout()
-        self.replay_button = QtWidgets.QPushButton("Replay in 3D")
-        self.replay_button.clicked.connect(self._replay)
-        self.export_button = QtWidgets.QPushButton("Export CSV…")
-        self.export_button.clicked.connect(self._export_dialog)
-        buttons.addWidget(self.replay_button)
-        buttons.addWidget(self.export_button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
+        self.setHeaderLabels(["structure", "opacity"])
+        self.itemChanged.connect(self._on_item_changed)
+        self._sliders: list[tuple[QtWidgets.QTreeWidgetItem, QtWidgets.QSlider]] = []
 
-    def _replay(self):
-        row = self.table.currentRow()
-        if 0 <= row < len(self.attempts):
-            self.replay.emit(self.attempts[row])
+    def _drop_sliders(self) -> None:
+        """Take the old sliders back from the tree and let them go: item widgets the tree deletes on
+        its own leave their Python wrappers behind (41 per region switch)."""
+        for item, slider in self._sliders:
+            self.removeItemWidget(item, 1)
+            slider.setParent(None)
+            slider.deleteLater()
+        self._sliders = []
 
-    def _export_dialog(self):
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export attempts", "attempts.csv", "CSV (*.csv)")
-        if path:
-            self.export_csv(path)
+    def fill(self, scene, opacities: dict) -> None:
+        """One group per role present in `scene`; `opacities` maps structure name -> 0..1."""
+        self.blockSignals(True)
+        self._drop_sliders()
+        self.clear()
+        for role in ROLES:
+            members = [s for s in scene.structures if s.role == role]
+            if not members:
+                continue
+            parent = QtWidgets.QTreeWidgetItem(self, [role, ""])
+            parent.setFlags(parent.flags() | QtCore.Qt.ItemIsUserCheckable | QtCore.Qt.ItemIsAutoTristate)
+            parent.setCheckState(0, QtCore.Qt.Checked)
+            for s in members:
+                item = QtWidgets.QTreeWidgetItem(parent, [s.name, ""])
+                item.setData(0, QtCore.Qt.UserRole, s.name)
+                item.setFlags(item.flags() | QtCore.Qt.ItemIsUserCheckable)
+                item.setCheckState(0, QtCore.Qt.Checked)
+                slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+                slider.setObjectName(f"opacity:{s.name}")
+                slider.setFixedWidth(64)
+                slider.setRange(0, 100)
+                slider.setValue(int(round(100 * opacities.get(s.name, 1.0))))
+                slider.valueChanged.connect(self._on_slider)
+                self.setItemWidget(item, 1, slider)
+                self._sliders.append((item, slider))
+            parent.setExpanded(role in self.EXPANDED)
+        self.blockSignals(False)
+        self.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
+        self.header().setStretchLastSection(True)
+        self.setColumnWidth(1, 70)
 
-    def export_csv(self, path) -> bool:
-        from needlesafe.meshes.io import atomic_write_text
+    def _on_slider(self, value: int) -> None:
+        name = self.sender().objectName().partition(":")[2]
+        self.opacity.emit(name, value / 100.0)
 
-        try:
-            if Path(path).is_dir():
-                raise OSError(f"{path} is a folder")
-            atomic_write_text(Path(path), attempts_csv(self.attempts))
-        except OSError as exc:
-            QtWidgets.QMessageBox.critical(self, "NeedleSafe", as_plain_html(f"Could not write the CSV file:\n{exc}"))
-            return False
-        return True
+    def _on_item_changed(self, item, _column) -> None:
+        name = item.data(0, QtCore.Qt.UserRole)
+        if name:
+            self.visibility.emit(name, item.checkState(0) == QtCore.Qt.Checked)
+
+
+class ComparePanel(QtWidgets.QTableWidget):
+    """The current needle and the pinned ones side by side (`Session.compare_rows`)."""
+
+    def __init__(self, parent=None):
+        super().__init__(0, len(readout.COMPARE_HEADERS), parent)
+        self.setHorizontalHeaderLabels(list(readout.COMPARE_HEADERS))
+        self.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setStretchLastSection(True)
+
+    def show_rows(self, rows) -> None:
+        self.setRowCount(len(rows))
+        for i, (level, cells) in enumerate(rows):
+            for j, text in enumerate(cells):
+                item = QtWidgets.QTableWidgetItem(text)
+                if j == 1:
+                    item.setBackground(QtGui.QColor(LEVEL_COLOUR[level]))
+                    item.setForeground(QtGui.QColor("black"))
+                self.setItem(i, j, item)
+        self.resizeColumnsToContents()

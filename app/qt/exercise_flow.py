@@ -1,0 +1,65 @@
+"""Exercises in the window: start one (target marked, camera facing it), check an attempt (score,
+feedback, the student's log), review a log and replay an attempt. The rules are the session's."""
+from __future__ import annotations
+
+from PySide6 import QtWidgets
+
+from needlesafe.meshes.errors import NeedleSafeError
+
+from ..exercises import read_attempts
+from . import dialogs
+
+
+class ExerciseFlow:
+    def __init__(self, window):
+        self.win = window
+        self.dialog = None  # the review dialog, while open
+        window.exercise_panel.check.clicked.connect(self.check)
+
+    def start(self, path, pack=None) -> bool:
+        """Open an exercise on its pack, mark its target and face it; a bad file or pack gives a dialog."""
+        if not self.win.attempt("Cannot start the exercise", self.win.session.start_exercise, path, pack):
+            return False
+        self.win.scene_view.set_camera(self.win.session.exercise_camera())
+        self.win.statusBar().showMessage(f"Exercise: {self.win.exercise.title}. The needle starts on the skin over the "
+                                     "target; aim and push.", 8000)
+        self.win.redraw()
+        return True
+
+    def check(self):
+        """Score the current needle, show the feedback and append the attempt to the student's log."""
+        if self.win.exercise is None:
+            return None
+        student = self.win.exercise_panel.student.text().strip()
+        if not student:
+            student, ok = QtWidgets.QInputDialog.getText(self.win, "Student", "Your name, for the attempt log:")
+            if not ok or not student.strip():
+                return None
+            self.win.exercise_panel.student.setText(student.strip())
+        score = self.win.session.score()
+        self.win.exercise_panel.show_score(score)
+        try:
+            path = self.win.session.log_attempt(student.strip(), score)
+            self.win.statusBar().showMessage(f"Attempt saved to {path}", 5000)
+        except dialogs.USER_ERRORS as exc:
+            self.win.error(f"The attempt was scored but could not be saved:\n{exc}")
+        return score
+
+    def review(self, path):
+        """Open an attempt log in the review dialog (non-modal); returns the dialog or None."""
+        try:
+            attempts, problems = read_attempts(path)
+        except NeedleSafeError as exc:
+            self.win.error(f"Cannot open the attempt log:\n{exc}")
+            return None
+        self.dialog = dialogs.ReviewDialog(attempts, problems, self.win)
+        self.dialog.replay.connect(self.replay)
+        self.dialog.show()
+        return self.dialog
+
+    def replay(self, record: dict) -> bool:
+        """Show an attempt's needle on its pack; a record that cannot be replayed changes nothing."""
+        if not self.win.attempt("This attempt cannot be replayed", self.win.session.replay, record):
+            return False
+        self.win.face(self.win.needle.tip_lps, self.win.needle.entry_lps)
+        return True

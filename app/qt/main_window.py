@@ -1,0 +1,272 @@
+"""The NeedleSafe window: it only wires. The state and the rules are the session's; the views draw
+what the session says; the panels read it; actions, interaction, overlays and presentation mode each
+live in their own module."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from PySide6 import QtCore, QtWidgets
+
+from .. import camera, readout
+from ..session import Session
+from . import dialogs
+from .actions import ask_and_open, build_keys, build_menus, build_toolbars, sync_controls
+from .exercise_flow import ExerciseFlow
+from .exports import export_image, export_report
+from .interaction import Interaction
+from .needle_view import NeedleView
+from .overlays import Overlays
+from .panels import ClearancePanel, ComparePanel, ExercisePanel, LayersPanel
+from .presentation import Presentation
+from .scene_view import SceneView
+from .workers import Latest
+
+
+@contextmanager
+def busy():
+    """A wait cursor while a pack is prepared or switched (nestable)."""
+    QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
+    try:
+        yield
+    finally:
+        QtWidgets.QApplication.restoreOverrideCursor()
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Main window over one session. Every number shown comes from `ClearanceEngine.report`."""
+
+    needle_changed = QtCore.Signal(object)
+
+    def __init__(self, pack="default", multi_samples: int = 0):
+        super().__init__()
+        self.setWindowTitle("NeedleSafe")
+        self.resize(1280, 800)
+        self.session = Session()
+        self.settings = QtCore.QSettings("NeedleSafe", "NeedleSafe")
+        self.statusBar().setSizeGripEnabled(False)  # made now: the 3D view keeps its size on the first message
+        self.scene_view = SceneView(self, multi_samples)
+        self.plotter = self.scene_view.plotter
+        self.setCentralWidget(self.plotter.interactor)
+        self.needle_view = NeedleView(self.plotter, self.scene_view.overlay)
+        self.panel = ClearancePanel(self)
+        clearance = self._dock("Clearance", "clearance_dock", self.panel, QtCore.Qt.RightDockWidgetArea)
+        clearance.setMinimumWidth(380)
+        self.layers = LayersPanel(self)
+        self.layers.visibility.connect(lambda name, on: (self.scene_view.set_visible(name, on), self.redraw()))
+        self.layers.opacity.connect(lambda name, v: (self.scene_view.set_opacity(name, v), self.redraw()))
+        layers = self._dock("Layers", "layers_dock", self.layers, QtCore.Qt.LeftDockWidgetArea)
+        self.exercise_panel = ExercisePanel(self)
+        self.exercise_dock = self._dock("Exercise", "exercise_dock", self.exercise_panel, QtCore.Qt.LeftDockWidgetArea)
+        self.tabifyDockWidget(layers, self.exercise_dock)
+        for d in (layers, self.exercise_dock):
+            d.setMaximumWidth(420)
+        self.exercise_dock.hide()
+        self.compare = ComparePanel(self)
+        self.compare_dock = self._dock("Compare needles", "compare_dock", self.compare, QtCore.Qt.BottomDockWidgetArea)
+        self.compare_dock.hide()
+        self.overlays = Overlays(self)
+        self.presentation = Presentation(self)
+        self.interaction = Interaction(self)
+        self.exercises = ExerciseFlow(self)
+        build_toolbars(self)
+        build_menus(self)
+        self._keys = build_keys(self)
+        self.slider = Latest(lambda v: self.session.set_depth(v / 10.0), self)  # while dragged, only the latest value
+        self.depth_slider.valueChanged.connect(self._on_slider)
+        self._fill_recent()
+        self.resizeDocks([clearance, layers], [430, 280], QtCore.Qt.Horizontal)  # the 3D view gets the most
+        s = self.session
+        s.scene_changed.connect(self._on_scene)
+        s.needle_changed.connect(self._on_needle)
+        s.pins_changed.connect(self._on_pins)
+        s.exercise_changed.connect(self._on_exercise)
+        if not self.open_pack(pack) and pack != "default":
+            self.open_pack("default")
+        self.hint = dialogs.FirstHint.maybe(self.plotter.interactor, self.settings)
+
+    def _dock(self, title, name, widget, area):
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # ----- what the session holds, read by tests and the benches -------------------------------------
+    needle = property(lambda self: self.session.needle)
+    report = property(lambda self: self.session.report)
+    scene = property(lambda self: self.session.scene)
+    engine = property(lambda self: self.session.engine)
+    exercise = property(lambda self: self.session.exercise)
+    pinned = property(lambda self: self.session.pinned)
+    redirections = property(lambda self: self.session.redirections)
+    safety_map = property(lambda self: self.scene_view.safety_map)
+    hover_text = property(lambda self: self.interaction.hover_text)
+
+    def attempt(self, what: str, fn, *args) -> bool:
+        """Run a session action; an unusable input becomes one dialog (`what`: the reason) and the
+        session stays as it was. The one place where errors meet the user."""
+        with busy():
+            try:
+                fn(*args)
+                return True
+            except dialogs.USER_ERRORS as exc:
+                self.error(f"{what}:\n{exc}")
+                return False
+
+    # ----- session events -> views ---------------------------------------------------------------------
+    def _on_scene(self, prepared) -> None:
+        self.scene_view.install(prepared, self.landmarks_action.isChecked())
+        self.overlays.on_scene(prepared)
+        self.layers.fill(prepared.scene, self.scene_view.opacities())
+        self.setWindowTitle(f"NeedleSafe — {prepared.scene.name}")
+        self._remember_pack(prepared.key)
+
+    def _on_needle(self, report) -> None:
+        n = report.needle
+        self.panel.show_report(report)
+        self.panel.show_profile(*self.engine.profile(n), report)
+        self.depth_slider.blockSignals(True)
+        self.depth_slider.setRange(0, int(round(n.length_mm * 10)))
+        self.depth_slider.setValue(int(round(n.depth_mm * 10)))
+        self.depth_slider.blockSignals(False)
+        self.depth_label.setText(readout.depth_label(report))
+        stop = readout.firm_stop_message(report)
+        if stop:
+            self.statusBar().showMessage(stop, 5000)
+        self.needle_view.update(n, report, self.xray_action.isChecked())
+        if self.session.pinned:
+            self.compare.show_rows(self.session.compare_rows())
+        sync_controls(self)
+        self.redraw()
+        self.needle_changed.emit(report)
+
+    def _on_pins(self) -> None:
+        self.scene_view.draw_pins(self.session.pinned)
+        self.compare.show_rows(self.session.compare_rows())
+        self.compare_dock.setVisible(bool(self.session.pinned) and not self.presentation.active)
+        self.redraw()
+
+    def _on_exercise(self, ex) -> None:
+        if ex is None:
+            self.exercise_dock.hide()
+            return
+        self.scene_view.mark_target(ex.target_point, max(2.0, ex.tolerance_mm / 2))
+        self.exercise_panel.show_exercise(ex)
+        self.exercise_dock.show()
+        self.exercise_dock.raise_()
+
+    # ----- user actions (toolbar, menus, keys, tests) ----------------------------------------------------
+    def open_pack(self, pack) -> bool:
+        """Open a pack (folder or built-in name); on failure a dialog, and the current one stays."""
+        ok = self.attempt("Cannot open pack", self.session.open_pack, pack, self.preset.currentText())
+        if ok:
+            self.set_camera("reset")
+        return ok
+
+    def on_region(self, _index=None) -> None:
+        """The region (with the habitus) or imported pack chosen in the toolbar. During an exercise,
+        another habitus of its region keeps the exercise."""
+        folder = self.region.currentData()
+        name = folder or f"{self.region.currentText()}:{self.habitus.currentText()}"
+        if not folder and self.session.keeps_exercise(name):
+            ok = self.exercises.start(self.session.exercise_path, pack=name)
+        else:
+            ok = self.open_pack(name)
+        if not ok:
+            sync_controls(self)  # the boxes go back to the pack still open
+
+    def tilt_needle(self, screen_axis: str, degrees: float) -> None:
+        """Tilt about the camera's up ('horizontal' keys) or right ('vertical' keys) axis."""
+        up, right = self.scene_view.screen_axes()
+        self.session.tilt(up if screen_axis == "horizontal" else right, degrees)
+
+    def _on_slider(self, value: int) -> None:
+        if self.depth_slider.isSliderDown():
+            self.slider.submit(value)
+        else:
+            self.session.set_depth(value / 10.0)
+
+    def set_size(self, text: str) -> None:
+        if self.attempt("Cannot use this needle", self.session.set_size, text):
+            self.overlays.redraw_map()  # the danger zone depends on the needle's length
+
+    def set_camera(self, view: str) -> None:
+        self.scene_view.preset(view)
+        self.redraw()
+
+    def face(self, target, eye_side) -> None:
+        """Point the camera at `target` from the side of `eye_side` (e.g. the entry on the skin)."""
+        self.scene_view.set_camera(camera.facing(self.scene.bounds(), target, eye_side))
+        self.redraw()
+
+    def hide_role(self, role: str, hidden: bool) -> None:
+        self.scene_view.set_role_visible(role, not hidden)
+        self.redraw()
+
+    def set_xray(self, on: bool) -> None:
+        self.needle_view.set_xray(on)
+        self.redraw()
+
+    def show_landmarks(self, on: bool) -> None:
+        self.scene_view.draw_landmarks(on)
+        self.redraw()
+
+    def save_scenario(self, path) -> bool:
+        ok = self.attempt("Could not save the scenario", self.session.save_scenario, path,
+                          self.scene_view.camera_dict())
+        if ok:
+            self.statusBar().showMessage(f"Saved {path}", 3000)
+        return ok
+
+    def open_scenario(self, path) -> bool:
+        """Load a scenario (pack, needles, camera); a bad file gives a dialog and changes nothing."""
+        if not self.attempt("Cannot open the scenario", self.session.open_scenario, path):
+            return False
+        cam = self.session.scenario_camera
+        if cam:
+            self.scene_view.set_camera((cam["position"], cam["focal_point"], cam["view_up"]))
+        else:
+            self.scene_view.preset("reset")
+        self.redraw()
+        return True
+
+    def _remember_pack(self, source: str) -> None:
+        recent = [p for p in (self.settings.value("recent_packs") or []) if p != source]
+        self.settings.setValue("recent_packs", [source] + recent[:7])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for source in self.settings.value("recent_packs") or []:
+            self.recent_menu.addAction(str(source).replace("&", "&&")).triggered.connect(
+                lambda _=False, p=source: self.open_pack(p))
+
+    def quick_guide(self):
+        self._guide = dialogs.quick_guide(self)
+        return self._guide
+
+    def about(self) -> None:
+        dialogs.about(self)
+
+    def dismiss_hint(self) -> None:
+        """The first-start hint goes and does not come back."""
+        if self.hint is not None:
+            self.hint.dismiss()
+            self.hint = None
+        self.settings.setValue("hint_seen", True)
+
+    ask_and_open = ask_and_open  # a file dialog for a menu entry, then its action
+    export_image = export_image
+    export_report = export_report
+
+    def redraw(self) -> None:
+        """Schedule one redraw of the 3D view."""
+        self.scene_view.repaint()
+
+    def error(self, message: str) -> None:
+        dialogs.error(self, message)
+
+    def closeEvent(self, event):  # noqa: N802 - Qt override
+        self.overlays.stop()  # a QThread destroyed while it runs aborts the whole process
+        self.plotter.close()
+        super().closeEvent(event)

@@ -1,0 +1,52 @@
+"""Starting the app: the binding check, a splash while the engine and the region are prepared, the window."""
+from __future__ import annotations
+
+import sys
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..readout import DISCLAIMER
+
+
+def binding_warning(qt_version: str | None = None, python=None) -> str | None:
+    """A warning when the installed PySide6 is one known to crash the window, else None.
+
+    PySide6 6.12 drops a reference to None or True on every Python override of a Qt virtual; on
+    Python < 3.12 (where those objects are not immortal) the window aborts after a few hundred
+    needle moves. pyproject.toml excludes it; this catches an environment that installed it anyway.
+    """
+    import PySide6
+
+    qt_version = qt_version or PySide6.__version__
+    python = python or sys.version_info
+    parts = tuple(int(x) for x in qt_version.split(".")[:2] if x.isdigit())
+    if parts == (6, 12) and tuple(python[:2]) < (3, 12):
+        return (f"PySide6 {qt_version} has a reference-counting bug that makes this window crash after a few "
+                "hundred needle moves on Python < 3.12. Install another version: "
+                "pip install 'PySide6-Essentials>=6.6,!=6.12.*'")
+    return None
+
+
+def run(pack="default") -> int:
+    """Open the main window on `pack` and run the event loop."""
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
+    warning = binding_warning()
+    if warning:
+        print(f"needlesafe: warning: {warning}", file=sys.stderr)
+        QtWidgets.QMessageBox.warning(None, "NeedleSafe", warning)
+    # the first start compiles the engine and builds the region: say so instead of showing nothing
+    pix = QtGui.QPixmap(520, 120)
+    pix.fill(QtGui.QColor("#f4f1ea"))
+    splash = QtWidgets.QSplashScreen(pix)
+    splash.showMessage(
+        f"NeedleSafe — {DISCLAIMER}\n\nOpening {pack} (the first start also prepares the engine)…",
+        QtCore.Qt.AlignCenter, QtGui.QColor("black"),
+    )
+    splash.show()
+    app.processEvents()
+    from .main_window import MainWindow
+
+    win = MainWindow(pack)
+    win.show()
+    splash.finish(win)
+    return app.exec()
