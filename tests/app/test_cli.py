@@ -213,3 +213,18 @@ def test_window_table_and_report_say_the_same_words():
     for sentence in (readout.needle_sentence(rep), readout.safe_depth_sentence(rep), readout.bracketing_sentence(rep)):
         assert _html.escape(sentence) in html_text
     assert "stopped on hip_bone at" in text
+
+
+def test_check_never_imports_qt_or_the_window():
+    """`needlesafe check` runs on a machine without a display: it loads no Qt binding, no pyvistaqt,
+    no pyqtgraph and none of the window's modules (checked in a fresh interpreter)."""
+    code = (
+        "import sys; from needlesafe.app.cli import main; "
+        f"rc = main({CHECK!r}); "
+        "gui = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyvistaqt', 'pyqtgraph', 'superqt') "
+        "or m.startswith('needlesafe.app.qt')); "
+        "print('GUI', gui); sys.exit(rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "GUI []" in proc.stdout and "Overall:" in proc.stdout
