@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from .cli_exercises import attempts_command, exercises_command, report_command, score_command
 from .readout import DISCLAIMER
 
 
@@ -314,158 +315,6 @@ def _map(args) -> int:
     return 0
 
 
-def _exercise_path(ref: str):
-    from needlesafe.app.exercises import builtin_exercises
-    from needlesafe.meshes.types import PackError
-
-    p = Path(ref)
-    if p.suffix == ".json" and p.exists():
-        return p
-    for q in builtin_exercises():
-        if q.stem == ref:
-            return q
-    raise PackError(f"no exercise '{ref}' (shipped: {', '.join(q.stem for q in builtin_exercises())})")
-
-
-def _exercises(args) -> int:
-    from needlesafe.app.exercises import ExerciseError, builtin_exercises, load_exercise
-
-    if args.dir and not Path(args.dir).is_dir():
-        raise ExerciseError(f"{args.dir}: --dir: not a folder")
-    paths = sorted(Path(args.dir).glob("*.json")) if args.dir else builtin_exercises()
-    for p in paths:
-        try:
-            e = load_exercise(p)
-            print(f"{p.stem:<32} {e.pack:<10} {e.title}")
-        except ExerciseError as exc:
-            print(f"{p.stem:<32} INVALID: {exc}")
-    return 0
-
-
-def _score(args) -> int:
-    import json
-
-    from needlesafe.app.exercise_check import check_target
-    from needlesafe.app.exercises import (
-        ExerciseError,
-        append_attempt,
-        attempt_record,
-        load_exercise,
-        log_path,
-        score_attempt,
-    )
-    from needlesafe.geometry.clearance import ClearanceEngine
-    from needlesafe.geometry.needle import Needle
-    from needlesafe.meshes.resolve import load_pack
-    from needlesafe.meshes.types import PackError
-
-    path = _exercise_path(args.exercise)
-    try:
-        pack = load_exercise(path).pack  # the file is checked before its pack is loaded
-        try:
-            scene = load_pack(pack)
-        except PackError as exc:
-            raise ExerciseError(f"{path}: pack {pack!r}: {exc}") from None
-        ex = load_exercise(path, scene)
-    except (ExerciseError, ValueError) as exc:
-        print(f"needlesafe: error: {exc}", file=sys.stderr)
-        return 2
-    needle = Needle(args.entry, args.direction, args.depth, ex.needle_length_mm, ex.needle_gauge_mm)
-    engine = ClearanceEngine(scene)
-    try:
-        check_target(ex, engine)
-    except ExerciseError as exc:
-        print(f"needlesafe: error: {path}: {exc}", file=sys.stderr)
-        return 2
-    report = engine.report(needle)
-    score = score_attempt(ex, report, args.redirections)
-    if args.student:
-        try:
-            append_attempt(log_path(args.student), attempt_record(args.student, ex, report, score))
-        except (ExerciseError, OSError) as exc:
-            print(f"needlesafe: error: could not log the attempt: {exc}", file=sys.stderr)
-            return 2
-    if args.json:
-        print(json.dumps(score.to_dict()))
-    else:
-        print(f"{ex.title}: {score.score}/100, {'PASSED' if score.passed else 'not passed'}")
-        for line in score.feedback:
-            print(f"  - {line}")
-    return 0
-
-
-def _attempts(args) -> int:
-    from needlesafe.app.exercises import ExerciseError, attempts_csv, read_attempts, summary
-    from needlesafe.meshes.io import atomic_write_text
-
-    try:
-        attempts, problems = read_attempts(args.log)
-    except ExerciseError as exc:
-        print(f"needlesafe: error: {exc}", file=sys.stderr)
-        return 2
-    for a in attempts:
-        s = a["score"]
-        print(f"{a.get('time', ''):<26} {a.get('student', ''):<16} {a['exercise']:<28} {s['score']:>3} "
-              f"{'passed' if s.get('passed') else ''}")
-    for ex_id, s in summary(attempts).items():
-        print(f"summary {ex_id}: {s['attempts']} attempts, {s['passed']} passed, "
-              f"best {s['best']}, mean {s['mean']:.0f}")
-    for p in problems:
-        print(f"warning: {p}", file=sys.stderr)
-    if args.csv:
-        atomic_write_text(Path(args.csv), attempts_csv(attempts))
-        print(f"wrote {args.csv}")
-    return 0
-
-
-def _report(args) -> int:
-    import tempfile
-
-    from needlesafe.app.exercises import ExerciseError, read_attempts
-    from needlesafe.app.render import render_scene
-    from needlesafe.app.report_html import build_report, section_for
-    from needlesafe.app.scenario import ScenarioError, load_scenario
-    from needlesafe.geometry.clearance import ClearanceEngine
-    from needlesafe.geometry.needle import Needle
-    from needlesafe.meshes.io import atomic_write_text
-    from needlesafe.meshes.resolve import load_pack
-    from needlesafe.meshes.types import PackError
-
-    score = None
-    try:
-        if args.scenario:
-            sc = load_scenario(args.scenario)
-            pack, needles, title = sc.pack, sc.needles, f"Scenario {Path(args.scenario).name}"
-        else:
-            attempts, _ = read_attempts(args.log)
-            if not 1 <= args.attempt <= len(attempts):
-                print(f"needlesafe: error: {args.log}: the log has {len(attempts)} valid attempts", file=sys.stderr)
-                return 2
-            rec = attempts[args.attempt - 1]
-            pack, needles, score = rec["pack"], [Needle.from_dict(rec["needle"])], rec["score"]
-            title = f"Attempt {args.attempt}: {rec.get('student', '')}, {rec.get('title', rec['exercise'])}"
-    except (ScenarioError, ExerciseError) as exc:
-        print(f"needlesafe: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        scene = load_pack(pack)
-    except PackError as exc:
-        print(f"needlesafe: error: {args.scenario or args.log}: {exc}", file=sys.stderr)
-        return 2
-    engine = ClearanceEngine(scene)
-    sections = [
-        section_for(engine, f"Needle {k}" if len(needles) > 1 else "Needle", n, score)
-        for k, n in enumerate(needles, start=1)
-    ]
-    with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / "view.png"
-        render_scene(scene, "oblique", png, size=(960, 720), needles=needles, muscle_opacity=0.35)
-        image = png.read_bytes()
-    atomic_write_text(Path(args.out), build_report(title, scene.name, sections, image))
-    print(f"wrote {args.out}")
-    return 0
-
-
 def _gui(args) -> int:
     from needlesafe.app.qt.startup import run
 
@@ -481,7 +330,8 @@ def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render,
-                "map": _map, "exercises": _exercises, "score": _score, "attempts": _attempts, "report": _report,
+                "map": _map, "exercises": exercises_command, "score": score_command, "attempts": attempts_command,
+                "report": report_command,
                 "gui": _gui, None: _gui}
     if args.command is None:
         args.pack = "default"

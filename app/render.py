@@ -9,7 +9,7 @@ import numpy as np
 from needlesafe.meshes.io import atomic_write_bytes, check_output_path
 
 from .camera import VIEWS
-from .theme import NOT_MODELLED_COLOUR
+from .theme import NOT_MODELLED_COLOUR, RENDER_NEEDLE_COLOURS
 
 ROLE_STYLE = {
     # role: (opacity, specular)
@@ -58,7 +58,7 @@ def render_scene(scene, view: str, out, size=(1280, 960), needle=None, hidden_ro
                     smooth_shading=True)
     drawn = list(needles) or ([needle] if needle is not None else [])
     for k, n in enumerate(drawn):
-        colour = ["#303030", "#0072B2", "#D55E00", "#009E73"][k % 4]
+        colour = RENDER_NEEDLE_COLOURS[k % len(RENDER_NEEDLE_COLOURS)]
         if n.depth_mm > 0:
             pl.add_mesh(pv.Line(n.entry_lps, n.tip_lps).tube(radius=0.8), color=colour)
         pl.add_mesh(pv.Line(n.tip_lps, n.end_lps), color=colour, line_width=2)

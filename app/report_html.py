@@ -106,7 +106,8 @@ def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
                    f'<text x="{x + 3:.1f}" y="{pad_t + 10}" font-size="10" fill="{BONE_LABEL_COLOUR}">bone</text>')
     if report.path.safe_depth_mm is not None:
         x = sx(report.path.safe_depth_mm)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="#009E73" '
+        safe = LEVEL_COLOUR["safe"]
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{pad_t}" y2="{height - pad_b}" stroke="{safe}" '
                    f'stroke-dasharray="2 3"/>')
     lx = width - legend_w
     for k, (colour, r) in enumerate(zip(PALETTE, rows, strict=False)):

@@ -11,6 +11,7 @@ from needlesafe.meshes.io import atomic_write_text
 
 from ..exercises import attempts_csv, summary
 from ..readout import DISCLAIMER
+from ..theme import LEVEL_COLOUR, NOTE_BACKGROUND
 
 QUICK_GUIDE = """<h3>Quick guide</h3>
 <ol>
@@ -94,7 +95,7 @@ class FirstHint(QtWidgets.QFrame):
         super().__init__(parent)
         self.settings = settings
         self.setObjectName("first_hint")
-        self.setStyleSheet("#first_hint {background: #FFFFE0; border: 1px solid #888; border-radius: 4px}")
+        self.setStyleSheet(f"#first_hint {{background: {NOTE_BACKGROUND}; border: 1px solid #888; border-radius: 4px}}")
         lay = QtWidgets.QHBoxLayout(self)
         text = QtWidgets.QLabel(FIRST_HINT)
         text.setWordWrap(True)
@@ -152,7 +153,7 @@ class ReviewDialog(QtWidgets.QDialog):
             warn = QtWidgets.QLabel(f"{len(problems)} damaged line(s) skipped: " + "; ".join(problems[:3]))
             warn.setTextFormat(QtCore.Qt.PlainText)
             warn.setWordWrap(True)
-            warn.setStyleSheet("color: #D55E00;")
+            warn.setStyleSheet(f"color: {LEVEL_COLOUR['danger']};")
             layout.addWidget(warn)
         buttons = QtWidgets.QHBoxLayout()
         self.replay_button = QtWidgets.QPushButton("Replay in 3D")

@@ -14,7 +14,7 @@ from needlesafe.meshes.types import ROLES
 
 from .. import readout
 from ..report_html import clearance_scale, off_scale_at
-from ..theme import BONE_LABEL_COLOUR, BONE_LINE_COLOUR, LEVEL_COLOUR, PALETTE
+from ..theme import BONE_LABEL_COLOUR, BONE_LINE_COLOUR, LEVEL_COLOUR, MUTED_TEXT, PALETTE
 
 
 class ClearancePanel(QtWidgets.QWidget):
@@ -189,7 +189,7 @@ class ExercisePanel(QtWidgets.QWidget):
         self.teaching.setWordWrap(True)
         self.source = QtWidgets.QLabel("")
         self.source.setWordWrap(True)
-        self.source.setStyleSheet("color: #555555; font-size: 9pt;")
+        self.source.setStyleSheet(f"color: {MUTED_TEXT}; font-size: 9pt;")
         for w in (self.title, self.teaching, self.source):
             w.setTextFormat(QtCore.Qt.PlainText)  # exercise strings are text, never markup
             w.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)

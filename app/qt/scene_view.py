@@ -129,7 +129,7 @@ class SceneView:
         pts = np.array([lm.point for lm in self.scene.landmarks], float)
         self.plotter.add_point_labels(
             pts, [lm.name.replace("_", " ") for lm in self.scene.landmarks], name="landmarks:labels",
-            font_size=14, text_color="black", shape_color="#FFFFE0", shape_opacity=0.8, point_size=1,
+            font_size=14, text_color="black", shape_color=theme.NOTE_BACKGROUND, shape_opacity=0.8, point_size=1,
             always_visible=True, show_points=False, render=False,
         )
 

@@ -6,6 +6,7 @@ import sys
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..readout import DISCLAIMER
+from ..theme import SPLASH_BACKGROUND
 
 
 def binding_warning(qt_version: str | None = None, python=None) -> str | None:
@@ -36,7 +37,7 @@ def run(pack="default") -> int:
         QtWidgets.QMessageBox.warning(None, "NeedleSafe", warning)
     # the first start compiles the engine and builds the region: say so instead of showing nothing
     pix = QtGui.QPixmap(520, 120)
-    pix.fill(QtGui.QColor("#f4f1ea"))
+    pix.fill(QtGui.QColor(SPLASH_BACKGROUND))
     splash = QtWidgets.QSplashScreen(pix)
     splash.showMessage(
         f"NeedleSafe — {DISCLAIMER}\n\nOpening {pack} (the first start also prepares the engine)…",
