@@ -5,14 +5,18 @@
 Measures, side by side in one real window (interleaved, so both see the same machine load):
 
 (a) a needle update with redraw: `window.set_needle(n)` (the new window: `window.session.set_needle`)
-    then one synchronous paint of the 3D view;
-(b) a bare render of the same displayed scene: one synchronous paint with nothing changed;
+    then the event loop run until the window is drawn: the 3D view rendered once, the panels painted;
+(b) a bare render of the same displayed scene: the 3D view asked to redraw with nothing changed, and
+    the event loop run until it is drawn;
 (c) the obvious alternative: a plain pyvista plotter drawing the engine's full meshes (skin
     translucent) at the same window size.
 
-The synchronous paint is `plotter.interactor.repaint()`: exactly the render a Qt update triggers.
-(pyvistaqt's `plotter.render()` renders, and its WindowFrameEvent then schedules a paint that renders
-the whole scene a second time; the bench prints that cost too.)
+Both are synchronous and end with exactly what the user sees: Qt composes the whole window (panels and
+the 3D view) once per frame. A window that renders on `plotter.interactor.update()` (one render, in the
+same frame as the panels) is measured as it is; one that schedules nothing is rendered once with
+`plotter.interactor.repaint()`. The renders per update are printed. Do not use `plotter.render()` on
+an update: pyvistaqt renders, then its WindowFrameEvent schedules a paint that renders the whole scene
+a second time (the bench prints that cost too).
 
 First frame and peak memory come from a child process started fresh (the region already cached), so
 imports, the engine's index and the first render all count: process start to the first rendered frame,
@@ -164,23 +168,29 @@ def main(argv=None) -> int:
     print(f"pack {scene.name}: {len(scene.structures)} structures, {n_tri:,} engine triangles; "
           f"3D view {size[0]}x{size[1]} px")
     needles = _needles(_part(win, "needle"), args.updates + 5)
+
+    def drawn() -> None:
+        """Run the event loop until the window is drawn; render once if nothing asked for it."""
+        app.processEvents()
+        if renders[0] == 0:
+            pl.interactor.repaint()
+            app.processEvents()
+
     for n in needles[:5]:  # warm-up
         _set_needle(win, n)
-        pl.interactor.repaint()
-        app.processEvents()
+        drawn()
     t_update, t_bare, r_update, r_bare = [], [], [], []
     for n in needles[5:]:
         renders[0] = 0
         t = time.perf_counter()
         _set_needle(win, n)
-        pl.interactor.repaint()
-        app.processEvents()
+        drawn()
         t_update.append(time.perf_counter() - t)
         r_update.append(renders[0])
         renders[0] = 0
         t = time.perf_counter()
-        pl.interactor.repaint()
-        app.processEvents()
+        pl.interactor.update()
+        drawn()
         t_bare.append(time.perf_counter() - t)
         r_bare.append(renders[0])
     t_pv_render = []
