@@ -124,11 +124,48 @@ def display_mesh(vertices, faces, role: str | None = None, max_triangles: int | 
     return poly
 
 
-def tune_renderer(plotter) -> None:
-    """Renderer settings for a cheap frame (call once, after the plotter is made): no depth peeling
-    (one translucent skin needs no per-layer passes; peeling costs ~5x a frame under llvmpipe), no
-    FXAA, no multisampling."""
+HEADLIGHT_INTENSITY = 0.5  # with the light kit's key light: close to the kit's look (see tune_renderer)
+
+
+def two_lights() -> list:
+    """The light kit's key light (a camera light, intensity 0.75, warm) and a headlight of 0.5.
+    Every light costs each drawn fragment its own lighting under software OpenGL; these two keep
+    the kit's modelling (a lit and a shaded side) at about three quarters of its cost."""
+    from vtkmodules.vtkRenderingCore import vtkLight, vtkLightKit, vtkRenderer
+
+    tmp = vtkRenderer()
+    vtkLightKit().AddLightsToRenderer(tmp)
+    kit = [tmp.GetLights().GetItemAsObject(i) for i in range(tmp.GetLights().GetNumberOfItems())]
+    key = max((light for light in kit if light.LightTypeIsCameraLight()), key=lambda light: light.GetIntensity())
+    head = vtkLight()
+    head.SetLightTypeToHeadlight()
+    head.SetIntensity(HEADLIGHT_INTENSITY)
+    return [key, head]
+
+
+def tune_renderer(plotter, lights: str = "two") -> None:
+    """Renderer settings for a cheap frame under software OpenGL (call once, after the plotter is made
+    and its lights set; nothing here changes what is drawn, only how):
+
+    - no depth peeling: one translucent skin needs no per-layer passes (peeling cost ~5x a frame
+      under llvmpipe: 892 ms against 184 ms on the full gluteal scene); no FXAA, no multisampling;
+    - `lights="two"` (default) replaces the light kit's five lights with its key light and a
+      headlight: a frame of the gluteal display meshes took 84 ms instead of 113 ms (min of 7,
+      llvmpipe, 558x702), a mean pixel difference of 5/255 from the kit. `"kit"` keeps the
+      renderer's lights as they are; `"headlight"` (one light, 72 ms) looks flatter.
+    """
     renderer = plotter.renderer
     renderer.SetUseDepthPeeling(False)
     renderer.SetUseFXAA(False)
     plotter.ren_win.SetMultiSamples(0)
+    if lights == "kit":
+        return
+    if lights not in ("two", "headlight"):
+        raise ValueError(f"lights must be 'two', 'headlight' or 'kit', not {lights!r}")
+    renderer.RemoveAllLights()
+    chosen = two_lights()
+    if lights == "headlight":
+        chosen = chosen[1:]
+        chosen[0].SetIntensity(1.0)
+    for light in chosen:
+        renderer.AddLight(light)

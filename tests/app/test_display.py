@@ -110,14 +110,35 @@ def test_cache_gives_the_same_mesh_and_survives_a_bad_file(tmp_path):
     assert no_cache.n_cells <= 1200 and len(list((tmp_path / "cache" / "display").glob("*.npz"))) == 2
 
 
-def test_tune_renderer_turns_off_costly_passes():
+def test_tune_renderer_turns_off_costly_passes_and_keeps_two_lights():
     from types import SimpleNamespace
 
-    from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
+    from vtkmodules.vtkRenderingCore import vtkLightKit, vtkRenderer, vtkRenderWindow
 
-    ren, win = vtkRenderer(), vtkRenderWindow()
-    ren.SetUseDepthPeeling(True)
-    ren.SetUseFXAA(True)
-    win.SetMultiSamples(8)
-    tune_renderer(SimpleNamespace(renderer=ren, ren_win=win))
-    assert not ren.GetUseDepthPeeling() and not ren.GetUseFXAA() and win.GetMultiSamples() == 0
+    def plotter():
+        ren, win = vtkRenderer(), vtkRenderWindow()
+        ren.SetUseDepthPeeling(True)
+        ren.SetUseFXAA(True)
+        win.SetMultiSamples(8)
+        vtkLightKit().AddLightsToRenderer(ren)
+        return SimpleNamespace(renderer=ren, ren_win=win)
+
+    def lights(p):
+        ls = p.renderer.GetLights()
+        return [ls.GetItemAsObject(i) for i in range(ls.GetNumberOfItems())]
+
+    p = plotter()
+    assert len(lights(p)) == 5
+    tune_renderer(p)
+    assert not p.renderer.GetUseDepthPeeling() and not p.renderer.GetUseFXAA() and p.ren_win.GetMultiSamples() == 0
+    key, head = lights(p)  # the kit's key light and a headlight
+    assert key.LightTypeIsCameraLight() and key.GetIntensity() == pytest.approx(0.75)
+    assert head.LightTypeIsHeadlight() and head.GetIntensity() == pytest.approx(0.5)
+    p = plotter()
+    tune_renderer(p, lights="kit")
+    assert len(lights(p)) == 5 and not p.renderer.GetUseDepthPeeling()
+    p = plotter()
+    tune_renderer(p, lights="headlight")
+    assert [light.LightTypeIsHeadlight() for light in lights(p)] == [True]
+    with pytest.raises(ValueError):
+        tune_renderer(plotter(), lights="disco")
