@@ -149,6 +149,8 @@ def tune_renderer(plotter, lights: str = "two") -> None:
 
     - no depth peeling: one translucent skin needs no per-layer passes (peeling cost ~5x a frame
       under llvmpipe: 892 ms against 184 ms on the full gluteal scene); no FXAA, no multisampling;
+    - no order-independent-transparency pass: the same picture (pixel for pixel on the gluteal
+      scene) in 46 ms instead of 55 ms (median of 40, interleaved);
     - `lights="two"` (default) replaces the light kit's five lights with its key light and a
       headlight: a frame of the gluteal display meshes took 84 ms instead of 113 ms (min of 7,
       llvmpipe, 558x702), a mean pixel difference of 5/255 from the kit. `"kit"` keeps the
@@ -156,6 +158,7 @@ def tune_renderer(plotter, lights: str = "two") -> None:
     """
     renderer = plotter.renderer
     renderer.SetUseDepthPeeling(False)
+    renderer.SetUseOIT(False)
     renderer.SetUseFXAA(False)
     plotter.ren_win.SetMultiSamples(0)
     if lights == "kit":

@@ -131,6 +131,7 @@ def test_tune_renderer_turns_off_costly_passes_and_keeps_two_lights():
     assert len(lights(p)) == 5
     tune_renderer(p)
     assert not p.renderer.GetUseDepthPeeling() and not p.renderer.GetUseFXAA() and p.ren_win.GetMultiSamples() == 0
+    assert not p.renderer.GetUseOIT()
     key, head = lights(p)  # the kit's key light and a headlight
     assert key.LightTypeIsCameraLight() and key.GetIntensity() == pytest.approx(0.75)
     assert head.LightTypeIsHeadlight() and head.GetIntensity() == pytest.approx(0.5)
