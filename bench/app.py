@@ -179,11 +179,12 @@ def main(argv=None) -> int:
     for n in needles[:5]:  # warm-up
         _set_needle(win, n)
         drawn()
-    t_update, t_bare, r_update, r_bare = [], [], [], []
+    t_update, t_set, t_bare, r_update, r_bare = [], [], [], [], []
     for n in needles[5:]:
         renders[0] = 0
         t = time.perf_counter()
         _set_needle(win, n)
+        t_set.append(time.perf_counter() - t)
         drawn()
         t_update.append(time.perf_counter() - t)
         r_update.append(renders[0])
@@ -212,6 +213,7 @@ def main(argv=None) -> int:
 
     upd, bare = float(np.median(t_update)), float(np.median(t_bare))
     print(f"(a) needle update with redraw:        {_stats(t_update)}  ({np.mean(r_update):.1f} renders each)")
+    print(f"    of which set_needle (no paint):   {_stats(t_set)}")
     print(f"(b) bare render, same scene:          {_stats(t_bare)}  ({np.mean(r_bare):.1f} renders each)")
     print(f"(c) plain pyvista, full meshes:       {_stats(t_plain)}")
     print(f"    engine report alone:              {_stats(t_report)}")
