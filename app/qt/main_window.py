@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from PySide6 import QtCore, QtWidgets
 
 from .. import camera, readout
-from ..session import Session
+from ..session import Session, needle_name
 from . import dialogs
 from .actions import ask_and_open, build_keys, build_menus, build_toolbars, sync_controls
 from .exercise_flow import ExerciseFlow
@@ -42,6 +42,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle("NeedleSafe")
         self.resize(1280, 800)
         self.session = Session()
+        self._controls_show = None  # (pack key, needle name) the toolbar boxes show
         self.settings = QtCore.QSettings("NeedleSafe", "NeedleSafe")
         self.statusBar().setSizeGripEnabled(False)  # made now: the 3D view keeps its size on the first message
         self.scene_view = SceneView(self, multi_samples)
@@ -136,7 +137,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.needle_view.update(n, report, self.xray_action.isChecked())
         if self.session.pinned:
             self.compare.show_rows(self.session.compare_rows())
-        sync_controls(self)
+        shown = (self.session.pack_source, needle_name(n))
+        if shown != self._controls_show:  # the boxes follow a new pack or needle size, not every move
+            self._controls_show = shown
+            sync_controls(self)
         self.redraw()
         self.needle_changed.emit(report)
 
