@@ -89,6 +89,8 @@ class _Shape:
         self.xyz = vtk_to_numpy(pts.GetData())  # a view: writing it moves the points
 
     def set(self, points: np.ndarray) -> None:
+        if np.array_equal(self.xyz, points):
+            return  # unchanged (the entry while the needle is pushed): nothing to upload again
         self.xyz[:] = points
         self.poly.GetPoints().Modified()
         self.poly.Modified()
