@@ -18,7 +18,6 @@ from pathlib import Path
 from .habitus import DEFAULT, HABITUS_PRESETS, Habitus, habitus
 from .pack import read_pack, write_pack
 from .paths import user_dir
-from .regions import gluteal, shoulder
 from .types import AnatomyScene, PackError
 
 REGIONS = ("gluteal", "shoulder")
@@ -26,9 +25,16 @@ ALIASES = {"default": "gluteal"}
 
 
 def _builder(region: str) -> Callable[[Habitus], AnatomyScene]:
+    """The region's generator. Imported here, when a region is built, not with this module: the
+    generators pull in trimesh and the mesh booleans (about 1 s and 80 MB at start-up), which a
+    cached region never needs."""
     if region == "gluteal":
+        from .regions import gluteal
+
         return gluteal.build
     if region == "shoulder":
+        from .regions import shoulder
+
         return shoulder.build
     raise PackError(f"no built-in region '{region}' (regions: {', '.join(REGIONS)})")
 
