@@ -4,8 +4,8 @@
 
 Measures, side by side in one real window (interleaved, so both see the same machine load):
 
-(a) a needle update with redraw: `window.set_needle(n)` (the new window: `window.session.set_needle`)
-    then the event loop run until the window is drawn: the 3D view rendered once, the panels painted;
+(a) a needle update with redraw: `window.session.set_needle(n)` then the event loop run until the
+    window is drawn: the 3D view rendered once, the panels painted;
 (b) a bare render of the same displayed scene: the 3D view asked to redraw with nothing changed, and
     the event loop run until it is drawn;
 (c) the obvious alternative: a plain pyvista plotter drawing the engine's full meshes (skin
@@ -20,7 +20,8 @@ a second time (the bench prints that cost too).
 
 First frame and peak memory come from a child process started fresh (the region already cached), so
 imports, the engine's index and the first render all count: process start to the first rendered frame,
-then the child's peak resident memory after as many needle updates. Prints medians and p95; the last
+then the child's peak resident memory after as many needle updates, and its resident memory after
+1,100 and after 2,100 needle moves (flat when nothing leaks per move). Prints medians and p95; the last
 line is `updates/s: N; update/bare-render: R; first frame: S s; peak memory: M MB`. Figures only.
 """
 from __future__ import annotations
@@ -39,36 +40,10 @@ os.environ.setdefault("QT_API", "pyside6")
 import numpy as np  # noqa: E402
 
 
-def _window_class():
-    """The main window: the new `app.qt.main_window`, else the old single-module window."""
-    try:
-        from needlesafe.app.qt.main_window import MainWindow
-    except ImportError:
-        from needlesafe.app.main_window import MainWindow
-    return MainWindow
-
-
-def _load_pack(name):
-    """The pack's scene (cached on disk after the first call)."""
-    try:
-        from needlesafe.meshes.resolve import load_pack
-    except ImportError:
-        from needlesafe.meshes.pack import load_pack
-    return load_pack(name)
-
-
-def _part(win, name):
-    """`win.<name>`, or the session's (`win.session.<name>`) in the new window."""
-    value = getattr(win, name, None)
-    if value is None and getattr(win, "session", None) is not None:
-        value = getattr(win.session, name, None)
-    return value
-
-
-def _set_needle(win, needle) -> None:
-    """Make `needle` current the way the window does: `win.set_needle`, or its session's."""
-    setter = getattr(win, "set_needle", None) or win.session.set_needle
-    setter(needle)
+def _rss_mb() -> float:
+    """Resident memory of this process now (MB), from /proc (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _needles(base, count):
@@ -86,8 +61,10 @@ def _needles(base, count):
 def _open_window(pack):
     from PySide6 import QtWidgets
 
+    from needlesafe.app.qt.main_window import MainWindow
+
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv)
-    win = _window_class()(pack)
+    win = MainWindow(pack)
     win.show()
     for _ in range(3):
         app.processEvents()
@@ -97,14 +74,30 @@ def _open_window(pack):
 
 
 def child(pack: str, updates: int) -> int:
-    """Fresh process: time to the first rendered frame, then peak memory after `updates` updates."""
+    """Fresh process: time to the first rendered frame (from the start of the process and from the
+    window's creation), peak memory after `updates` updates, and resident memory after 1,100 and
+    after 2,100 needle moves (the first thousand warm caches up; a leak per move grows the second)."""
+    from needlesafe.app.qt.main_window import MainWindow  # noqa: F401 - the imports are not the window's
+
+    t_window = time.perf_counter()
     app, win = _open_window(pack)
     first = time.time()
-    for n in _needles(_part(win, "needle"), updates):
-        _set_needle(win, n)
+    window_to_frame = time.perf_counter() - t_window
+    needles = _needles(win.needle, 2100)
+    for n in needles[:updates]:
+        win.session.set_needle(n)
         app.processEvents()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"first_frame_at": first, "peak_mb": rss}))
+    for n in needles[updates:1100]:
+        win.session.set_needle(n)
+        app.processEvents()
+    at_1100 = _rss_mb()
+    for n in needles[1100:]:
+        win.session.set_needle(n)
+        app.processEvents()
+    at_2100 = _rss_mb()
+    print(json.dumps({"first_frame_at": first, "window_to_frame": window_to_frame, "peak_mb": rss,
+                      "rss_1100": at_1100, "rss_2100": at_2100}))
     win.close()
     return 0
 
@@ -148,7 +141,9 @@ def main(argv=None) -> int:
     if args.child:
         return child(args.pack, args.updates)
 
-    scene = _load_pack(args.pack)  # the region's cache is built before anything is timed
+    from needlesafe.meshes.resolve import load_pack
+
+    scene = load_pack(args.pack)  # the region's cache is built before anything is timed
     started = time.time()
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "--pack", args.pack,
                            "--updates", str(args.updates)], capture_output=True, text=True, check=False)
@@ -167,7 +162,7 @@ def main(argv=None) -> int:
     n_tri = sum(len(s.faces) for s in scene.structures)
     print(f"pack {scene.name}: {len(scene.structures)} structures, {n_tri:,} engine triangles; "
           f"3D view {size[0]}x{size[1]} px")
-    needles = _needles(_part(win, "needle"), args.updates + 5)
+    needles = _needles(win.needle, args.updates + 5)
 
     def drawn() -> None:
         """Run the event loop until the window is drawn; render once if nothing asked for it."""
@@ -177,13 +172,13 @@ def main(argv=None) -> int:
             app.processEvents()
 
     for n in needles[:5]:  # warm-up
-        _set_needle(win, n)
+        win.session.set_needle(n)
         drawn()
     t_update, t_set, t_bare, r_update, r_bare = [], [], [], [], []
     for n in needles[5:]:
         renders[0] = 0
         t = time.perf_counter()
-        _set_needle(win, n)
+        win.session.set_needle(n)
         t_set.append(time.perf_counter() - t)
         drawn()
         t_update.append(time.perf_counter() - t)
@@ -201,7 +196,7 @@ def main(argv=None) -> int:
         app.processEvents()
         t_pv_render.append(time.perf_counter() - t)
     camera = pl.camera_position
-    engine = _part(win, "engine")
+    engine = win.engine
     t_report = []
     for n in needles[:30]:
         t = time.perf_counter()
@@ -218,8 +213,11 @@ def main(argv=None) -> int:
     print(f"(c) plain pyvista, full meshes:       {_stats(t_plain)}")
     print(f"    engine report alone:              {_stats(t_report)}")
     print(f"    pyvistaqt plotter.render() + loop: {_stats(t_pv_render)}  (two renders)")
-    print(f"fresh process: first frame {first_frame:.2f} s after start, peak memory {fresh['peak_mb']:.0f} MB "
+    print(f"fresh process: first frame {first_frame:.2f} s after start ({fresh['window_to_frame']:.2f} s after the "
+          f"window was created), peak memory {fresh['peak_mb']:.0f} MB "
           f"(this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    print(f"resident memory after 1,100 needle moves {fresh['rss_1100']:.0f} MB, after 2,100: "
+          f"{fresh['rss_2100']:.0f} MB ({fresh['rss_2100'] - fresh['rss_1100']:+.0f} MB over 1,000 moves)")
     print(f"updates/s: {1.0 / upd:.1f}; update/bare-render: {upd / bare:.2f}; first frame: {first_frame:.2f} s; "
           f"peak memory: {fresh['peak_mb']:.0f} MB")
     return 0
