@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pyvista as pv
 
+from needlesafe.meshes.builtin import cache_dir
+from needlesafe.meshes.io import atomic_write_bytes
 from needlesafe.meshes.types import vertex_normals
 
 # triangles drawn per structure, by role; a mesh with fewer triangles is drawn unchanged
@@ -68,8 +70,6 @@ CACHE_FORMAT = b"needlesafe-display-1"  # part of every cache key: change it whe
 def _cache_file(vertices, faces, target: int) -> Path:
     """Where the display mesh of (vertices, faces) at `target` triangles is kept: named by a hash of
     the full mesh, so a changed pack never reads a stale picture."""
-    from needlesafe.meshes.builtin import cache_dir
-
     h = hashlib.blake2b(CACHE_FORMAT, digest_size=16)
     h.update(np.ascontiguousarray(vertices, dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(faces, dtype=np.int64).tobytes())
@@ -91,8 +91,6 @@ def _read_cached(path: Path, target: int):
 
 def _write_cached(path: Path, v: np.ndarray, f: np.ndarray) -> None:
     """Keep a display mesh for the next start (atomically; a cache that cannot be written is skipped)."""
-    from needlesafe.meshes.io import atomic_write_bytes
-
     buf = io.BytesIO()
     np.savez(buf, vertices=v, faces=f)
     try:

@@ -24,9 +24,13 @@ to a JSON Lines log, one object a line; a damaged line never hides the others.
 """
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import math
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -278,7 +282,6 @@ def log_path(student: str) -> Path:
     """The student's log: `attempts_dir()/NAME.jsonl` when the name is a plain file name (letters,
     digits, - and _, at most 64), else a readable slug plus a short hash of the exact name
     (`Ann_Lee-3f2a9c01d4.jsonl`), so two different names never share a log."""
-    import hashlib
 
     if not isinstance(student, str) or not student.strip():
         raise ExerciseError("a student name is needed to log attempts (it is empty)")
@@ -294,7 +297,6 @@ def log_path(student: str) -> Path:
 def append_attempt(path, record: dict) -> None:
     """Append one attempt as one JSON line: a single O_APPEND write then fsync, so concurrent
     appends never interleave and a crash can cut at most the line being written."""
-    import stat
 
     line = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
     path = Path(path)
@@ -416,8 +418,6 @@ def summary(attempts: list) -> dict:
 
 
 def attempts_csv(attempts: list) -> str:
-    import csv
-    import io
 
     buf = io.StringIO()
     w = csv.writer(buf)
