@@ -31,6 +31,7 @@ from needlesafe.meshes.io import read_json
 from . import camera, readout
 from .exercise_check import check_target, start_needle
 from .exercises import (
+    MAX_FILE_BYTES,
     Exercise,
     ExerciseError,
     Score,
@@ -228,7 +229,7 @@ class Session:
     def start_exercise(self, path, pack: str | None = None) -> Exercise:
         """Open an exercise on its pack (or on `pack`, the same region in another habitus) with its
         start needle. Raises ExerciseError (a NeedleSafeError) naming the file; nothing changes then."""
-        data = read_json(path, 1 << 20, error=ExerciseError, what="exercise")
+        data = read_json(path, MAX_FILE_BYTES, error=ExerciseError, what="exercise")
         if not isinstance(data, dict):
             raise ExerciseError(f"{path}: an exercise file holds one JSON object")
         own = data.get("pack", "")
@@ -271,6 +272,8 @@ class Session:
     def exercise_camera(self):
         """The camera that faces the exercise's target from beside the start needle's line."""
         ex, n = self.exercise, self._current()
+        if ex is None:
+            raise ExerciseError("no exercise is in progress")
         bounds = self.scene.bounds()
         return camera.facing(bounds, ex.target_point, camera.beside(bounds, ex.target_point, n.entry_lps))
 
