@@ -11,7 +11,6 @@ from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.geometry.placement import initial_needle
 from needlesafe.meshes.builtin import is_builtin, parse_name
-from needlesafe.meshes.envelope import offset_surface
 from needlesafe.meshes.errors import PackError
 from needlesafe.meshes.resolve import load_pack
 from needlesafe.meshes.types import AnatomyScene
@@ -99,6 +98,10 @@ def danger_shells(structures, progress=None) -> dict:
     surface `margin_mm` (at least 0.5 mm) outside the structure. `structures` are (name, vertices,
     faces, margin_mm); `progress(fraction) -> bool` returning False stops the work (the result is
     then None). A shell that cannot be built is left out, never drawn wrong."""
+    # imported here: the offset surfaces need scikit-image and scipy.ndimage (0.3 s at start-up),
+    # and only a user who turns the shells on needs them
+    from needlesafe.meshes.envelope import offset_surface
+
     shells = {}
     for k, (name, v, f, margin) in enumerate(structures):
         if progress is not None and not progress(k / max(1, len(structures))):
