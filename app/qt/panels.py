@@ -121,13 +121,14 @@ class ClearancePanel(QtWidgets.QWidget):
                 mark = ""
                 if r.name in off_names:  # off scale: a triangle where it leaves, its real top in the legend
                     self._marks[k].setData([depths[off_scale_at(y, top)]], [top])
+                    self._marks[k].setVisible(True)
                     mark = f"&nbsp;(▲&nbsp;up&nbsp;to&nbsp;{_mm(off_names[r.name][0], 0)}&nbsp;mm)"
                 else:
-                    self._marks[k].setData([], [])
+                    self._marks[k].setVisible(False)  # hidden, not emptied: nothing to paint or reset
                 entries.append(f"<span style='color:{self.PALETTE[k]}'>■■</span>&nbsp;{html.escape(r.name)}{mark}")
             else:
                 curve.setData([], [])
-                self._marks[k].setData([], [])
+                self._marks[k].setVisible(False)
             curve.setVisible(k < len(rows))
             margin.setVisible(k < len(rows))
         n = report.needle
@@ -144,6 +145,12 @@ class ClearancePanel(QtWidgets.QWidget):
         self.plot.setYRange(0, top, padding=0.05)
         self.off_scale = off
         self.legend.setText(" &nbsp; ".join(entries))
+
+    @staticmethod
+    def _style(widget, sheet: str) -> None:
+        """Set a style sheet only when it changes: each set re-polishes the widget."""
+        if widget.styleSheet() != sheet:
+            widget.setStyleSheet(sheet)
 
     def show_report(self, report) -> None:
         self.report = report
@@ -162,13 +169,13 @@ class ClearancePanel(QtWidgets.QWidget):
                 self.table.setItem(i, j, item)
         lvl = report.level
         self.overall.setText(readout.overall_sentence(report))
-        self.overall.setStyleSheet(f"background:{LEVEL_COLOUR[lvl]}; color:black; padding:4px;")
+        self._style(self.overall, f"background:{LEVEL_COLOUR[lvl]}; color:black; padding:4px;")
         self.needle_label.setText(readout.needle_sentence(report))
         self.safe_depth.setText(readout.safe_depth_sentence(report))
         if lvl == "unknown" or report.path.safe_depth_mm is None:
-            self.safe_depth.setStyleSheet(f"background:{LEVEL_COLOUR['unknown']}; color:black; padding:2px;")
+            self._style(self.safe_depth, f"background:{LEVEL_COLOUR['unknown']}; color:black; padding:2px;")
         else:
-            self.safe_depth.setStyleSheet("")
+            self._style(self.safe_depth, "")
         self.bracketing.setText(readout.bracketing_sentence(report))
         self.path.setText(readout.path_sentence(report))
 
