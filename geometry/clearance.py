@@ -8,7 +8,6 @@ import numpy as np
 
 from needlesafe.meshes.types import AnatomyScene
 
-from .bvh import SceneBVH
 from .needle import Needle
 from .report import (
     Bracketing,
@@ -20,6 +19,7 @@ from .report import (
     level_for,
     worst_level,
 )
+from .scene_bvh import SceneBVH
 from .tolerances import ENTRY_TOL_MM, SAME_DEPTH_MM, VOTE_DECISIVE, VOTE_INSIDE, VOTE_OUTSIDE
 
 #: limiting_structure when the safe depth ends where the needle leaves the modelled body.

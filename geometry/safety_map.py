@@ -15,8 +15,8 @@ import numpy as np
 from needlesafe.meshes.errors import Cancelled
 from needlesafe.meshes.types import AnatomyScene, vertex_normals
 
-from .bvh import SceneBVH
 from .needle import Needle
+from .scene_bvh import SceneBVH
 from .tolerances import ENTRY_TOL_MM, MIN_DIRECTION, SKIN_START_MM
 
 #: The longest needle a map considers (mm): safe depths are capped here.

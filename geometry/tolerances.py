@@ -1,13 +1,13 @@
 """Every tolerance of the geometry engine, in one place (mm unless stated).
 
-The compiled kernels (`kernels.py`, `bvh.py`) read these module-level floats as compile-time
+The compiled kernels (`kernels.py`, `bvh.py`, `scene_bvh.py`) read these module-level floats as compile-time
 constants. numba's on-disk cache is keyed on the source file of each kernel, not on this module:
-after changing a value here, delete the `__pycache__` folders of `geometry/` (or touch `kernels.py`
-and `bvh.py`) so the kernels are compiled again with the new value.
+after changing a value here, delete the `__pycache__` folders of `geometry/` (or touch `kernels.py`,
+`bvh.py` and `scene_bvh.py`) so the kernels are compiled again with the new value.
 """
 from __future__ import annotations
 
-# --- compiled kernels (kernels.py, bvh.py) -----------------------------------------------------
+# --- compiled kernels (kernels.py, bvh.py, scene_bvh.py) -----------------------------------------
 #: Zero for squared lengths (mm²) and products of them in the closest-point kernels; also the
 #: relative zero of a degenerate triangle's or segment pair's determinant.
 EPS = 1e-12

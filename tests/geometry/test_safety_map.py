@@ -110,7 +110,7 @@ def test_open_skin_patch_normals_point_into_the_body():
 
 def test_scene_bvh_safe_depths_one_ray_and_its_checks():
     # a nerve box (margin 2) 10 mm below the origin: a needle of radius 0.5 going down is safe for 10 - 2.5 mm
-    from needlesafe.geometry.bvh import SceneBVH
+    from needlesafe.geometry.scene_bvh import SceneBVH
 
     bvh = SceneBVH([box_mesh((-5, -30, -5), (5, -10, 5))], critical=[True], margins=[2.0])
     pts = np.zeros((1, 3))
