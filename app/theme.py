@@ -5,6 +5,13 @@ information rests on colour alone. Glyph sizes are in millimetres of the scene (
 """
 from __future__ import annotations
 
+
+def rgb(colour: str) -> tuple[float, float, float]:
+    """'#rrggbb' (every colour of the theme and of a pack) -> (r, g, b) in 0..1."""
+    c = colour.lstrip("#")
+    return (int(c[0:2], 16) / 255.0, int(c[2:4], 16) / 255.0, int(c[4:6], 16) / 255.0)
+
+
 # the colour of each report level; "unknown" is drawn as danger, never as safe
 LEVEL_COLOUR = {
     "safe": "#009E73",

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from .types import signed_volume
+
 
 def _oriented(v: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flip the winding if the signed volume is negative, so normals point outwards."""
-    tris = v[f]
-    vol = np.einsum("ij,ij->i", tris[:, 0], np.cross(tris[:, 1], tris[:, 2])).sum() / 6.0
-    if vol < 0:
+    if signed_volume(v, f) < 0:
         f = f[:, ::-1]
     return v.astype(np.float64), np.ascontiguousarray(f, dtype=np.int32)
 

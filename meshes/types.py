@@ -42,6 +42,12 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return vn / norm[:, None]
 
 
+def signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Signed volume (mm³) enclosed by a closed mesh: positive when its faces are wound outward."""
+    tris = np.asarray(vertices, dtype=np.float64)[np.asarray(faces, dtype=np.int64)]
+    return float(np.einsum("ij,ij->i", tris[:, 0], np.cross(tris[:, 1], tris[:, 2])).sum() / 6.0)
+
+
 def mesh_edges(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The undirected edges of an (m, 3) face array: (e, 2) int64 vertex pairs (lower index first,
     rows sorted) and (e,) int64 how many faces share each edge (2 everywhere on a closed surface,

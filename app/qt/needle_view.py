@@ -27,15 +27,9 @@ LINE_WIDTH_PX = 3
 GHOSTED = ("needle:outline", "needle:shaft", "needle:ahead", "needle:tip", "needle:closest")
 
 
-def rgb(colour: str) -> tuple[float, float, float]:
-    """'#rrggbb' -> (r, g, b) in 0..1."""
-    c = colour.lstrip("#")
-    return tuple(int(c[k:k + 2], 16) / 255.0 for k in (0, 2, 4))
-
-
 def level_rgb(level) -> tuple[float, float, float]:
     """The colour of a report level; an unknown or unexpected level is drawn as 'unknown' (danger)."""
-    return rgb(theme.LEVEL_COLOUR.get(level, theme.LEVEL_COLOUR["unknown"]))
+    return theme.rgb(theme.LEVEL_COLOUR.get(level, theme.LEVEL_COLOUR["unknown"]))
 
 
 def _basis(direction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -166,7 +160,7 @@ class NeedleView:
         actor = vtkActor()
         actor.SetMapper(mapper)
         prop = actor.GetProperty()
-        prop.SetColor(*rgb(colour))
+        prop.SetColor(*theme.rgb(colour))
         prop.SetInterpolationToFlat()
         prop.SetAmbient(0.0)
         prop.SetDiffuse(1.0)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyvista as pv
-from PySide6 import QtGui
 from pyvistaqt import QtInteractor
 from vtkmodules.vtkRenderingCore import vtkActor, vtkCellPicker, vtkPolyDataMapper, vtkRenderer
 
-from needlesafe.meshes.types import faces_closed
+from needlesafe.meshes.types import signed_volume
 
 from .. import camera, theme
 from ..display import display_mesh, tune_renderer
@@ -22,18 +21,16 @@ from ..render import add_safety_map, map_polydata, to_polydata
 MAP_ACTORS = ("safety_map", "safety_map:outline")
 
 
-def rgb(colour: str) -> tuple[float, float, float]:
-    return QtGui.QColor(colour).getRgbF()[:3]
-
-
-def outward_closed(vertices, faces) -> bool:
-    """Is the (n, 3), (m, 3) mesh closed with its faces wound outward (positive signed volume)? Only
-    then may its back faces be culled without losing the surface."""
-    faces = np.asarray(faces)
-    if len(faces) == 0 or not faces_closed(faces):
-        return False
-    v = np.asarray(vertices, float)[faces]
-    return float(np.einsum("ij,ij->i", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum()) > 0.0
+def one_sided(prepared) -> frozenset:
+    """Names of the skins drawn one-sided (back faces culled): closed (the engine knows which) and
+    wound outward, so culling never loses the surface. Made once per prepared pack."""
+    names = prepared.views.get("one_sided")
+    if names is None:
+        closed = prepared.engine.closed
+        names = frozenset(s.name for i, s in enumerate(prepared.scene.structures)
+                          if s.role == "skin" and closed[i] and signed_volume(s.vertices, s.faces) > 0)
+        prepared.views["one_sided"] = names
+    return names
 
 
 def display_meshes(prepared) -> dict:
@@ -85,7 +82,7 @@ class SceneView:
             actor = self.plotter.add_mesh(poly, color=s.colour, opacity=opacity, smooth_shading=False,
                                           name=f"structure:{s.name}", pickable=True, specular=0.2, render=False)
             actor.GetProperty().SetInterpolationToGouraud()  # the point normals made once per pack
-            if s.role == "skin" and outward_closed(s.vertices, s.faces):
+            if s.name in one_sided(prepared):
                 # one translucent layer, not two: the far side of the skin no longer clouds the
                 # anatomy, and the software renderer blends half the pixels
                 actor.GetProperty().BackfaceCullingOn()
@@ -105,7 +102,7 @@ class SceneView:
         actor = vtkActor()
         actor.SetMapper(mapper)
         prop = actor.GetProperty()
-        prop.SetColor(*rgb(colour))
+        prop.SetColor(*theme.rgb(colour))
         prop.SetOpacity(opacity)
         actor.PickableOff()
         self.overlay.AddActor(actor)

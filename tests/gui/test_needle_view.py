@@ -6,7 +6,8 @@ import pytest
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from needlesafe.app import theme
-from needlesafe.app.qt.needle_view import NeedleView, level_rgb, rgb
+from needlesafe.app.qt.needle_view import NeedleView, level_rgb
+from needlesafe.app.theme import rgb
 from needlesafe.geometry.needle import Needle
 
 pytestmark = pytest.mark.gui
