@@ -40,26 +40,29 @@ def score_command(args) -> int:
 
     from needlesafe.app.exercise_check import check_target
     from needlesafe.app.exercises import (
+        MAX_FILE_BYTES,
         ExerciseError,
         append_attempt,
         attempt_record,
-        load_exercise,
         log_path,
+        parse_exercise,
         score_attempt,
     )
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.needle import Needle
+    from needlesafe.meshes.io import read_json
     from needlesafe.meshes.resolve import load_pack
     from needlesafe.meshes.types import PackError
 
     path = _exercise_path(args.exercise)
     try:
-        pack = load_exercise(path).pack  # the file is checked before its pack is loaded
+        data = read_json(path, MAX_FILE_BYTES, ExerciseError, "exercise")  # read once, parsed twice
+        pack = parse_exercise(data, None, str(path)).pack  # the file is checked before its pack is loaded
         try:
             scene = load_pack(pack)
         except PackError as exc:
             raise ExerciseError(f"{path}: pack {pack!r}: {exc}") from None
-        ex = load_exercise(path, scene)
+        ex = parse_exercise(data, scene, str(path))
     except (ExerciseError, ValueError) as exc:
         print(f"needlesafe: error: {exc}", file=sys.stderr)
         return 2

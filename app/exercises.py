@@ -37,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from needlesafe.geometry.needle import MAX_GAUGE_MM, MAX_LENGTH_MM, Needle, NeedleError
+from needlesafe.geometry.needle import MAX_COORD_MM, MAX_GAUGE_MM, MAX_LENGTH_MM, Needle, NeedleError
 from needlesafe.geometry.report import format_mm
+from needlesafe.geometry.tolerances import MIN_DIRECTION
 from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import read_json, read_regular_bytes
 from needlesafe.meshes.paths import user_dir
@@ -126,7 +127,7 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
     if not isinstance(start, dict) or not isinstance(start.get("direction"), list) or len(start["direction"]) != 3:
         raise ExerciseError(f"{where}: 'start' must be {{\"direction\": [dx, dy, dz]}}")
     start_dir = tuple(_num(x, f"{where}: start.direction", positive=False) for x in start["direction"])
-    if not 1e-9 <= max(abs(x) for x in start_dir) <= 1e6:
+    if not MIN_DIRECTION <= max(abs(x) for x in start_dir) <= MAX_COORD_MM:  # the limits `Needle` keeps
         raise ExerciseError(f"{where}: start.direction must be a usable direction, got {list(start_dir)}")
     point, name, structure = None, "", str(target.get("structure", ""))
     if "trigger_point" in target:

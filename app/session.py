@@ -37,8 +37,8 @@ from .exercises import (
     Score,
     append_attempt,
     attempt_record,
-    load_exercise,
     log_path,
+    parse_exercise,
     score_attempt,
 )
 from .packs import PreparedPack, prepare_pack, same_region
@@ -242,7 +242,7 @@ class Session:
         except PackError as exc:
             raise ExerciseError(f"{path}: its pack '{pack or own}' cannot be opened: {exc}") from exc
         try:
-            ex = load_exercise(path, prepared.scene)
+            ex = parse_exercise(data, prepared.scene, str(path))  # the file read above, not read again
             check_target(ex, prepared.engine)  # the target must be tissue in this pack: muscle, not bone or nerve
             start = self.exercise_start(prepared, ex)
         except (OSError, RecursionError) as exc:
