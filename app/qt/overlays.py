@@ -86,10 +86,12 @@ class Overlays(QtCore.QObject):
         task = Task(compute_safety_map, self.session.engine, self.session.map_direction(key),
                     self.session.needle.gauge_mm, source=key, parent=self)
         self.map_task = task
-        self.progress = QtWidgets.QProgressDialog("Computing the safety map…", "Cancel", 0, 100, self.win)
-        self.progress.setWindowTitle("Safety map")
-        self.progress.setMinimumDuration(0)
-        self.progress.canceled.connect(task.cancel)
+        if self.progress is None:  # one dialog for the window's life, not one per map
+            self.progress = QtWidgets.QProgressDialog("Computing the safety map…", "Cancel", 0, 100, self.win)
+            self.progress.setWindowTitle("Safety map")
+            self.progress.setMinimumDuration(0)
+            self.progress.canceled.connect(self._cancel_map)
+        self.progress.reset()
         task.progress.connect(self.progress.setValue)
         task.done.connect(self._map_done)
         task.failed.connect(self._map_failed)
@@ -101,6 +103,10 @@ class Overlays(QtCore.QObject):
         """The danger zone depends on the needle's length: redraw a shown map after a size change."""
         if self.view.safety_map is not None:
             self._draw(self.view.safety_map)
+
+    def _cancel_map(self) -> None:
+        if self.map_task is not None:
+            self.map_task.cancel()
 
     def _finish_map_task(self) -> Task | None:
         task, self.map_task = self.map_task, None
