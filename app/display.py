@@ -21,6 +21,8 @@ from needlesafe.meshes.builtin import cache_dir
 from needlesafe.meshes.io import atomic_write_bytes
 from needlesafe.meshes.types import vertex_normals
 
+from .render import to_polydata
+
 # triangles drawn per structure, by role; a mesh with fewer triangles is drawn unchanged
 TRIANGLE_BUDGET = {
     "skin": 8000,
@@ -44,12 +46,6 @@ def budget_for(role: str | None, n_faces: int, max_triangles: int | None = None)
     """How many triangles a structure of `role` with `n_faces` triangles is drawn with."""
     budget = TRIANGLE_BUDGET.get(role, DEFAULT_BUDGET) if max_triangles is None else int(max_triangles)
     return min(n_faces, max(budget, MIN_TRIANGLES))
-
-
-def _polydata(vertices: np.ndarray, faces: np.ndarray) -> pv.PolyData:
-    f = np.asarray(faces, dtype=np.int64)
-    cells = np.hstack([np.full((len(f), 1), 3, dtype=np.int64), f]).ravel()
-    return pv.PolyData(np.asarray(vertices, dtype=np.float64), cells)
 
 
 def decimate(vertices, faces, target: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +112,7 @@ def display_mesh(vertices, faces, role: str | None = None, max_triangles: int | 
         v, f = decimate(vertices, faces, target)
         if path is not None:
             _write_cached(path, v, f)
-    poly = _polydata(v, f)
+    poly = to_polydata(v, f)
     poly.point_data["Normals"] = vertex_normals(v, f)  # area-weighted, like VTK's (no split, no reorder)
     poly.point_data.active_normals_name = "Normals"
     return poly

@@ -57,7 +57,6 @@ class SceneView:
         self.plotter.ren_win.AddRenderer(self.overlay)
         main, over = self.plotter.renderer, self.overlay  # the layers share one camera, whatever renders
         main.AddObserver("StartEvent", lambda *_: over.SetActiveCamera(main.GetActiveCamera()))
-        self.plotter.enable_lightkit()
         self.plotter.add_axes()
         tune_renderer(self.plotter)
         self.scene = None
