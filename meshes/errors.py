@@ -18,3 +18,13 @@ class PackError(NeedleSafeError):
 
 class Cancelled(NeedleSafeError):
     """A long computation (e.g. a safety map) was stopped by its caller; not a failure to report."""
+
+
+class AtlasError(NeedleSafeError):
+    """The atlas source files cannot be fetched or used: the message names each file that failed, why
+    (HTTP status, connection, hash mismatch, missing), and how to fetch the files by hand.
+    `failed` holds the names of those files."""
+
+    def __init__(self, message: str, failed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.failed = failed

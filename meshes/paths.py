@@ -7,7 +7,9 @@ value is ignored, as the XDG spec asks).
 
 - ``$NEEDLESAFE_PACKS``: imported packs, default ``~/.local/share/needlesafe/packs`` (data);
 - ``$NEEDLESAFE_ATTEMPTS``: exercise attempt logs, default ``~/.local/share/needlesafe/attempts`` (data);
-- ``$NEEDLESAFE_CACHE``: built-in packs built once, default ``~/.cache/needlesafe`` (cache).
+- ``$NEEDLESAFE_CACHE``: built-in packs built once, default ``~/.cache/needlesafe`` (cache);
+- ``$NEEDLESAFE_DATA``: the downloaded atlas source files (`atlas_dir`), default
+  ``~/.local/share/needlesafe/atlas`` (data). The variable names the atlas folder itself.
 """
 from __future__ import annotations
 
@@ -36,3 +38,13 @@ def user_dir(env_var: str, default_relative: str, base: Literal["data", "cache"]
     under the XDG `base` folder. The folder is not created."""
     root = os.environ.get(env_var)
     return Path(root) if root else xdg_base(base) / default_relative
+
+
+#: Environment variable naming the folder of the downloaded atlas source files.
+ATLAS_ENV = "NEEDLESAFE_DATA"
+
+
+def atlas_dir() -> Path:
+    """Where the atlas source files live: ``$NEEDLESAFE_DATA``, else ``needlesafe/atlas`` under the
+    XDG data folder (``~/.local/share/needlesafe/atlas``). The folder is not created."""
+    return user_dir(ATLAS_ENV, "needlesafe/atlas", "data")

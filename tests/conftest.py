@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ["NEEDLESAFE_CACHE"] = tempfile.mkdtemp(prefix="needlesafe-cache-")
 os.environ.setdefault("NEEDLESAFE_PACKS", tempfile.mkdtemp(prefix="needlesafe-packs-"))
 ANATOMY_DATA = Path(os.environ.get("NEEDLESAFE_ANATOMY_DATA", REPO.parent / "shared" / "anatomy-data"))
+#: The byte-identical local mirror of the eight atlas source files (CC BY-SA; never copied into the repository).
+ATLAS_SOURCE = REPO.parent / "shared" / "atlas-source"
 
 
 def box_mesh(lo, hi):
@@ -64,3 +66,28 @@ def real_packs(anatomy_data, tmp_path_factory):
         import_folder(anatomy_data / region, "m", "LSA", out / region)
         packs[region] = out / region
     return packs
+
+
+@pytest.fixture(scope="session")
+def atlas_source() -> Path:
+    """../shared/atlas-source (the eight .glb files as served to users); skips when absent."""
+    from needlesafe.meshes.atlas.sources import FILES
+
+    missing = [f.name for f in FILES if not (ATLAS_SOURCE / f.name).is_file()]
+    if missing:
+        pytest.skip(f"atlas source files not found at {ATLAS_SOURCE} ({', '.join(missing)})")
+    return ATLAS_SOURCE
+
+
+@pytest.fixture(scope="session")
+def atlas_data(atlas_source, tmp_path_factory) -> Path:
+    """A folder holding the eight atlas files, fetched once per session over the real HTTP path:
+    a server on 127.0.0.1 serves ../shared/atlas-source, `fetch(dest, mirror=url)` downloads and
+    verifies every SHA-256. Sets no environment variable: pass the folder to the code under test."""
+    from needlesafe.meshes.atlas.fetch import fetch
+    from tests.atlas_server import serve_folder
+
+    dest = tmp_path_factory.mktemp("atlas-data")
+    with serve_folder(atlas_source) as url:
+        fetch(dest, mirror=url, retries=0)
+    return dest
