@@ -10,7 +10,7 @@ from pathlib import Path
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.geometry.placement import initial_needle
-from needlesafe.meshes.builtin import is_builtin, parse_name
+from needlesafe.meshes.builtin import cache_dir, is_builtin, parse_name
 from needlesafe.meshes.errors import PackError
 from needlesafe.meshes.resolve import load_pack
 from needlesafe.meshes.types import AnatomyScene
@@ -75,7 +75,7 @@ def prepare_pack(source) -> PreparedPack:
         return hit
     try:
         scene = load_pack(source)
-        engine = ClearanceEngine(scene)
+        engine = ClearanceEngine(scene, cache_dir=cache_dir() / "bvh")  # trees kept between runs
         start = initial_needle(scene, 50.0, 0.30)
     except PackError:
         raise

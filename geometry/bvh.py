@@ -14,13 +14,21 @@ The compiled kernels take the tree as one tuple `nodes` = (bmin, bmax, left, rig
 tris): node boxes (k, 3) mm, children (k,) int (-1: a leaf), each node's first triangle and triangle
 count (k,) int, and the triangles (m, 3, 3) mm in BVH order.
 
+A tree depends only on the mesh, so `TriangleBVH(..., cache_dir=folder)` keeps it on disk (one
+``.npz`` per mesh, named by a hash of the vertices, faces and the tree's format) and a later start
+loads it instead of building it again; a damaged or mismatched file is rebuilt.
+
 `scene_bvh.SceneBVH` puts the trees of a whole scene into one set of arrays and runs these kernels over
 all of them in one compiled call. The brute-force equivalents in `reference.py` are the tests' ground
 truth.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import math
+import zipfile
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -35,6 +43,8 @@ from .kernels import (
 from .tolerances import DUPLICATE_HIT_REL
 
 LEAF_SIZE = 4
+TREE_FORMAT = 1  # bump when `_build` changes what it returns: cached trees then rebuild
+_TREE_KEYS = ("bmin", "bmax", "left", "right", "start", "count", "order")
 
 
 @njit(cache=True)
@@ -371,20 +381,66 @@ def _tuple3(x) -> tuple:
     return (a, b, c)
 
 
+def _tree_file(folder: Path, v: np.ndarray, f: np.ndarray) -> Path:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{TREE_FORMAT}:{LEAF_SIZE}:{v.shape}:{f.shape}".encode())
+    h.update(v.tobytes())
+    h.update(np.ascontiguousarray(f, dtype=np.int64).tobytes())
+    return Path(folder) / f"{h.hexdigest()}.npz"
+
+
+def _read_tree(path: Path, n_faces: int):
+    """The cached tree of a mesh with `n_faces` triangles, or None when absent or not usable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            tree = tuple(np.ascontiguousarray(z[k]) for k in _TREE_KEYS)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    bmin, bmax, left, right, start, count, order = tree
+    k = len(bmin)
+    ints = (left, right, start, count, order)
+    if (bmin.shape != (k, 3) or bmax.shape != (k, 3) or bmin.dtype != np.float64 or bmax.dtype != np.float64
+            or any(a.dtype != np.int64 or a.ndim != 1 for a in ints) or k == 0
+            or any(len(a) != k for a in (left, right, start, count)) or len(order) != n_faces
+            or left.max() >= k or right.max() >= k or (start + count).max() > n_faces or start.min() < 0
+            or not np.array_equal(np.sort(order), np.arange(n_faces))):
+        return None
+    return tree
+
+
+def _write_tree(path: Path, tree) -> None:
+    """Keep a built tree (atomic; a cache that cannot be written only costs the next start a build)."""
+    from needlesafe.meshes.io import atomic_write_bytes  # the meshes layer's one atomic writer
+
+    buf = io.BytesIO()
+    np.savez(buf, **dict(zip(_TREE_KEYS, tree, strict=True)))
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except (OSError, ValueError):
+        pass
+
+
 class TriangleBVH:
     """BVH over one triangle mesh.
 
-    vertices : (n, 3) float, mm
-    faces    : (m, 3) int, m >= 1
+    vertices  : (n, 3) float, mm
+    faces     : (m, 3) int, m >= 1
+    cache_dir : folder where the tree is kept between runs (None: always built)
     """
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray):
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, cache_dir: Path | None = None):
         v = np.ascontiguousarray(vertices, dtype=np.float64)
         f = np.asarray(faces, dtype=np.int64)
         if v.ndim != 2 or v.shape[1] != 3 or f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
             raise ValueError("TriangleBVH needs (n,3) vertices and (m>=1,3) faces")
         tris = np.ascontiguousarray(v[f])
-        bmin, bmax, left, right, start, count, order = _build(tris, LEAF_SIZE)
+        path = _tree_file(cache_dir, v, f) if cache_dir is not None else None
+        tree = _read_tree(path, len(f)) if path is not None else None
+        if tree is None:
+            tree = _build(tris, LEAF_SIZE)
+            if path is not None:
+                _write_tree(path, tree)
+        bmin, bmax, left, right, start, count, order = tree
         self.tris = np.ascontiguousarray(tris[order])
         self.face_index = order  # BVH slot -> original face
         self._nodes = (bmin, bmax, left, right, start, count, self.tris)  # the tree, one tuple for the kernels

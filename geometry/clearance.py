@@ -35,9 +35,11 @@ class ClearanceEngine:
     - inside/outside of a closed surface comes from the parity of the needle line's crossings; for an
       open surface (atlas nerves are open tubes, atlas lungs open shells) from rays cast in 32
       directions, which must agree (>= 60 % odd: inside, <= 40 %: outside), else "unknown".
+
+    `cache_dir` (a folder, or None) keeps each structure's BVH between runs (see `bvh.TriangleBVH`).
     """
 
-    def __init__(self, scene: AnatomyScene):
+    def __init__(self, scene: AnatomyScene, cache_dir=None):
         self.scene = scene
         self.structures = list(scene.structures)
         self.closed = np.array([s.is_closed for s in self.structures], dtype=bool)
@@ -45,6 +47,7 @@ class ClearanceEngine:
             [(s.vertices, s.faces) for s in self.structures],
             critical=[s.critical for s in self.structures],
             margins=[s.margin_mm if s.critical else 0.0 for s in self.structures],
+            cache_dir=cache_dir,
         )
         self._bones = np.array([s.role == "bone" for s in self.structures], dtype=bool)
         skins = [i for i, s in enumerate(self.structures) if s.role == "skin" and self.closed[i]]

@@ -161,10 +161,11 @@ class SceneBVH:
     meshes   : sequence of (vertices (n, 3) float mm, faces (m, 3) int)
     critical : (k,) bool, which meshes get distances and safe-depth queries
     margins  : (k,) float mm, clearance margin of each critical mesh
+    cache_dir: folder keeping each mesh's tree between runs (see `TriangleBVH`), or None
     """
 
-    def __init__(self, meshes, critical, margins):
-        parts = [TriangleBVH(v, f) for v, f in meshes]
+    def __init__(self, meshes, critical, margins, cache_dir=None):
+        parts = [TriangleBVH(v, f, cache_dir) for v, f in meshes]
         self.parts = parts
         node_off = 0
         tri_off = 0
