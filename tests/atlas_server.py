@@ -11,15 +11,24 @@ from pathlib import Path
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    requested: list[str] | None = None
+
     def log_message(self, format, *args):  # noqa: A002 - the base class names it so
         pass
 
+    def send_head(self):
+        if self.requested is not None:
+            self.requested.append(self.path.lstrip("/"))
+        return super().send_head()
+
 
 @contextlib.contextmanager
-def serve_folder(folder: str | Path) -> Iterator[str]:
+def serve_folder(folder: str | Path, requested: list[str] | None = None) -> Iterator[str]:
     """Serve `folder` over HTTP on 127.0.0.1 (a free port) in a thread; yields the base URL
-    (``http://127.0.0.1:PORT``, no trailing slash). The server stops when the block ends."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
+    (``http://127.0.0.1:PORT``, no trailing slash). The server stops when the block ends.
+    When `requested` is given, the path of every GET or HEAD request is appended to it."""
+    handler_class = type("_Handler", (_QuietHandler,), {"requested": requested})
+    handler = functools.partial(handler_class, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AtlasError, Cancelled
-from ..io import TMP_PREFIX, atomic_write_text, remove_stale_temporaries
+from ..io import STALE_TMP_SECONDS, TMP_PREFIX, atomic_write_text, remove_stale_temporaries
 from ..paths import atlas_dir
 from .sources import FILES, TOTAL_BYTES, AtlasFile
 
@@ -319,7 +319,7 @@ def _download(dest: Path, todo: list[AtlasFile], mirror: str | None, meter: _Met
     )
     download = _Download(meter, timeout)
     failures: list[tuple[str, str]] = []
-    unreachable = ""
+    unreachable = False
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel(logging.WARNING)  # no "Downloading file ..." lines: the bar or the caller reports
@@ -327,13 +327,14 @@ def _download(dest: Path, todo: list[AtlasFile], mirror: str | None, meter: _Met
         for f in todo:
             url = urls[f.name]
             if unreachable:
-                failures.append((f.name, f"not tried ({unreachable}) [{url}]"))
+                failures.append((f.name, "not tried: the server could not be reached"))
                 continue
             for attempt in range(retries + 1):
                 meter.start(f)
                 permanent = False
                 try:
                     registry.fetch(f.name, downloader=download)
+                    os.chmod(dest / f.name, 0o644)  # pooch's temporary file was private (0600)
                     stamps[f.name] = _stamp(dest / f.name, f, url)
                     why = ""
                 except Cancelled:
@@ -357,16 +358,31 @@ def _download(dest: Path, todo: list[AtlasFile], mirror: str | None, meter: _Met
                 if not why:
                     break
                 if permanent or attempt == retries:
-                    tries = f" after {attempt + 1} attempts" if attempt else ""
-                    failures.append((f.name, f"{why}{tries} [{url}]"))
-                    if why.startswith(("cannot connect", "no answer")):
-                        unreachable = "the server could not be reached"
+                    tries = f", {attempt + 1} attempts" if attempt else ""
+                    failures.append((f.name, f"{why} ({url}{tries})"))
+                    unreachable = why.startswith(("cannot connect", "no answer"))
                     break
                 time.sleep(RETRY_WAIT_S * (attempt + 1))
             meter.done(f)
     finally:
         logger.setLevel(level)
     return failures
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove what killed transfers left in the atlas folder (a minute old or more): our copies'
+    TMP_PREFIX files and pooch's ``tmpXXXXXXXX`` download files (the folder is the atlas's own)."""
+    remove_stale_temporaries(folder)
+    now = time.time()
+    for p in folder.glob("tmp*"):
+        try:
+            if _POOCH_TMP.fullmatch(p.name) and p.is_file() and now - p.stat().st_mtime > STALE_TMP_SECONDS:
+                p.unlink()
+        except OSError:
+            pass
+
+
+_POOCH_TMP = re.compile(r"tmp[a-z0-9_]{8}")
 
 
 # --- the entry point ----------------------------------------------------------------------------
@@ -409,8 +425,9 @@ def fetch(
         raise AtlasError(f"{folder}: cannot create the atlas folder: {exc.strerror or exc}") from None
     if not folder.is_dir():
         raise AtlasError(f"{folder}: not a folder")
-    remove_stale_temporaries(folder)
+    _remove_stale(folder)
     stamps = _load_stamps(folder)
+    loaded = json.dumps(stamps, sort_keys=True)
     meter = _Meter(progress, cancel, bar=progress is None and sys.stderr.isatty())
     todo = []
     for f in FILES:
@@ -436,7 +453,8 @@ def fetch(
             failures = _download(folder, todo, mirror, meter, retries, timeout, stamps)
     finally:
         meter.finish()
-        _save_stamps(folder, stamps)
+        if json.dumps(stamps, sort_keys=True) != loaded:
+            _save_stamps(folder, stamps)
     if failures:
         raise _failure_message(folder, failures, "copy" if src is not None else "download")
     return [folder / f.name for f in FILES]
