@@ -13,7 +13,10 @@ Naming scheme (stable; recipes refer to parts by these names)
   superficialis" -> ``humero_ulnar_head_of_flexor_digitorum_superficialis``;
 - ``side`` is ``r`` / ``l`` (patient right / left) or empty for midline. A zanatomy node without a
   suffix takes its parent's side, or, when the file has the same term with a side suffix, the
-  side its vertices lie on (a few nodes lost their suffix in the source).
+  side its vertices lie on (a few nodes lost their suffix in the source). A sided part lying
+  wholly on the other side of the midline is named for the side it lies on (the source swapped
+  the suffixes of the lateral temporomandibular ligaments). Parts may still cross the midline
+  (the right vagus nerve's thoracic branches reach x = +70 mm).
 
 So: ``gluteus_maximus_muscle_r``, ``sciatic_nerve_r``, ``first_rib_l``, ``vertebra_t7``,
 ``atlas_c1``, ``sacrum``, ``pleura``, ``superior_lobe_of_right_lung``,
@@ -60,7 +63,7 @@ import numpy as np
 
 from needlesafe.meshes.atlas import glb
 from needlesafe.meshes.atlas.sources import FILES, AtlasFile, excluded, to_lps_mm
-from needlesafe.meshes.errors import PackError
+from needlesafe.meshes.errors import AtlasError, PackError
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +196,7 @@ def _term_of(source: AtlasFile, node: str, mesh: str) -> tuple[str, str]:
 def convert_file(path: Path, source: AtlasFile, data: bytes | None = None) -> tuple[list[AtlasPart], dict[str, Any]]:
     """The parts of one atlas file (one per name; pieces merged) and its counts."""
     t0 = time.perf_counter()
-    skipped = {"brain": 0, "excluded": 0, "unnamed": 0}
+    skipped = {"brain": 0, "excluded": 0, "unnamed": 0, "side_fixed": 0}
     brain_file = source.name in BRAIN_SOURCES
 
     def keep(node: str, mesh: str, ancestors: tuple[str, ...]) -> bool:
@@ -225,6 +228,13 @@ def convert_file(path: Path, source: AtlasFile, data: bytes | None = None) -> tu
                 side = parent_side
             elif term in sided_terms:
                 side = "l" if float(np.mean(verts[:, 0])) > 0 else "r"  # LPS: +x is patient left
+        if (side == "r" and verts[:, 0].min() > 0) or (side == "l" and verts[:, 0].max() < 0):
+            # wholly on the other side: the source swapped the suffixes (e.g. zanatomy-joints'
+            # lateral temporomandibular ligaments); the geometry decides
+            log.warning("%s: %r lies wholly on the %s side; named for that side", source.name, m.node,
+                        "left" if side == "r" else "right")
+            side = "l" if side == "r" else "r"
+            skipped["side_fixed"] += 1
         groups.setdefault(part_name(term, side), []).append((term, side, verts, m.faces))
     parts = []
     for name, pieces in groups.items():
@@ -236,7 +246,8 @@ def convert_file(path: Path, source: AtlasFile, data: bytes | None = None) -> tu
     stats = {
         "parts": len(parts), "triangles": int(sum(p.n_triangles for p in parts)),
         "skipped_brain": skipped["brain"], "skipped_excluded": skipped["excluded"],
-        "skipped_unnamed": skipped["unnamed"], "seconds": round(time.perf_counter() - t0, 3),
+        "skipped_unnamed": skipped["unnamed"], "side_fixed": skipped["side_fixed"],
+        "seconds": round(time.perf_counter() - t0, 3),
     }
     log.info("%s: %d parts, %d triangles (skipped: %d brain, %d excluded, %d unnamed) in %.2f s",
              source.name, stats["parts"], stats["triangles"], skipped["brain"], skipped["excluded"],
@@ -274,18 +285,18 @@ def assemble(all_parts: Iterable[AtlasPart], stats: dict[str, dict[str, Any]] | 
 
 
 def source_paths(data_dir: Path) -> dict[str, Path]:
-    """The eight atlas files in `data_dir`; PackError naming those missing (and how to fetch them)."""
+    """The eight atlas files in `data_dir`; AtlasError naming those missing (and how to fetch them)."""
     paths = {f.name: data_dir / f.name for f in FILES}
     missing = [n for n, p in paths.items() if not p.is_file()]
     if missing:
-        raise PackError(f"atlas files missing in {data_dir}: {', '.join(missing)} "
-                        "(run `needlesafe atlas fetch` to download them)")
+        raise AtlasError(f"atlas files missing in {data_dir}: {', '.join(missing)} "
+                         "(run `needlesafe atlas fetch` to download them)", tuple(missing))
     return paths
 
 
 def convert_atlas(data_dir: Path, verify: bool = True) -> Atlas:
     """Convert the eight files in `data_dir` (no cache). With `verify`, each file's SHA-256 must be
-    the pinned one (`sources.FILES`), else PackError."""
+    the pinned one (`sources.FILES`), else AtlasError."""
     paths = source_paths(data_dir)
     all_parts: list[AtlasPart] = []
     stats: dict[str, dict[str, Any]] = {}
@@ -296,8 +307,9 @@ def convert_atlas(data_dir: Path, verify: bool = True) -> Atlas:
         except OSError as exc:
             raise PackError(f"{source.name}: cannot be read ({exc.strerror or exc})") from None
         if verify and hashlib.sha256(data).hexdigest() != source.sha256:
-            raise PackError(f"{source.name}: SHA-256 does not match the pinned file "
-                            "(damaged or different download; run `needlesafe atlas fetch` again)")
+            raise AtlasError(f"{source.name}: SHA-256 does not match the pinned file "
+                             "(damaged or different download; run `needlesafe atlas fetch` again)",
+                             (source.name,))
         parts, stats[source.name] = convert_file(path, source, data)
         all_parts.extend(parts)
     return assemble(all_parts, stats)
@@ -330,13 +342,10 @@ def default_cache_dir() -> Path:
 
 
 def default_data_dir() -> Path:
-    try:
-        from needlesafe.meshes.atlas.fetch import atlas_dir  # written alongside; may not exist yet
-    except ImportError:
-        from needlesafe.meshes.paths import user_dir
+    """Where `needlesafe atlas fetch` puts the files (``$NEEDLESAFE_DATA``, else the XDG data folder)."""
+    from needlesafe.meshes.paths import atlas_dir
 
-        return user_dir("NEEDLESAFE_DATA", "needlesafe/atlas")
-    return Path(atlas_dir())
+    return atlas_dir()
 
 
 def _npz_name(source: str) -> str:
@@ -420,16 +429,17 @@ def load_atlas(data_dir: Path | None = None, cache_dir: Path | None = None) -> A
     """The converted atlas: read from the cache, or converted from the files in `data_dir` (default:
     the fetched atlas folder) and cached under `cache_dir` (default ``cache_dir()/atlas``).
 
-    Raises PackError when files are missing (saying how to fetch them) or do not match their
-    pinned SHA-256. A damaged cache is rebuilt; a cache that cannot be written is only logged.
+    Raises AtlasError when files are missing (saying how to fetch them) or do not match their
+    pinned size / SHA-256, PackError when a file cannot be read as a GLB. A damaged cache is
+    rebuilt; a cache that cannot be written is only logged.
     """
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     paths = source_paths(data_dir)
     for f in FILES:  # cheap check on every load; the full SHA-256 is checked on conversion
         if paths[f.name].stat().st_size != f.size:
-            raise PackError(f"{f.name}: {paths[f.name].stat().st_size} bytes, expected {f.size} "
-                            "(damaged download; run `needlesafe atlas fetch` again)")
+            raise AtlasError(f"{f.name}: {paths[f.name].stat().st_size} bytes, expected {f.size} "
+                             "(damaged download; run `needlesafe atlas fetch` again)", (f.name,))
     folder = cache_root / cache_key()
     if folder.exists():
         try:
