@@ -169,6 +169,7 @@ class _Meter:
         self.before = 0  # bytes of the files done (present, downloaded or given up)
         self.current: AtlasFile | None = None
         self.now = 0  # bytes of the current file
+        self.drawn = 0.0  # time.monotonic() of the last redraw of the bar
 
     def check(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -181,7 +182,10 @@ class _Meter:
         if self.bar is not None:
             self.bar.n = done
             self.bar.set_postfix_str(name, refresh=False)
-            self.bar.refresh()
+            now = time.monotonic()
+            if now - self.drawn >= 0.1 or done == TOTAL_BYTES:  # at most 10 redraws a second
+                self.bar.refresh()
+                self.drawn = now
 
     def skip(self, f: AtlasFile) -> None:
         self.before += f.size
