@@ -416,3 +416,49 @@ def test_damaged_cache_is_rebuilt(atlas, atlas_data, tmp_path, damage):
     assert rebuilt.names() == atlas.names()
     assert read_cache(folder).names() == atlas.names()
     shutil.rmtree(folder)
+
+
+def test_excluded_by_node_mesh_or_ancestor_never_converted(tmp_path):
+    from needlesafe.meshes.atlas.convert import convert_file
+    from needlesafe.meshes.atlas.sources import BY_NAME
+
+    nodes = [
+        {"name": "Kidney.l", "mesh": 0},  # excluded by its node name
+        {"name": "Ureter.l", "mesh": 1},  # excluded by its mesh name ("Renal pelvis")
+        {"name": "Cochlea.r", "children": [3]},  # no mesh, but its child is excluded with it
+        {"name": "Spiral thing.r", "mesh": 0},
+        {"name": "Urinary bladder", "mesh": 0, "translation": [0.001, 0, 0]},  # kept
+    ]
+    gltf, binary = plain_triangle(nodes)
+    gltf["meshes"].append({"name": "Renal pelvis", "primitives": gltf["meshes"][0]["primitives"]})
+    gltf["scenes"] = [{"nodes": [0, 1, 2, 4]}]
+    path = write(tmp_path, "zanatomy-visceral.glb", make_glb(gltf, binary))
+    parts, stats = convert_file(path, BY_NAME["zanatomy-visceral.glb"])
+    assert [p.name for p in parts] == ["urinary_bladder"]
+    assert stats["skipped_excluded"] == 3
+    np.testing.assert_allclose(parts[0].vertices[1], [1001, 0, 0])  # metres -> mm, (x, y, z) -> (x, -z, y)
+
+
+def test_truncated_real_file_names_it(atlas_source, tmp_path):
+    data = (atlas_source / "zanatomy-skeletal.glb").read_bytes()
+    path = write(tmp_path, "zanatomy-skeletal.glb", data[: len(data) - 1000])
+    with pytest.raises(PackError, match=r"^zanatomy-skeletal\.glb: truncated"):
+        glb.read_glb(path)
+
+
+def test_changed_source_file_refused(atlas_source, tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for f in FILES:
+        (data_dir / f.name).symlink_to(atlas_source / f.name)
+    target = data_dir / "uoft-trunk.glb"
+    changed = bytearray((atlas_source / "uoft-trunk.glb").read_bytes())
+    changed[-5] ^= 0xFF  # same size, other content
+    target.unlink()
+    target.write_bytes(bytes(changed))
+    with pytest.raises(AtlasError, match=r"uoft-trunk\.glb: SHA-256") as err:
+        load_atlas(data_dir, tmp_path / "cache")
+    assert err.value.failed == ("uoft-trunk.glb",)
+    target.write_bytes(bytes(changed[:-10]))
+    with pytest.raises(AtlasError, match=r"uoft-trunk\.glb: .* bytes, expected"):
+        load_atlas(data_dir, tmp_path / "cache")
