@@ -13,7 +13,8 @@ Naming scheme (stable; recipes refer to parts by these names)
   superficialis" -> ``humero_ulnar_head_of_flexor_digitorum_superficialis``;
 - ``side`` is ``r`` / ``l`` (patient right / left) or empty for midline. A zanatomy node without a
   suffix takes its parent's side, or, when the file has the same term with a side suffix, the
-  side its vertices lie on (a few nodes lost their suffix in the source). A sided part lying
+  side its vertices lie on (a few nodes lost their suffix in the source); a term that names its
+  side ("Right main bronchus", "Left common carotid artery") gets no suffix. A sided part lying
   wholly on the other side of the midline is named for the side it lies on (the source swapped
   the suffixes of the lateral temporomandibular ligaments). Parts may still cross the midline
   (the right vagus nerve's thoracic branches reach x = +70 mm).
@@ -89,6 +90,7 @@ _BRAIN = re.compile("|".join(BRAIN_TERMS))
 _SPINAL = re.compile("|".join(SPINAL_TERMS))
 _SIDE = re.compile(r"[._]([lrLR])$")
 _BLENDER = re.compile(r"(\.\d{3}|')+$")
+_SIDE_WORD = re.compile(r"\b(left|right)\b", re.IGNORECASE)  # "Right main bronchus": no suffix added
 
 
 def is_brain(term: str) -> bool:
@@ -222,7 +224,7 @@ def convert_file(path: Path, source: AtlasFile, data: bytes | None = None) -> tu
             continue
         term, side = _term_of(source, m.node, m.mesh)
         verts = to_lps_mm(m.vertices + shift)
-        if not side and not source.name.startswith("uoft-"):
+        if not side and not source.name.startswith("uoft-") and not _SIDE_WORD.search(term):
             parent_side = next((split_side(a)[1] for a in reversed(m.path) if split_side(a)[1]), "")
             if parent_side:
                 side = parent_side
@@ -231,7 +233,7 @@ def convert_file(path: Path, source: AtlasFile, data: bytes | None = None) -> tu
         if (side == "r" and verts[:, 0].min() > 0) or (side == "l" and verts[:, 0].max() < 0):
             # wholly on the other side: the source swapped the suffixes (e.g. zanatomy-joints'
             # lateral temporomandibular ligaments); the geometry decides
-            log.warning("%s: %r lies wholly on the %s side; named for that side", source.name, m.node,
+            log.info("%s: %r lies wholly on the %s side; named for that side", source.name, m.node,
                         "left" if side == "r" else "right")
             side = "l" if side == "r" else "r"
             skipped["side_fixed"] += 1
