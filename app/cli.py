@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     g = sub.add_parser("gui", help="open the desktop app (the default)")
-    g.add_argument("--pack", default="default", help="pack folder or built-in name (default: default)")
+    g.add_argument("--pack", help="pack folder or name (default: atlas:gluteal:average when the atlas is "
+                   "downloaded, else the schematic default)")
 
     c = sub.add_parser("check", help="clearance report for one needle")
     c.add_argument("--pack", required=True, help="pack folder or built-in pack name")
@@ -319,9 +320,10 @@ def _map(args) -> int:
 
 
 def _gui(args) -> int:
+    from needlesafe.app.packs import default_pack
     from needlesafe.app.qt.startup import run
 
-    return run(args.pack)
+    return run(args.pack or default_pack())
 
 
 def main(argv=None) -> int:
@@ -337,7 +339,7 @@ def main(argv=None) -> int:
                 "report": report_command, "atlas": atlas_command,
                 "gui": _gui, None: _gui}
     if args.command is None:
-        args.pack = "default"
+        args.pack = None
     try:
         _validate(args)
         return handlers[args.command](args)

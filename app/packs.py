@@ -16,6 +16,15 @@ from needlesafe.meshes.resolve import load_pack
 from needlesafe.meshes.types import AnatomyScene
 
 PACK_CACHE_SIZE = 4  # prepared packs kept for quick switches
+ATLAS_DEFAULT_PACK = "atlas:gluteal:average"  # what the app opens when the atlas is on this machine
+
+
+def default_pack() -> str:
+    """The pack the app opens without being told: the atlas gluteal region when the atlas is on this
+    machine, else the schematic default."""
+    from needlesafe.meshes.atlas.fetch import atlas_present
+
+    return ATLAS_DEFAULT_PACK if atlas_present() else "default"
 
 
 def pack_key(source) -> str:

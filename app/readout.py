@@ -10,6 +10,13 @@ from needlesafe.geometry.report import format_mm
 
 DISCLAIMER = "NeedleSafe is an educational trainer, not a clinical device."
 
+#: The offer of real anatomy, shown while the atlas is not on this machine.
+ATLAS_OFFER = "Realistic anatomy: download the Z-Anatomy atlas (13 MB, CC BY-SA 4.0)"
+#: Credit for the atlas data, wherever its meshes are shown (About, README, every atlas pack).
+ATLAS_CREDIT = ("Real anatomy from Z-Anatomy (CC BY-SA 4.0), built on BodyParts3D (The Database Center for Life "
+                "Science, CC BY-SA 2.1 JP); exported per region by the UofT Neuromuscular Fellowship and per system "
+                "by nqwrc/3d-anatomy. Packs built from it on your machine are CC BY-SA 4.0.")
+
 
 def needle_sentence(report) -> str:
     """'Needle 0.30 × 75 mm, inserted 60.4 mm', and when a bone stopped it: '— firm stop: stopped on

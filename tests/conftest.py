@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 # generated regions are built into a fresh cache for each test run, never a stale one
 os.environ["NEEDLESAFE_CACHE"] = tempfile.mkdtemp(prefix="needlesafe-cache-")
 os.environ.setdefault("NEEDLESAFE_PACKS", tempfile.mkdtemp(prefix="needlesafe-packs-"))
+# no test reads the user's downloaded atlas: tests that need it fetch it (`atlas_data`) and say where
+os.environ["NEEDLESAFE_DATA"] = tempfile.mkdtemp(prefix="needlesafe-data-")
 ANATOMY_DATA = Path(os.environ.get("NEEDLESAFE_ANATOMY_DATA", REPO.parent / "shared" / "anatomy-data"))
 #: The byte-identical local mirror of the eight atlas source files (CC BY-SA; never copied into the repository).
 ATLAS_SOURCE = REPO.parent / "shared" / "atlas-source"

@@ -56,7 +56,10 @@ MENUS = {
         Act("Open exercise file…", "ask_and_open", arg="exercise"),
         Act("Review attempts…", "ask_and_open", arg="attempts"),
     ],
-    "&Help": [Act("Quick guide", "quick_guide", key="F1"), Act("About NeedleSafe", "about")],
+    "&Help": [Act("Quick guide", "quick_guide", key="F1"),
+              Act("Download realistic anatomy (atlas)…", "atlas_banner.download",
+                  tip="Z-Anatomy meshes (13 MB, CC BY-SA 4.0), downloaded once and built into atlas regions"),
+              Act("About NeedleSafe", "about")],
 }
 
 TOOLS = [

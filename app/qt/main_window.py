@@ -11,6 +11,7 @@ from .. import camera, readout
 from ..session import Session, needle_name
 from . import dialogs
 from .actions import ask_and_open, build_keys, build_menus, build_toolbars, sync_controls
+from .atlas_banner import AtlasBanner
 from .exercise_flow import ExerciseFlow
 from .exports import export_image, export_report
 from .interaction import Interaction
@@ -70,6 +71,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.interaction = Interaction(self)
         self.exercises = ExerciseFlow(self)
         build_toolbars(self)
+        self.atlas_banner = AtlasBanner.install(self)
         build_menus(self)
         self._keys = build_keys(self)
         self.slider = Latest(lambda v: self.session.set_depth(v / 10.0), self)  # while dragged, only the latest value
@@ -272,5 +274,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event):  # noqa: N802 - Qt override
         self.overlays.stop()  # a QThread destroyed while it runs aborts the whole process
+        self.atlas_banner.stop()
         self.plotter.close()
         super().closeEvent(event)

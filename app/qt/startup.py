@@ -40,7 +40,8 @@ def run(pack="default") -> int:
     pix.fill(QtGui.QColor(SPLASH_BACKGROUND))
     splash = QtWidgets.QSplashScreen(pix)
     splash.showMessage(
-        f"NeedleSafe — {DISCLAIMER}\n\nOpening {pack} (the first start also prepares the engine)…",
+        f"NeedleSafe — {DISCLAIMER}\n\nOpening {pack} (the first start also prepares the engine"
+        + ("; an atlas region is built once, up to a minute" if str(pack).startswith("atlas:") else "") + ")…",
         QtCore.Qt.AlignCenter, QtGui.QColor("black"),
     )
     splash.show()
