@@ -16,6 +16,7 @@ from needlesafe.meshes.resolve import load_pack
 from needlesafe.meshes.types import AnatomyScene
 
 PACK_CACHE_SIZE = 4  # prepared packs kept for quick switches
+ATLAS_PREFIX = "atlas:"
 ATLAS_DEFAULT_PACK = "atlas:gluteal:average"  # what the app opens when the atlas is on this machine
 
 
@@ -27,21 +28,74 @@ def default_pack() -> str:
     return ATLAS_DEFAULT_PACK if atlas_present() else "default"
 
 
+def named_region(source) -> tuple[str, str] | None:
+    """(region key, habitus) for a pack given by name — ('gluteal', 'lean') for a schematic
+    region, ('atlas:gluteal', 'average') for an atlas region — or None for a folder (or a name that
+    is a path on disk). Raises PackError for an unknown region or habitus."""
+    text = str(source)
+    if Path(text).exists():
+        return None
+    if is_builtin(text):
+        region, hab = parse_name(text)
+        return region, hab
+    if text.startswith(ATLAS_PREFIX):
+        from needlesafe.meshes.atlas.build import parse_name as atlas_parse
+
+        region, hab = atlas_parse(text)
+        return ATLAS_PREFIX + region, hab
+    return None
+
+
 def pack_key(source) -> str:
-    """One name per pack: 'gluteal:average' for a built-in (whatever alias opened it), else the
-    folder's resolved path."""
-    if is_builtin(source) and not Path(str(source)).exists():
-        region, hab = parse_name(str(source))
-        return f"{region}:{hab}"
+    """One name per pack: 'gluteal:average' or 'atlas:gluteal:average' for a named region (whatever
+    alias or default habitus opened it), else the folder's resolved path."""
+    named = named_region(source)
+    if named is not None:
+        return f"{named[0]}:{named[1]}"
     return str(Path(source).resolve())
 
 
 def same_region(a: str, b: str) -> bool:
-    """Are packs `a` and `b` built-in habitus of one region ('gluteal' and 'gluteal:lean')?"""
+    """Are packs `a` and `b` habitus of one named region ('gluteal' and 'gluteal:lean', or
+    'atlas:gluteal' and 'atlas:gluteal:high'; a schematic and an atlas region never are)?"""
     try:
-        return is_builtin(a) and is_builtin(b) and parse_name(a)[0] == parse_name(b)[0]
+        ra, rb = named_region(a), named_region(b)
     except PackError:
         return False
+    return ra is not None and rb is not None and ra[0] == rb[0]
+
+
+@dataclass(frozen=True)
+class RegionChoice:
+    """One entry of the region list: `key` ('gluteal' or 'atlas:gluteal'), its label and body area."""
+
+    key: str
+    label: str
+    area: str
+
+
+#: Body areas of the schematic regions (the atlas recipes name their own).
+SCHEMATIC_AREAS = {"gluteal": "hip and pelvis", "shoulder": "neck and shoulder"}
+
+
+def region_choices(atlas: bool | None = None) -> list[RegionChoice]:
+    """The regions a user can open, grouped by body area (areas in alphabetical order; in each, the
+    atlas regions by title, then the schematic ones, labelled '(schematic)'). Atlas regions are
+    listed when `atlas` (default: the atlas is on this machine)."""
+    from needlesafe.meshes.builtin import REGIONS
+
+    if atlas is None:
+        from needlesafe.meshes.atlas.fetch import atlas_present
+
+        atlas = atlas_present()
+    out = [RegionChoice(r, f"{r} (schematic)", SCHEMATIC_AREAS.get(r, "other")) for r in REGIONS]
+    if atlas:
+        from needlesafe.meshes.atlas.recipe import load_recipe, recipe_ids, recipe_path
+
+        for rid in recipe_ids():
+            recipe = load_recipe(recipe_path(rid))
+            out.append(RegionChoice(ATLAS_PREFIX + rid, recipe.title, recipe.body_area))
+    return sorted(out, key=lambda c: (c.area, c.key.startswith(ATLAS_PREFIX) is False, c.label))
 
 
 @dataclass

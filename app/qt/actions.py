@@ -8,13 +8,13 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from needlesafe.geometry.needle import NEEDLE_PRESETS
-from needlesafe.meshes.builtin import REGIONS, is_builtin, parse_name
 from needlesafe.meshes.habitus import DEFAULT as DEFAULT_HABITUS
 from needlesafe.meshes.habitus import HABITUS_PRESETS
 from needlesafe.meshes.resolve import find_packs
 
 from ..camera import CAMERA_BUTTONS
 from ..exercises import ExerciseError, builtin_exercises, load_exercise
+from ..packs import named_region, region_choices
 from ..session import DEFAULT_NEEDLE, needle_name
 from .dialogs import ask_path
 
@@ -173,9 +173,11 @@ def build_toolbars(win) -> None:
     bar = win.addToolBar("Region and tools")
     bar.setObjectName("tools_toolbar")
     bar.addWidget(QtWidgets.QLabel(" Region "))
-    win.region = _combo(REGIONS, REGIONS[0], "Built-in regions, then packs found in the user's pack folder")
-    for folder in find_packs():
-        win.region.addItem(folder.name, str(folder))
+    win.region = QtWidgets.QComboBox()
+    win.region.setToolTip("Regions by body area (atlas regions once the atlas is downloaded), then packs "
+                          "found in the user's pack folder")
+    win.region.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
+    fill_regions(win)
     bar.addWidget(win.region)
     bar.addWidget(QtWidgets.QLabel(" Habitus "))
     win.habitus = _combo(HABITUS_PRESETS, DEFAULT_HABITUS)
@@ -195,23 +197,55 @@ def build_toolbars(win) -> None:
             bar.addAction(_action(win, act, bar))
 
 
+def fill_regions(win) -> None:
+    """The region list: a header per body area (not selectable), its regions (data: the region's
+    key, 'gluteal' or 'atlas:gluteal'), then imported packs (data: the folder)."""
+    box = win.region
+    box.blockSignals(True)
+    box.clear()
+    area = None
+    for choice in region_choices():
+        if choice.area != area:
+            area = choice.area
+            box.addItem(area.capitalize())
+            header = box.model().item(box.count() - 1)
+            header.setEnabled(False)
+            font = header.font()
+            font.setBold(True)
+            header.setFont(font)
+        box.addItem("   " + choice.label, choice.key)
+    folders = find_packs()
+    if folders:
+        box.insertSeparator(box.count())
+    for folder in folders:
+        box.addItem(folder.name, str(folder))
+    box.blockSignals(False)
+
+
+def region_text(win) -> str:
+    """The region box's current entry as the user reads it (without the indent)."""
+    return win.region.currentText().strip()
+
+
 def sync_controls(win) -> None:
     """The region, habitus and needle boxes show the open pack and needle, whatever opened them."""
     boxes = (win.region, win.habitus, win.preset)
     for box in boxes:
         box.blockSignals(True)
     key = win.session.pack_source
-    if is_builtin(key) and not Path(key).exists():
-        region, hab = parse_name(key)
-        win.region.setCurrentIndex(win.region.findText(region))
-        win.habitus.setCurrentText(hab)
+    named = named_region(key)
+    if named is not None:
+        if win.region.findData(named[0]) < 0:  # an atlas region listed only now (just downloaded)
+            fill_regions(win)
+        win.region.setCurrentIndex(win.region.findData(named[0]))
+        win.habitus.setCurrentText(named[1])
     elif win.region.findData(key) < 0:
         name = Path(key).name
         win.region.addItem(f"{name} (folder)" if win.region.findText(name) >= 0 else name, key)
         win.region.setItemData(win.region.count() - 1, key, QtCore.Qt.ToolTipRole)
     if win.region.findData(key) >= 0:
         win.region.setCurrentIndex(win.region.findData(key))
-    win.habitus.setEnabled(win.region.currentData() is None)
+    win.habitus.setEnabled(named is not None)
     text = needle_name(win.session.needle)
     if win.preset.findText(text) < 0:
         win.preset.addItem(text)

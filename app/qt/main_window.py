@@ -4,6 +4,7 @@ live in their own module."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
@@ -172,8 +173,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def on_region(self, _index=None) -> None:
         """The region (with the habitus) or imported pack chosen in the toolbar. During an exercise,
         another habitus of its region keeps the exercise."""
-        folder = self.region.currentData()
-        name = folder or f"{self.region.currentText()}:{self.habitus.currentText()}"
+        data = self.region.currentData()
+        folder = data if data and Path(data).is_absolute() else None
+        name = folder or f"{data}:{self.habitus.currentText()}"
         if not folder and self.session.keeps_exercise(name):
             ok = self.exercises.start(self.session.exercise_path, pack=name)
         else:

@@ -30,7 +30,7 @@ def bone_needle(scene, depth=0.0, length=75.0):
 
 
 def toolbar(win):
-    return win.region.currentText(), win.habitus.currentText(), win.preset.currentText()
+    return win.region.currentData() or win.region.currentText(), win.habitus.currentText(), win.preset.currentText()
 
 
 def shots(tmp_path) -> Path:
@@ -47,7 +47,7 @@ def test_toolbar_follows_exercise_habitus_scenario_and_replay(window, tmp_path, 
     shown = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
     # start on the shoulder, then open a gluteal exercise: the toolbar follows
-    win.region.setCurrentText("shoulder")
+    win.region.setCurrentIndex(win.region.findData("shoulder"))
     win.region.activated.emit(win.region.currentIndex())
     assert toolbar(win)[:2] == ("shoulder", "average") and win.scene.name == "shoulder-average"
     exercise_action(win, "Piriformis trigger point").trigger()
@@ -80,7 +80,7 @@ def test_toolbar_follows_exercise_habitus_scenario_and_replay(window, tmp_path, 
     tp = next(t for t in win.scene.trigger_points if t.name == "piriformis")
     assert np.allclose(win.exercise.target_point, tp.point)  # the lean body's own target
     # a scenario saved on shoulder:high opens with the toolbar on shoulder / high and its needle
-    win.region.setCurrentText("shoulder")
+    win.region.setCurrentIndex(win.region.findData("shoulder"))
     win.habitus.setCurrentText("high")
     win.region.activated.emit(win.region.currentIndex())
     assert win.exercise is None and win.scene.name == "shoulder-high"
@@ -109,7 +109,7 @@ def test_toolbar_follows_exercise_habitus_scenario_and_replay(window, tmp_path, 
     assert not win.exercises.start(bad)
     assert not win.open_pack(tmp_path / "missing")
     assert (win.scene, win.needle, toolbar(win)) == before and len(shown) == 3
-    assert not win.region.currentText() == "shoulder"
+    assert not win.region.currentData() == "shoulder"
 
 
 def test_gui_pack_argument_and_open_pack_folder(qtbot, tmp_path):
@@ -128,7 +128,7 @@ def test_gui_pack_argument_and_open_pack_folder(qtbot, tmp_path):
         assert win.region.currentText() == "my-pack" and not win.habitus.isEnabled()
         assert win.region.currentData() == str(folder.resolve())
         # and back to a built-in from the toolbar
-        win.region.setCurrentText("shoulder")
+        win.region.setCurrentIndex(win.region.findData("shoulder"))
         win.region.activated.emit(win.region.currentIndex())
         assert win.scene.name == "shoulder-high" and win.habitus.isEnabled()
     finally:
@@ -184,7 +184,7 @@ def test_unknown_beyond_the_model_reads_as_danger(window):
     """A needle whose tip lies past where its line leaves the modelled body is UNKNOWN, shown as
     danger with the reason."""
     win = window
-    win.region.setCurrentText("shoulder")
+    win.region.setCurrentIndex(win.region.findData("shoulder"))
     win.habitus.setCurrentText("average")
     win.region.activated.emit(win.region.currentIndex())
     lo, hi = win.scene.bounds()
@@ -295,7 +295,7 @@ def test_plot_marks_off_scale_curves(window):
 
 def test_presentation_keeps_structure_names_whole(window, qtbot, tmp_path):
     win = window
-    win.region.setCurrentText("shoulder")
+    win.region.setCurrentIndex(win.region.findData("shoulder"))
     win.region.activated.emit(win.region.currentIndex())
     win.present_action.trigger()
     qtbot.waitUntil(win.isFullScreen, timeout=3000)
@@ -329,9 +329,9 @@ def test_danger_shells_show_with_the_default_layers(window, qtbot, tmp_path):
     assert changed > 3000, f"danger shells change only {changed} pixels"
     # switching away and back reuses the shells made for this pack
     shells = win.scene_view.shells
-    win.region.setCurrentText("shoulder")
+    win.region.setCurrentIndex(win.region.findData("shoulder"))
     win.region.activated.emit(win.region.currentIndex())
-    win.region.setCurrentText("gluteal")
+    win.region.setCurrentIndex(win.region.findData("gluteal"))
     win.region.activated.emit(win.region.currentIndex())
     assert win.scene_view.shells is shells  # no new computation for the gluteal shells
 
@@ -414,7 +414,7 @@ def test_switches_show_a_busy_cursor_and_layer_names_are_whole(window, monkeypat
         return real(source)
 
     monkeypatch.setattr(window.session, "prepare", spy)
-    window.region.setCurrentText("shoulder")
+    window.region.setCurrentIndex(window.region.findData("shoulder"))
     window.region.activated.emit(window.region.currentIndex())
     assert seen == [QtCore.Qt.WaitCursor]
     assert QtWidgets.QApplication.overrideCursor() is None  # and back to normal after

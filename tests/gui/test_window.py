@@ -134,7 +134,7 @@ def test_bad_pack_gives_a_dialog(window, monkeypatch, tmp_path):
 
 def test_region_and_habitus_switch(window, qtbot, tmp_path):
     """Pick another region and habitus from the toolbar, as a user would."""
-    window.region.setCurrentText("shoulder")
+    window.region.setCurrentIndex(window.region.findData("shoulder"))
     window.region.activated.emit(window.region.currentIndex())
     window.habitus.setCurrentText("high")
     window.habitus.activated.emit(window.habitus.currentIndex())
@@ -239,7 +239,7 @@ def test_moving_the_needle_and_switching_regions_leak_nothing(window, qtbot):
 
     def round_trip():
         for region in ("shoulder", "gluteal"):
-            win.region.setCurrentText(region)
+            win.region.setCurrentIndex(win.region.findData(region))
             win.region.activated.emit(win.region.currentIndex())
             QtWidgets.QApplication.processEvents()
 
@@ -266,7 +266,7 @@ def test_the_needle_shows_through_tissue(window, tmp_path):
     for f in np.linspace(0.2, 0.9, 8):
         x, y = world_to_display(win, n.entry_lps + f * n.depth_mm * n.direction)
         r, c = h - 1 - y, x
-        darker += int(on[r, c].sum() < off[r, c].sum() - 30)
+        darker += int(on[r, c].sum() < 0.85 * off[r, c].sum())  # relative: in a dark muscle's shadow too
     assert darker >= 6, "the needle's path is not drawn over the tissue"
     changed = np.abs(on - off).sum(axis=2) > 0
     assert 0 < changed.sum() < 0.01 * changed.size  # a thin line, not a veil over the view
@@ -287,7 +287,7 @@ def test_shells_follow_a_region_switch_made_while_they_compute(window, qtbot):
     forget_shells(win)
     win.shells_action.trigger()
     assert win.overlays.shell_task is not None
-    win.region.setCurrentText("shoulder")
+    win.region.setCurrentIndex(win.region.findData("shoulder"))
     win.region.activated.emit(win.region.currentIndex())
     qtbot.waitUntil(lambda: bool(win.scene_view.shells), timeout=30000)
     assert set(win.scene_view.shells) == {s.name for s in win.scene.critical}
@@ -395,7 +395,7 @@ def test_click_a_muscle_to_aim(window, qtbot):
 @pytest.mark.parametrize("region, nerve", [("gluteal", "sciatic_nerve"), ("shoulder", "brachial_plexus")])
 def test_screenshot_shows_the_nerve(window, qtbot, tmp_path, region, nerve):
     win = window
-    win.region.setCurrentText(region)
+    win.region.setCurrentIndex(win.region.findData(region))
     win.region.activated.emit(win.region.currentIndex())
     win.hide_muscle.trigger()  # peel: skin stays, translucent
     win.set_camera("posterior")
