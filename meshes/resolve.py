@@ -3,9 +3,10 @@
 `pack.py` reads one pack folder and `builtin.py` builds the generated regions; this module is the
 one place that decides which of them a name means, so neither of those imports the other's caller.
 
-Order: a built-in name (``gluteal``, ``shoulder:lean``, ``default``) unless a path of that name
-exists; a folder; a manifest file (``pack.json``/``pack.toml``, meaning its folder); a folder of
-that name in the user's pack folder (``$NEEDLESAFE_PACKS``, see `paths.py`).
+Order: a built-in name (``gluteal``, ``shoulder:lean``, ``default``) or an atlas name
+(``atlas:gluteal:lean``, built by `atlas.build`) unless a path of that name exists; a folder; a
+manifest file (``pack.json``/``pack.toml``, meaning its folder); a folder of that name in the
+user's pack folder (``$NEEDLESAFE_PACKS``, see `paths.py`).
 """
 from __future__ import annotations
 
@@ -44,15 +45,41 @@ def find_packs(folders: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
     return out
 
 
+ATLAS_PREFIX = "atlas:"
+
+
+def atlas_pack(name: str) -> AnatomyScene:
+    """An atlas pack, ``atlas:REGION[:HABITUS]``, built from the downloaded atlas by the region's
+    recipe (once; cached). PackError for an unknown region or habitus, and when the atlas files
+    are not downloaded (saying how to fetch them)."""
+    from .atlas.build import atlas_scene, parse_name
+    from .atlas.fetch import atlas_dir, atlas_present
+    from .errors import AtlasError
+
+    parse_name(name)
+    if not atlas_present():
+        raise PackError(
+            f"{name}: the Z-Anatomy atlas is not downloaded (looked in {atlas_dir()}); "
+            "run `needlesafe atlas fetch` (or `needlesafe atlas fetch --from DIR` without internet)"
+        )
+    try:
+        return atlas_scene(name)
+    except AtlasError as exc:
+        raise PackError(f"{name}: {exc}") from None
+
+
 def load_pack(source: str | os.PathLike[str]) -> AnatomyScene:
     """Load and validate a pack: a folder path, a manifest path, a built-in pack's name
-    ('gluteal', 'shoulder:lean', 'default') or the name of a pack in the user's pack folder."""
+    ('gluteal', 'shoulder:lean', 'default'), an atlas pack's name ('atlas:gluteal:lean') or the
+    name of a pack in the user's pack folder."""
     if isinstance(source, str):
         check_path_text(source, PackError)
     elif not isinstance(source, os.PathLike):
         raise PackError(f"{source!r}: a pack is named by text (a folder or a built-in name)")
     if isinstance(source, str) and is_builtin(source) and not Path(source).exists():
         return builtin_scene(source)
+    if isinstance(source, str) and source.startswith(ATLAS_PREFIX) and not Path(source).exists():
+        return atlas_pack(source)
     folder = Path(source)
     if folder.is_file() and folder.name in MANIFEST_NAMES:
         folder = folder.parent
