@@ -179,13 +179,19 @@ def _check(args) -> int:
     scene = load_pack(args.pack)
     report = ClearanceEngine(scene).report(needle)
     if args.json:
-        print(report.to_json())
+        import json
+
+        from needlesafe.app.readout import published_sentence
+
+        data = json.loads(report.to_json())
+        data["published"] = published_sentence(report, scene)
+        print(json.dumps(data))
     else:
-        print(format_report(report))
+        print(format_report(report, scene))
     return 0
 
 
-def format_report(report) -> str:
+def format_report(report, scene=None) -> str:
     """A readable table of a ClearanceReport (distances rounded down, toward danger)."""
     from needlesafe.app import readout
 
@@ -204,7 +210,7 @@ def format_report(report) -> str:
     if not report.structures:
         lines.append("(no critical structure in this pack)")
     lines.append("")
-    lines += readout.summary_lines(report)
+    lines += readout.summary_lines(report, scene)
     for e in report.errors:
         lines.append(f"error: {e}")
     return "\n".join(lines)

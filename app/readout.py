@@ -47,6 +47,28 @@ def safe_depth_sentence(report) -> str:
     return depth
 
 
+PATIENTS_VARY = "Patients vary; this model is one body."
+
+
+def published_sentence(report, scene) -> str:
+    """The published skin depths of the structure that limits the safe depth (else the nearest
+    danger structure) at `scene`'s site, from meshes/anatomy_facts.md: 'Published skin to pleura at
+    GB21: 40–68 mm (394 adults MRI …; Chou et al. 2015). Patients vary; this model is one body.'
+    Empty when no published figure applies."""
+    from needlesafe.geometry.clearance import EDGE_OF_MODEL
+    from needlesafe.meshes.facts import depth_facts
+
+    name = report.path.limiting_structure
+    if not name or name == EDGE_OF_MODEL:
+        near = [r for r in rows_by_danger(report) if r.shaft_distance_mm is not None]
+        name = near[0].name if near else None
+    facts = depth_facts(scene, name) if scene is not None else []
+    if not facts:
+        return ""
+    parts = [f"Published {f.short}: {f.range_text()} ({f.population}; {f.source.split(',')[0]})" for f in facts[:3]]
+    return "; ".join(parts) + ". " + PATIENTS_VARY
+
+
 def bracketing_sentence(report) -> str:
     br = report.path.bracketing
     return f"Bracketing: {br.message or br.verdict}"
@@ -75,10 +97,11 @@ def rows_by_danger(report) -> list:
     return sorted(report.structures, key=lambda r: (r.shaft_distance_mm is not None, r.shaft_distance_mm or 0.0))
 
 
-def summary_lines(report) -> list[str]:
-    """The sentences under the table, in order."""
-    return [needle_sentence(report), safe_depth_sentence(report), bracketing_sentence(report),
-            path_sentence(report), overall_sentence(report)]
+def summary_lines(report, scene=None) -> list[str]:
+    """The sentences under the table, in order (with `scene`, the published depths after the safe depth)."""
+    published = published_sentence(report, scene)
+    return [needle_sentence(report), safe_depth_sentence(report), *([published] if published else []),
+            bracketing_sentence(report), path_sentence(report), overall_sentence(report)]
 
 
 COMPARE_HEADERS = ("needle", "level", "nearest danger", "safe depth mm", "bracketing")

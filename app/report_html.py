@@ -122,14 +122,15 @@ def profile_svg(depths, curves: dict, report, width=760, height=300) -> str:
     return "".join(out)
 
 
-def needle_section(title: str, report, depths, curves, score=None) -> str:
+def needle_section(title: str, report, depths, curves, score=None, scene=None) -> str:
     n = report.needle
     rows = []
     for r in readout.rows_by_danger(report):
         name, shaft, tip, level = (html.escape(c) for c in readout.structure_cells(r))
         rows.append(f"<tr><td>{name}</td><td>{html.escape(r.role)}</td><td>{r.margin_mm:.1f}</td>"
                     f"<td>{shaft}</td><td>{tip}</td><td style='background:{LEVEL_COLOUR[r.level]}'>{level}</td></tr>")
-    sentences = [readout.safe_depth_sentence(report),
+    published = readout.published_sentence(report, scene)
+    sentences = [readout.safe_depth_sentence(report), *([published] if published else []),
                  readout.bracketing_sentence(report), readout.path_sentence(report)]
     parts = [
         f"<h2>{html.escape(title)}</h2>",
@@ -152,7 +153,7 @@ def needle_section(title: str, report, depths, curves, score=None) -> str:
 def section_for(engine, title: str, needle, score=None) -> str:
     """`needle_section` for one needle of `engine`'s scene: its report and its clearance profile."""
     depths, curves = engine.profile(needle)
-    return needle_section(title, engine.report(needle), depths, curves, score)
+    return needle_section(title, engine.report(needle), depths, curves, score, engine.scene)
 
 
 def build_report(title: str, pack_name: str, sections: list, image_png: bytes | None = None) -> str:

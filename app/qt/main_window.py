@@ -127,7 +127,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_needle(self, report) -> None:
         n = report.needle
-        self.panel.show_report(report)
+        self.panel.show_report(report, self.session.scene)
         self.panel.show_profile(*self.engine.profile(n), report)
         self.depth_slider.blockSignals(True)
         self.depth_slider.setRange(0, int(round(n.length_mm * 10)))

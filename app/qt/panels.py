@@ -43,9 +43,11 @@ class ClearancePanel(QtWidgets.QWidget):
         layout.addWidget(self.table, 1)
         self.needle_label = QtWidgets.QLabel("")
         self.safe_depth = QtWidgets.QLabel("")
+        self.published = QtWidgets.QLabel("")  # what real patients measure at this site (anatomy_facts.md)
+        self.published.setStyleSheet(f"color: {MUTED_TEXT};")
         self.bracketing = QtWidgets.QLabel("")
         self.path = QtWidgets.QLabel("")
-        for w in (self.needle_label, self.safe_depth, self.bracketing, self.path):
+        for w in (self.needle_label, self.safe_depth, self.published, self.bracketing, self.path):
             w.setTextFormat(QtCore.Qt.PlainText)  # pack strings are shown as they are, never as markup
             w.setWordWrap(True)
             # the table and the plot give way when the dock is short; the sentences never do
@@ -152,7 +154,8 @@ class ClearancePanel(QtWidgets.QWidget):
         if widget.styleSheet() != sheet:
             widget.setStyleSheet(sheet)
 
-    def show_report(self, report) -> None:
+    def show_report(self, report, scene=None) -> None:
+        """The report's table and sentences; with `scene`, the published depths at its site."""
         self.report = report
         rows = readout.rows_by_danger(report)
         self.table.setRowCount(len(rows))
@@ -172,6 +175,9 @@ class ClearancePanel(QtWidgets.QWidget):
         self._style(self.overall, f"background:{LEVEL_COLOUR[lvl]}; color:black; padding:4px;")
         self.needle_label.setText(readout.needle_sentence(report))
         self.safe_depth.setText(readout.safe_depth_sentence(report))
+        published = readout.published_sentence(report, scene)
+        self.published.setText(published)
+        self.published.setVisible(bool(published))
         if lvl == "unknown" or report.path.safe_depth_mm is None:
             self._style(self.safe_depth, f"background:{LEVEL_COLOUR['unknown']}; color:black; padding:2px;")
         else:

@@ -599,3 +599,19 @@ def test_depth_slider_drag_applies_the_latest_value(window, qtbot):
     assert win.report.needle.depth_mm == pytest.approx(29.0)
     slider.setValue(120)  # a click or a key on the slider applies at once
     assert win.needle.depth_mm == pytest.approx(12.0)
+
+
+def test_panel_shows_the_published_range_at_gb21(window, qtbot):
+    """Under the safe depth at GB21: the published skin-to-pleura range, the words `check` prints."""
+    from needlesafe.app import readout
+    from tests.app.test_published import gb21_needle
+
+    win = window
+    assert win.open_pack("shoulder:average")
+    assert not win.panel.published.isVisible() or win.panel.published.text()
+    win.session.set_needle(gb21_needle(win.scene))
+    qtbot.waitUntil(lambda: win.panel.published.isVisible())
+    text = win.panel.published.text()
+    assert text == readout.published_sentence(win.report, win.scene)
+    assert "skin to pleura at GB21: 40–68 mm" in text
+    assert win.panel.published.wordWrap()
