@@ -29,7 +29,7 @@ def exercises_command(args) -> int:
     for p in paths:
         try:
             e = load_exercise(p)
-            print(f"{p.stem:<32} {e.pack:<10} {e.title}")
+            print(f"{p.stem:<32} {e.pack:<24} {e.title}")
         except ExerciseError as exc:
             print(f"{p.stem:<32} INVALID: {exc}")
     return 0

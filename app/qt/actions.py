@@ -14,7 +14,7 @@ from needlesafe.meshes.resolve import find_packs
 
 from ..camera import CAMERA_BUTTONS
 from ..exercises import ExerciseError, builtin_exercises, load_exercise
-from ..packs import named_region, region_choices
+from ..packs import ATLAS_PREFIX, named_region, region_choices
 from ..session import DEFAULT_NEEDLE, needle_name
 from .dialogs import ask_path
 
@@ -134,12 +134,21 @@ def build_menus(win) -> None:
 
 
 def _fill_exercises(win, menu) -> None:
+    """The shipped exercises; those on atlas regions wait (disabled) until the atlas is downloaded."""
+    from needlesafe.meshes.atlas.fetch import atlas_present
+
+    atlas = None
     for path in builtin_exercises():
         try:
-            title = load_exercise(path).title
+            ex = load_exercise(path)
         except ExerciseError:
             continue
-        a = menu.addAction(title.replace("&", "&&"))  # shown as written, never a shortcut marker
+        needs_atlas = ex.pack.startswith(ATLAS_PREFIX)
+        if needs_atlas and atlas is None:
+            atlas = atlas_present()
+        text = ex.title + (" (download the atlas first)" if needs_atlas and not atlas else "")
+        a = menu.addAction(text.replace("&", "&&"))  # shown as written, never a shortcut marker
+        a.setEnabled(not needs_atlas or bool(atlas))
         a.triggered.connect(_call(win.exercises.start, path))
 
 

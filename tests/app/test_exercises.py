@@ -33,6 +33,14 @@ def engine_for(pack):
 EXERCISES = builtin_exercises()
 
 
+@pytest.fixture(autouse=True)
+def _atlas_when_needed(request, monkeypatch):
+    """Exercises on atlas regions read the atlas fetched for this test session (skipped without it)."""
+    path = request.node.callspec.params.get("path") if hasattr(request.node, "callspec") else None
+    if path is not None and json.loads(path.read_text())["pack"].startswith("atlas:"):
+        monkeypatch.setenv("NEEDLESAFE_DATA", str(request.getfixturevalue("atlas_data")))
+
+
 def test_five_exercises_ship():
     ids = {json.loads(p.read_text())["id"] for p in EXERCISES}
     assert len(ids) == len(EXERCISES) >= 5
@@ -40,7 +48,10 @@ def test_five_exercises_ship():
 
 
 def _habitus_pack(pack: str, habitus) -> str:
-    return pack if habitus is None else f"{pack.partition(':')[0]}:{habitus}"
+    """`pack` in another habitus: 'gluteal' -> 'gluteal:lean', 'atlas:gluteal' -> 'atlas:gluteal:lean'."""
+    from needlesafe.app.packs import named_region
+
+    return pack if habitus is None else f"{named_region(pack)[0]}:{habitus}"
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=[p.stem for p in EXERCISES])
