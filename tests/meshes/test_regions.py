@@ -28,7 +28,8 @@ def read_facts():
     return rows
 
 
-FACT_ROWS = read_facts()
+# the rows of the generated regions (atlas regions' rows name their recipe and are measured elsewhere)
+FACT_ROWS = [row for row in read_facts() if row["region"] in ("gluteal", "shoulder")]
 CASES = [
     (row, h)
     for row in FACT_ROWS
