@@ -18,16 +18,6 @@ def test_every_row_reads():
         assert math.isfinite(f.low) and math.isfinite(f.high) and f.low < f.high, f
 
 
-def test_every_recipe_fact_is_in_the_table():
-    from needlesafe.meshes.atlas.recipe import load_recipe, recipe_ids, recipe_path
-
-    ids = {f.id for f in read_facts()}
-    for rid in recipe_ids():
-        recipe = load_recipe(recipe_path(rid))
-        assert set(recipe.facts) <= ids, (rid, set(recipe.facts) - ids)
-        assert recipe.fat_source in ids, rid
-
-
 def test_parse_ignores_prose_and_reads_numbers():
     text = """# title
 | id | region | habitus | quantity | low | high | unit | published | population | source |
