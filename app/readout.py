@@ -47,6 +47,17 @@ def safe_depth_sentence(report) -> str:
     return depth
 
 
+def structure_label(name: str) -> str:
+    """A structure's name as a reader says it: 'posterior_femoral_cutaneous_nerve_r' -> 'posterior
+    femoral cutaneous nerve (right)', 'vertebra_t7' -> 'vertebra T7' (lists; tables keep the name)."""
+    words = [w for w in str(name).split("_") if w]
+    side = {"r": " (right)", "l": " (left)"}.get(words[-1], "") if len(words) > 1 else ""
+    if side:
+        words = words[:-1]
+    words = [w.upper() if len(w) <= 3 and w[:1] in "ctls" and w[1:].isdigit() else w for w in words]
+    return " ".join(words) + side
+
+
 PATIENTS_VARY = "Patients vary; this model is one body."
 
 

@@ -250,6 +250,25 @@ class ExercisePanel(QtWidgets.QWidget):
         )
 
 
+class _WrappedNames(QtWidgets.QStyledItemDelegate):
+    """Rows as tall as their wrapped name: long atlas names wrap inside the dock, never cut off."""
+
+    CHECK_BOX_PX = 28
+
+    def __init__(self, tree):
+        super().__init__(tree)
+        self.tree = tree
+
+    def sizeHint(self, option, index):  # noqa: N802 - Qt override
+        size = super().sizeHint(option, index)
+        depth = 1 if index.parent().isValid() else 0
+        width = max(20, self.tree.columnWidth(0) - self.tree.indentation() * (depth + 1) - self.CHECK_BOX_PX)
+        text = option.fontMetrics.boundingRect(QtCore.QRect(0, 0, width, 10_000), QtCore.Qt.TextWordWrap,
+                                               str(index.data()))
+        size.setHeight(max(size.height(), text.height() + 4))
+        return size
+
+
 class LayersPanel(QtWidgets.QTreeWidget):
     """Structures by role, each with a visibility check box and an opacity slider. Emits
     `visibility(name, on)` and `opacity(name, value 0-1)`."""
@@ -261,6 +280,10 @@ class LayersPanel(QtWidgets.QTreeWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setHeaderLabels(["structure", "opacity"])
+        self.setWordWrap(True)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        self.setItemDelegateForColumn(0, _WrappedNames(self))
+        self.header().sectionResized.connect(lambda *_: self.scheduleDelayedItemsLayout())
         self.itemChanged.connect(self._on_item_changed)
         self._sliders: list[tuple[QtWidgets.QTreeWidgetItem, QtWidgets.QSlider]] = []
 
@@ -286,8 +309,9 @@ class LayersPanel(QtWidgets.QTreeWidget):
             parent.setFlags(parent.flags() | QtCore.Qt.ItemIsUserCheckable | QtCore.Qt.ItemIsAutoTristate)
             parent.setCheckState(0, QtCore.Qt.Checked)
             for s in members:
-                item = QtWidgets.QTreeWidgetItem(parent, [s.name, ""])
+                item = QtWidgets.QTreeWidgetItem(parent, [readout.structure_label(s.name), ""])
                 item.setData(0, QtCore.Qt.UserRole, s.name)
+                item.setToolTip(0, s.name)
                 item.setFlags(item.flags() | QtCore.Qt.ItemIsUserCheckable)
                 item.setCheckState(0, QtCore.Qt.Checked)
                 slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
@@ -300,8 +324,10 @@ class LayersPanel(QtWidgets.QTreeWidget):
                 self._sliders.append((item, slider))
             parent.setExpanded(role in self.EXPANDED)
         self.blockSignals(False)
-        self.header().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
-        self.header().setStretchLastSection(True)
+        # long atlas names wrap inside the dock instead of running off its edge
+        self.header().setStretchLastSection(False)
+        self.header().setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
+        self.header().setSectionResizeMode(1, QtWidgets.QHeaderView.Fixed)
         self.setColumnWidth(1, 70)
 
     def _on_slider(self, value: int) -> None:

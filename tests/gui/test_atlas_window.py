@@ -45,6 +45,22 @@ def test_atlas_region_in_the_toolbar(atlas_window, tmp_path):
     assert ("gluteal (schematic)", "gluteal") in entries
     # the whole name fits in the box
     assert box.width() >= box.sizeHint().width()
+    # every structure's name is readable in the Layers panel: wrapped, never cut off
+    from PySide6 import QtWidgets
+
+    from .test_flows import assert_label_fits
+
+    win.layers.expandAll()
+    QtWidgets.QApplication.processEvents()
+    root = win.layers.invisibleRootItem()
+    labels = []
+    for i in range(root.childCount()):
+        for k in range(root.child(i).childCount()):
+            item = root.child(i).child(k)
+            assert_label_fits(win.layers, item)
+            labels.append(item.text(0))
+    assert "posterior femoral cutaneous nerve (right)" in labels
+    assert not win.layers.horizontalScrollBar().isVisible()
     win.habitus.setCurrentText("lean")
     win.habitus.activated.emit(win.habitus.currentIndex())
     assert win.scene.name == "atlas:gluteal:lean" and box.currentData() == "atlas:gluteal"

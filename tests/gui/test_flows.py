@@ -421,15 +421,25 @@ def test_switches_show_a_busy_cursor_and_layer_names_are_whole(window, monkeypat
     tree = window.layers
     tree.expandAll()
     QtWidgets.QApplication.processEvents()
-    fm = tree.fontMetrics()
     root = tree.invisibleRootItem()
     for i in range(root.childCount()):
         group = root.child(i)
         for k in range(group.childCount()):
             item = group.child(k)
-            rect = tree.visualItemRect(item)
-            indent = rect.x() + tree.indentation() + 24  # branch and check box
-            assert indent + fm.horizontalAdvance(item.text(0)) <= tree.columnWidth(0) + 24, item.text(0)
+            assert_label_fits(tree, item)
+
+
+def assert_label_fits(tree, item) -> None:
+    """The item's name is shown whole: on one line, or wrapped within its row (never cut off)."""
+    from PySide6 import QtCore
+
+    fm = tree.fontMetrics()
+    rect = tree.visualItemRect(item)
+    width = tree.columnWidth(0) - (rect.x() + 24) - 4  # after the indent (rect.x) the check box, then a margin
+    assert width > 0, item.text(0)
+    words_fit = all(fm.horizontalAdvance(w) <= width for w in item.text(0).split())
+    needed = fm.boundingRect(QtCore.QRect(0, 0, width, 10_000), QtCore.Qt.TextWordWrap, item.text(0)).height()
+    assert words_fit and needed <= rect.height() + 2, (item.text(0), width, needed, rect.height())
 
 
 def test_the_needle_has_a_dark_outline_at_least_3_px_wide(window, tmp_path):
