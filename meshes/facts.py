@@ -63,13 +63,18 @@ def parse_facts(text: str) -> list[Fact]:
     rows = []
     last: dict[str, dict[str, str]] = {}  # id -> its previous row's cells
     previous: dict[str, str] | None = None
+    header: list[str] | None = None  # the columns of the table being read (a section may add some)
     for line in text.splitlines():
         if not line.lstrip().startswith("|"):
+            header = None if not line.strip() else header
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != len(COLUMNS) or cells[0] == "id" or set(cells[0]) <= {"-", ":"}:
+        if cells and cells[0] == "id":
+            header = cells if set(COLUMNS) <= set(cells) else None
             continue
-        d = dict(zip(COLUMNS, cells, strict=True))
+        if header is None or len(cells) != len(header) or set(cells[0]) <= {"-", ":"}:
+            continue
+        d = dict(zip(header, cells, strict=True))
         before = last.get(d["id"], previous)
         if before is not None:  # "same" (or "same; more") repeats the row above
             for col in ("quantity", "published", "population", "source"):

@@ -27,7 +27,13 @@ def test_parse_ignores_prose_and_reads_numbers():
 | a | r | high | same; deeper | 30 | 40 | mm | p2 | same | same |
 not a row | a | b |
 """
-    a, b, a_high = parse_facts(text)
+    text += """
+| id | region | habitus | quantity | low | high | unit | published | population | source | check |
+|---|---|---|---|---|---|---|---|---|---|---|
+| c | r2 | all | skin to nerve | 1 | 2 | mm | p | q | s | measured |
+"""
+    a, b, a_high, c = parse_facts(text)
+    assert (c.id, c.region, c.low, c.source) == ("c", "r2", 1.0, "s")  # a section with one more column
     assert (a.low, a.high, a.short, a.range_text()) == (10.0, 20.0, "skin to pleura at X", "10–20 mm")
     assert a.is_skin_depth and not b.is_skin_depth and math.isnan(b.low)
     # "same" repeats the row of the same id above
