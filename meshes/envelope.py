@@ -152,7 +152,8 @@ def skin_envelope(
     solid = ndimage.binary_fill_holes(solid)
     # 3. the fat layer: distance outside the solid, contoured at the requested depth
     field = ndimage.distance_transform_edt(~solid, sampling=voxel_mm)
-    verts, faces, _, _ = marching_cubes(field, level=level, spacing=(voxel_mm,) * 3)
+    # degenerate triangles (allowed by default) are dropped by trimesh and leave holes in the skin
+    verts, faces, _, _ = marching_cubes(field, level=level, spacing=(voxel_mm,) * 3, allow_degenerate=False)
     verts = verts + origin
     mesh = trimesh.Trimesh(verts, faces, process=True)
     # keep the outer shell only (marching cubes can leave small inner bubbles)
