@@ -152,8 +152,10 @@ def skin_envelope(
     solid = ndimage.binary_fill_holes(solid)
     # 3. the fat layer: distance outside the solid, contoured at the requested depth
     field = ndimage.distance_transform_edt(~solid, sampling=voxel_mm)
-    # degenerate triangles (allowed by default) are dropped by trimesh and leave holes in the skin
-    verts, faces, _, _ = marching_cubes(field, level=level, spacing=(voxel_mm,) * 3, allow_degenerate=False)
+    # a level equal to a grid distance (fat a multiple of the voxel) and degenerate triangles leave
+    # holes in the surface: contour just off the grid's values, without degenerate triangles
+    verts, faces, _, _ = marching_cubes(field, level=level * (1.0 + 1e-7), spacing=(voxel_mm,) * 3,
+                                        allow_degenerate=False)
     verts = verts + origin
     mesh = trimesh.Trimesh(verts, faces, process=True)
     # keep the outer shell only (marching cubes can leave small inner bubbles)
