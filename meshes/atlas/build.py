@@ -11,7 +11,7 @@
 4. a closed skin `skin_envelope` at the recipe's fat thickness for the habitus (2.5 mm voxels);
 5. landmarks on their bone's surface (a vertex, or the exact closest surface point);
 6. trigger points: the point nearest the recipe's approximate location that lies inside the muscle
-   (generalized winding number >= 0.5, at least `MUSCLE_DEPTH_MM` inside its surface), at least
+   (generalized winding number >= 0.5, at least `depth_mm` (1.5) inside its surface), at least
    `min_bone_mm` from every bone, outside every bone and critical structure, and farther than every
    critical structure's margin (plus `clear_mm`). A recipe whose trigger point has no such point
    within its search radius is an error, never a silently misplaced target.
@@ -37,7 +37,7 @@ from ..builtin import cache_dir
 from ..envelope import skin_envelope
 from ..habitus import DEFAULT, HABITUS_PRESETS
 from ..pack import read_pack, write_pack
-from ..types import AnatomyScene, Landmark, PackError, Structure, TriggerPoint
+from ..types import AnatomyScene, Landmark, PackError, Structure, TriggerPoint, faces_closed
 from . import sources
 from .recipe import (
     STRUCTURES_TOML,
@@ -52,15 +52,15 @@ from .recipe import (
 
 SKIN_VOXEL_MM = 2.5
 SKIN_BRIDGE_MM = 30.0
+#: extra envelope levels tried, in turn, when the skin comes out pinched (not closed)
+SKIN_RETRY_MM = (0.0, 0.05, 0.1, 0.2)
 #: a cropped part with fewer triangles than this is a crumb at the crop box's edge and is dropped
 MIN_PART_TRIANGLES = 20
-#: a trigger point lies at least this far inside its muscle's surface
-MUSCLE_DEPTH_MM = 1.5
 #: candidate spacing when searching a muscle for a trigger point
 SEARCH_STEP_MM = 1.5
 PREFIX = "atlas:"
 #: sample spacing and largest inward move when fitting the skin to the fat thickness (`fit_fat`)
-FAT_FIT_SPACING_MM = 0.75
+FAT_FIT_SPACING_MM = 1.0
 FAT_FIT_MAX_MM = 4.0
 
 
@@ -88,16 +88,19 @@ def winding_number(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, 
 
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, spacing: float) -> np.ndarray:
-    """Points (k, 3) on every triangle, no farther than `spacing` from any point of the surface's
-    triangles' edges grid (a barycentric grid of step <= spacing per triangle)."""
-    tris = np.asarray(vertices, float)[np.asarray(faces)]
+    """Points (k, 3) on the triangles: every used vertex once, and on each triangle a barycentric
+    grid with steps no longer than `spacing` (corners left out: they are the vertices). Every
+    surface point lies within spacing / sqrt(3) of a sample."""
+    v = np.asarray(vertices, float)
+    f = np.asarray(faces)
+    tris = v[f]
     edges = np.stack([np.linalg.norm(tris[:, i] - tris[:, (i + 1) % 3], axis=1) for i in range(3)], axis=1)
     n = np.maximum(1, np.ceil(edges.max(axis=1) / spacing)).astype(int)
-    out = [tris.reshape(-1, 3)]
+    out = [v[np.unique(f)]]
     for k in np.unique(n[n > 1]):
         sel = tris[n == k]
         i, j = np.meshgrid(np.arange(k + 1), np.arange(k + 1), indexing="ij")
-        keep = (i + j) <= k
+        keep = ((i + j) <= k) & ~(((i == 0) & (j == 0)) | (i == k) | (j == k))  # not the corners
         u = (i[keep] / k)[None, :, None]
         w = (j[keep] / k)[None, :, None]
         out.append((sel[:, None, 0] + u * (sel[:, None, 1] - sel[:, None, 0])
@@ -118,14 +121,21 @@ def fit_fat(skin_v: np.ndarray, skin_f: np.ndarray, structures: list, fat_mm: fl
     """
     from ..types import vertex_normals
 
-    pts = np.concatenate([sample_surface(s.vertices, s.faces, FAT_FIT_SPACING_MM) for s in structures])
-    # one point per FAT_FIT_SPACING_MM / 3 cell: duplicates (shared vertices and edges) slow the tree
-    cell = np.floor((pts - pts.min(axis=0)) / (FAT_FIT_SPACING_MM / 3.0)).astype(np.int64)
-    key = (cell[:, 0] * (cell[:, 1].max() + 1) + cell[:, 1]) * (cell[:, 2].max() + 1) + cell[:, 2]
-    pts = pts[np.unique(key, return_index=True)[1]]
-    # sliding-midpoint tree: about 4x faster than the balanced one for queries far from the points
-    tree = cKDTree(pts, balanced_tree=False, compact_nodes=False)
     cap = fat_mm + FAT_FIT_MAX_MM + 1.0  # beyond this the move is capped anyway
+    # only the triangles that can hold a skin vertex's nearest point within `cap`: those whose
+    # centre lies within cap + their own size of a skin vertex (deep tissue is never sampled)
+    skin_tree = cKDTree(skin_v, balanced_tree=False, compact_nodes=False)
+    chunks = [np.empty((0, 3))]
+    for s in structures:
+        tris = np.asarray(s.vertices, float)[np.asarray(s.faces)]
+        centre = tris.mean(axis=1)
+        size = np.linalg.norm(tris - centre[:, None], axis=2).max(axis=1)
+        near, _ = skin_tree.query(centre, distance_upper_bound=cap + float(size.max()) + 1.0)
+        keep = near <= cap + size
+        if keep.any():
+            chunks.append(sample_surface(s.vertices, np.asarray(s.faces)[keep], FAT_FIT_SPACING_MM))
+    pts = np.concatenate(chunks)
+    tree = cKDTree(pts, balanced_tree=False, compact_nodes=False)
     d, _ = tree.query(skin_v, distance_upper_bound=cap)
     d = np.minimum(d, cap) - FAT_FIT_SPACING_MM / np.sqrt(3.0)  # a surface point is this near a sample
     excess = np.clip(d - fat_mm, 0.0, FAT_FIT_MAX_MM)
@@ -144,19 +154,47 @@ class SurfaceDistance:
 
     def __call__(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(k,) distances and (k, 3) closest surface points."""
-        import trimesh
-
         pts = np.atleast_2d(np.asarray(points, float))
-        upper, _ = self.vtree.query(pts)  # a vertex is a surface point: the distance is no more
         dist = np.empty(len(pts))
         best = np.empty((len(pts), 3))
-        for i, (p, u) in enumerate(zip(pts, upper, strict=True)):
-            near = self.tree.query_ball_point(p, u + self.radius)
-            cp = trimesh.triangles.closest_point(self.tris[near], np.repeat(p[None], len(near), axis=0))
-            d = np.linalg.norm(cp - p, axis=1)
+        for i, p in enumerate(pts):
+            d, cp, _ = self._nearest(p)
             j = int(np.argmin(d))
             dist[i], best[i] = d[j], cp[j]
         return dist, best
+
+    def _nearest(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distances, closest points and indices of the triangles that may be nearest to p."""
+        import trimesh
+
+        upper, _ = self.vtree.query(p)  # a vertex is a surface point: the distance is no more
+        near = np.asarray(self.tree.query_ball_point(p, upper + self.radius), dtype=np.int64)
+        cp = trimesh.triangles.closest_point(self.tris[near], np.repeat(p[None], len(near), axis=0))
+        return np.linalg.norm(cp - p, axis=1), cp, near
+
+    def clearly_outside(self, p: np.ndarray) -> bool:
+        """True when p lies on the outer side of the triangle nearest to it, seen square on (the
+        direction to p within 25 degrees of that triangle's normal): outside a consistently
+        oriented surface. False means "not decided here" (ask the winding number)."""
+        d, cp, near = self._nearest(p)
+        close = d <= d.min() + 1e-6
+        if d.min() <= 0:
+            return False
+        tri = self.tris[near[close]]
+        n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        n /= np.maximum(np.linalg.norm(n, axis=1), 1e-12)[:, None]
+        cos = np.einsum("ij,ij->i", n, (p - cp[close]) / d[close][:, None])
+        return bool(cos[np.argmax(np.abs(cos))] >= 0.9)
+
+
+def ellipsoid(centre: np.ndarray, semi_axes: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Closed outward ellipsoid (an icosphere, 5120 faces): semi-axes (3,) mm along the rows of
+    `frame` (3, 3), centred on `centre`."""
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=4)
+    v = (np.asarray(sphere.vertices) * semi_axes) @ frame + centre
+    return v, np.asarray(sphere.faces, np.int32)
 
 
 # --- selection, mirroring, cropping ---------------------------------------------------------------
@@ -200,7 +238,7 @@ def select_parts(recipe: Recipe, atlas) -> tuple[list[tuple[str, str, np.ndarray
             parts.append((twin, part.source, v * np.array([-1.0, 1.0, 1.0]), f[:, ::-1].copy()))
             mirrored.append(twin)
     for pattern in recipe.mirror:
-        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in [*names, *(g.name for g in recipe.generated)]):
             raise _fail(recipe, "mirror", f"'{pattern}' matches none of the recipe's parts")
     out = []
     for name, src, v, f in parts:
@@ -273,20 +311,21 @@ def _trigger_point(recipe: Recipe, k: int, rule: TriggerRule, parts: dict[str, S
         batch = batch[w >= 0.5]
         if not len(batch):
             continue
-        batch = batch[mtree.query(batch)[0] >= MUSCLE_DEPTH_MM]
+        batch = batch[mtree.query(batch)[0] >= rule.depth_mm]
         for p in batch:
-            if dist(muscle)(p)[0][0] < MUSCLE_DEPTH_MM:
+            if dist(muscle)(p)[0][0] < rule.depth_mm:
                 continue
             ok = True
             for o in others:
                 need = rule.min_bone_mm if o.role == "bone" else o.margin_mm + rule.clear_mm
-                if dist(o)(p)[0][0] < need or winding_number(o.vertices, o.faces, p[None])[0] >= 0.5:
+                if dist(o)(p)[0][0] < need or not (
+                        dist(o).clearly_outside(p) or winding_number(o.vertices, o.faces, p[None])[0] < 0.5):
                     ok = False
                     break
             if ok:
                 return TriggerPoint(rule.name, p.copy(), rule.muscle)
     raise _fail(recipe, f"{key}.near", f"no point of '{rule.muscle}' within {rule.within_mm} mm of "
-                f"{rule.near.tolist()} lies {MUSCLE_DEPTH_MM} mm inside it, {rule.min_bone_mm} mm from bone "
+                f"{rule.near.tolist()} lies {rule.depth_mm} mm inside it, {rule.min_bone_mm} mm from bone "
                 "and outside every danger margin")
 
 
@@ -307,6 +346,14 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
         raise PackError(f"unknown habitus '{habitus}' (presets: {', '.join(HABITUS_PRESETS)})")
     table = load_structure_table()
     selected, mirrored = select_parts(recipe, atlas)
+    for g in recipe.generated:
+        if any(name == g.name for name, _, _, _ in selected):
+            raise _fail(recipe, "generated", f"'{g.name}' is also an atlas part of this region")
+        v, f = ellipsoid(g.centre, g.size_mm / 2.0, g.frame)
+        selected.append((g.name, "", v, f))
+        if any(fnmatch.fnmatchcase(g.name, m) for m in recipe.mirror):
+            selected.append((_mirror_name(g.name), "", v * np.array([-1.0, 1.0, 1.0]), f[:, ::-1].copy()))
+            mirrored.append(_mirror_name(g.name))
     structures = []
     for name, _, v, f in selected:
         st = _style(name, table, recipe)
@@ -316,8 +363,15 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
         if not any(s.name == name for s in structures):
             raise _fail(recipe, f"structure.{name}", "not a structure of this region")
     fat = recipe.fat_mm[habitus]
-    skin_v, skin_f = skin_envelope([(s.vertices, s.faces) for s in structures], fat,
-                                   voxel_mm=SKIN_VOXEL_MM, bridge_mm=SKIN_BRIDGE_MM)
+    # marching cubes can pinch two sheets of the skin into one edge (4 faces) where they touch; a
+    # level a few hundredths of a millimetre away does not (fit_fat moves the skin to `fat` anyway)
+    for extra in SKIN_RETRY_MM:
+        skin_v, skin_f = skin_envelope([(s.vertices, s.faces) for s in structures], fat + extra,
+                                       voxel_mm=SKIN_VOXEL_MM, bridge_mm=SKIN_BRIDGE_MM)
+        if faces_closed(skin_f):
+            break
+    else:
+        raise PackError(f"recipe {recipe.path.name}: the skin envelope is not closed (habitus {habitus})")
     from ..types import DEFAULT_COLOUR
 
     skin_v = fit_fat(skin_v, skin_f, structures, fat)
@@ -338,7 +392,9 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
                   f"meshes/atlas/recipes/{recipe.path.name}",
         "licence": sources.PACK_LICENCE,
         "attribution": list(sources.ATTRIBUTION),
-        "exporters": _exporters({src for _, src, _, _ in selected}),
+        "exporters": _exporters({src for _, src, _, _ in selected if src}),
+        "generated": {g.name: {"shape": "ellipsoid", "size_mm": g.size_mm.tolist(),
+                               "source": f"meshes/anatomy_facts.md: {g.source}"} for g in recipe.generated},
         "habitus": {"name": habitus, "description": h.description, "fat_mm": fat,
                     "fat_source": f"meshes/anatomy_facts.md: {recipe.fat_source}"},
         "crop_mm": {"min": recipe.crop_min.tolist(), "max": recipe.crop_max.tolist()},

@@ -42,11 +42,24 @@ Recipe format (one file per region in ``meshes/atlas/recipes/``; all lengths mm,
     near = [-40.0, 80.0, 950.0]         # ... among its vertices within `within_mm` of `near`;
     within_mm = 25.0                    # `near` alone: the bone surface point nearest to it
 
-    [[trigger_point]]                   # the point inside `muscle` nearest to `near` that lies
-    name = "piriformis"                 # >= min_bone_mm from every bone and outside every
-    muscle = "piriformis_muscle_r"      # critical structure's margin (plus `clear_mm`)
+    [[generated]]                       # a structure made from published dimensions, not the atlas
+    name = "generated_kidney_r"         # (e.g. the kidney, whose atlas mesh may not be used);
+    shape = "ellipsoid"                 # its role comes from structures.toml like any part
+    centre = [-85.0, 18.0, 1075.0]
+    length_mm = 104.0                   # along `axis`
+    width_mm = 69.0                     # along `width_axis` (made square to `axis`)
+    thickness_mm = 34.0                 # square to both
+    axis = [0.25, 0.2, 1.0]
+    width_axis = [1.0, 0.0, 0.0]
+    source = "kidney_dimensions"        # the anatomy_facts.md row its dimensions come from
+
+    [[trigger_point]]                   # the point inside `muscle` (depth_mm under its surface)
+    name = "piriformis"                 # nearest to `near` that lies >= min_bone_mm from every
+    muscle = "piriformis_muscle_r"      # bone and outside every critical structure's margin
+                                        # (plus clear_mm)
     near = [-90.0, 40.0, 920.0]
-    within_mm = 40.0                    # optional search radius (default 40)
+    within_mm = 40.0                    # optional: search radius (default 40), min_bone_mm (3),
+                                        # clear_mm (1), depth_mm (1.5: how far inside the muscle)
 
 Structure names in `[structure.*]`, landmarks and trigger points are the pack's names: atlas names,
 and ``*_l`` for mirrored parts.
@@ -73,11 +86,12 @@ RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 STRUCTURES_TOML = Path(__file__).resolve().parent / "structures.toml"
 
 _TOP = {"id", "title", "body_area", "description", "structures", "optional", "mirror", "facts", "view",
-        "crop", "fat", "needle", "structure", "landmark", "trigger_point"}
+        "crop", "fat", "needle", "structure", "landmark", "trigger_point", "generated"}
 _REQUIRED = ("id", "title", "body_area", "structures", "crop", "fat")
 _OVERRIDE = {"role", "critical", "margin_mm", "colour"}
 _LANDMARK = {"name", "bone", "extreme", "near", "within_mm"}
-_TRIGGER = {"name", "muscle", "near", "within_mm", "min_bone_mm", "clear_mm"}
+_TRIGGER = {"name", "muscle", "near", "within_mm", "min_bone_mm", "clear_mm", "depth_mm"}
+_GENERATED = {"name", "shape", "centre", "length_mm", "width_mm", "thickness_mm", "axis", "width_axis", "source"}
 _VIEWS = ("posterior", "anterior", "lateral", "superior", "oblique")
 
 
@@ -98,6 +112,19 @@ class TriggerRule:
     within_mm: float = 40.0
     min_bone_mm: float = 3.0
     clear_mm: float = 1.0  #: extra room beyond each critical structure's margin
+    depth_mm: float = 1.5  #: at least this far inside the muscle's surface
+
+
+@dataclass(frozen=True)
+class GeneratedRule:
+    """An ellipsoid from published dimensions (mm): centre, full length / width / thickness along
+    the orthonormal frame (axis, width_axis, their cross product)."""
+
+    name: str
+    centre: np.ndarray
+    size_mm: np.ndarray  #: (3,) length, width, thickness
+    frame: np.ndarray  #: (3, 3) rows: length, width, thickness directions
+    source: str
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,7 @@ class Recipe:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     landmarks: tuple[LandmarkRule, ...] = ()
     trigger_points: tuple[TriggerRule, ...] = ()
+    generated: tuple[GeneratedRule, ...] = ()
 
 
 class _Reader:
@@ -255,7 +283,30 @@ def load_recipe(path: str | Path) -> Recipe:
             r.number(tp.get("within_mm", 40.0), f"{key}.within_mm", 1.0, 200.0),
             r.number(tp.get("min_bone_mm", 3.0), f"{key}.min_bone_mm", 0.0, 50.0),
             r.number(tp.get("clear_mm", 1.0), f"{key}.clear_mm", 0.0, 50.0),
+            r.number(tp.get("depth_mm", 1.5), f"{key}.depth_mm", 0.5, 50.0),
         ))
+    generated = []
+    for i, g in enumerate(_list_of_tables(r, data.get("generated", []), "generated")):
+        key = f"generated[{i}]"
+        r.keys(g, _GENERATED, key)
+        missing = sorted(_GENERATED - set(g))
+        if missing:
+            raise r.fail(f"{key}.{missing[0]}", "missing")
+        if g["shape"] != "ellipsoid":
+            raise r.fail(f"{key}.shape", f"'{g['shape']}' is not a known shape (ellipsoid)")
+        axis = r.point(g["axis"], f"{key}.axis")
+        width = r.point(g["width_axis"], f"{key}.width_axis")
+        if np.linalg.norm(axis) == 0:
+            raise r.fail(f"{key}.axis", "a direction must not be zero")
+        axis = axis / np.linalg.norm(axis)
+        width = width - (width @ axis) * axis
+        if np.linalg.norm(width) < 1e-6:
+            raise r.fail(f"{key}.width_axis", "must not be parallel to 'axis'")
+        width = width / np.linalg.norm(width)
+        size = np.array([r.number(g[k], f"{key}.{k}", 1.0, 500.0) for k in ("length_mm", "width_mm", "thickness_mm")])
+        generated.append(GeneratedRule(r.text(g["name"], f"{key}.name"), r.point(g["centre"], f"{key}.centre"),
+                                       size, np.stack([axis, width, np.cross(axis, width)]),
+                                       r.text(g["source"], f"{key}.source")))
     for key, names in (("landmark", [lm.name for lm in landmarks]), ("trigger_point", [t.name for t in triggers])):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -268,6 +319,7 @@ def load_recipe(path: str | Path) -> Recipe:
         facts=r.names(data.get("facts", []), "facts"),
         description=r.text(data["description"], "description") if "description" in data else "",
         view=view, needle=needle, overrides=overrides, landmarks=tuple(landmarks), trigger_points=tuple(triggers),
+        generated=tuple(generated),
     )
 
 
