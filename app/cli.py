@@ -226,6 +226,22 @@ def _import(args) -> int:
     return 0
 
 
+def _print_atlas_packs() -> None:
+    """The atlas packs (`atlas:REGION:HABITUS`, one per shipped recipe and habitus) when the atlas is
+    downloaded; otherwise how to get it."""
+    from needlesafe.meshes.atlas.build import atlas_names
+    from needlesafe.meshes.atlas.fetch import atlas_present
+    from needlesafe.meshes.atlas.recipe import load_recipe, recipe_path
+
+    if not atlas_present():
+        print("Atlas: not downloaded (`needlesafe atlas fetch` gives the atlas:REGION[:HABITUS] packs)")
+        return
+    print("Atlas (Z-Anatomy / BodyParts3D meshes, CC BY-SA 4.0; each built once on first use):")
+    for name in atlas_names():
+        region = name.split(":")[1]
+        print(f"  {name}\t{load_recipe(recipe_path(region)).title}")
+
+
 def _packs(args) -> int:
     from needlesafe.meshes.builtin import builtin_names
     from needlesafe.meshes.io import read_table
@@ -240,6 +256,7 @@ def _packs(args) -> int:
     print("Built-in (generated, no download):")
     for name in builtin_names():
         print(f"  {name}")
+    _print_atlas_packs()
     packs = find_packs(args.dir)
     print(f"Imported ({user_packs_dir()}{' and ' + ', '.join(args.dir) if args.dir else ''}):")
     for folder in packs:

@@ -361,3 +361,21 @@ def test_load_pack_by_atlas_name(scenes, atlas_data, monkeypatch):
     monkeypatch.setenv("NEEDLESAFE_DATA", str(atlas_data))
     scene = load_pack("atlas:gluteal:lean")
     assert scene.name == "atlas:gluteal:lean" and scene.structure("sciatic_nerve_r").critical
+
+
+def test_packs_command_lists_atlas_packs_only_when_present(tmp_path, monkeypatch, capsys):
+    from needlesafe.app.cli import main
+
+    monkeypatch.setenv("NEEDLESAFE_DATA", str(tmp_path / "no-atlas"))
+    assert main(["packs"]) == 0
+    out = capsys.readouterr().out
+    assert "needlesafe atlas fetch" in out and "atlas:gluteal" not in out
+
+
+def test_packs_command_with_the_atlas(atlas_data, monkeypatch, capsys):
+    from needlesafe.app.cli import main
+
+    monkeypatch.setenv("NEEDLESAFE_DATA", str(atlas_data))
+    assert main(["packs"]) == 0
+    out = capsys.readouterr().out
+    assert "atlas:gluteal:lean" in out and "CC BY-SA 4.0" in out
