@@ -136,7 +136,7 @@ def fit_fat(skin_v: np.ndarray, skin_f: np.ndarray, structures: list, fat_mm: fl
             chunks.append(sample_surface(s.vertices, np.asarray(s.faces)[keep], FAT_FIT_SPACING_MM))
     pts = np.concatenate(chunks)
     tree = cKDTree(pts, balanced_tree=False, compact_nodes=False)
-    d, _ = tree.query(skin_v, distance_upper_bound=cap)
+    d, _ = tree.query(skin_v, distance_upper_bound=cap, workers=-1)
     d = np.minimum(d, cap) - FAT_FIT_SPACING_MM / np.sqrt(3.0)  # a surface point is this near a sample
     excess = np.clip(d - fat_mm, 0.0, FAT_FIT_MAX_MM)
     return skin_v - excess[:, None] * vertex_normals(skin_v, skin_f)
@@ -305,8 +305,8 @@ def _trigger_point(recipe: Recipe, k: int, rule: TriggerRule, parts: dict[str, S
     others = [s for s in parts.values() if s.role == "bone" or s.critical]
     # cheap reject by the nearest vertex (an upper bound of the true distance, so only a filter)
     mtree = cKDTree(muscle.vertices)
-    for s in range(0, len(cand), 512):
-        batch = cand[s:s + 512]
+    for s in range(0, len(cand), 64):  # nearest first: the first batch usually holds the answer
+        batch = cand[s:s + 64]
         w = winding_number(muscle.vertices, muscle.faces, batch)
         batch = batch[w >= 0.5]
         if not len(batch):
