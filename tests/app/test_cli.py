@@ -32,6 +32,9 @@ def test_check_json_equals_engine(capsys):
     assert main(CHECK + ["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     rep = ClearanceEngine(SCENE).report(Needle(ENTRY, (0, -1, 0), 40, 75, 0.30))
+    from needlesafe.app.readout import published_sentence
+
+    assert data.pop("published") == published_sentence(rep, SCENE)  # the panel's words, beside the engine's
     assert data == json.loads(rep.to_json())
     row = data["structures"][0]
     assert row["name"] == "sciatic_nerve" and row["role"] == "nerve"
