@@ -31,10 +31,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ..builtin import cache_dir
-from ..envelope import skin_envelope
 from ..habitus import DEFAULT, HABITUS_PRESETS
 from ..pack import read_pack, write_pack
 from ..types import AnatomyScene, Landmark, PackError, Structure, TriggerPoint, faces_closed
@@ -49,6 +47,21 @@ from .recipe import (
     recipe_ids,
     recipe_path,
 )
+
+
+def cKDTree(*args, **kwargs):  # noqa: N802 - scipy's name
+    """scipy's KD-tree, imported when a region is built: a cached pack loads without scipy (0.5 s)."""
+    from scipy.spatial import cKDTree as tree
+
+    return tree(*args, **kwargs)
+
+
+def skin_envelope(*args, **kwargs):
+    """`envelope.skin_envelope`, imported when a region is built (scipy.ndimage, scikit-image)."""
+    from ..envelope import skin_envelope as envelope
+
+    return envelope(*args, **kwargs)
+
 
 SKIN_VOXEL_MM = 2.5
 SKIN_BRIDGE_MM = 30.0
