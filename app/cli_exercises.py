@@ -26,12 +26,13 @@ def exercises_command(args) -> int:
     if args.dir and not Path(args.dir).is_dir():
         raise ExerciseError(f"{args.dir}: --dir: not a folder")
     paths = sorted(Path(args.dir).glob("*.json")) if args.dir else builtin_exercises()
+    width = max((len(p.stem) for p in paths), default=0)
     for p in paths:
         try:
             e = load_exercise(p)
-            print(f"{p.stem:<32} {e.pack:<24} {e.title}")
+            print(f"{p.stem:<{width}} {e.pack:<24} {e.title}")
         except ExerciseError as exc:
-            print(f"{p.stem:<32} INVALID: {exc}")
+            print(f"{p.stem:<{width}} INVALID: {exc}")
     return 0
 
 
