@@ -48,6 +48,28 @@ def budget_for(role: str | None, n_faces: int, max_triangles: int | None = None)
     return min(n_faces, max(budget, MIN_TRIANGLES))
 
 
+# the whole scene is drawn with at most this many triangles: a frame's cost under software OpenGL grows
+# with the triangles drawn (atlas interscapular: 279,393 by role budgets, 113 ms a frame; see bench/app.py)
+SCENE_TRIANGLES = 70_000
+MIN_SCALED = 400  # a structure scaled down to fit the scene keeps at least this many
+KEEP_ROLES = ("nerve", "vessel")  # thin danger structures: drawn at their role's budget, never scaled
+
+
+def scene_budgets(structures, total: int = SCENE_TRIANGLES) -> dict:
+    """Structure name -> triangles drawn: each role's budget, scaled down together (except nerves and
+    vessels) when the scene would draw more than `total`."""
+    budgets = {s.name: budget_for(s.role, s.n_triangles) for s in structures}
+    fixed = sum(b for s in structures for b in [budgets[s.name]] if s.role in KEEP_ROLES)
+    scalable = sum(budgets.values()) - fixed
+    if fixed + scalable <= total or scalable == 0:
+        return budgets
+    factor = max(total - fixed, 0) / scalable
+    for s in structures:
+        if s.role not in KEEP_ROLES:
+            budgets[s.name] = min(budgets[s.name], max(MIN_SCALED, int(budgets[s.name] * factor)))
+    return budgets
+
+
 def decimate(vertices, faces, target: int) -> tuple[np.ndarray, np.ndarray]:
     """(vertices (n, 3), faces (m, 3)) with about `target` triangles (unchanged when already at most)."""
     v = np.ascontiguousarray(vertices, dtype=np.float64)
@@ -101,7 +123,7 @@ def display_mesh(vertices, faces, role: str | None = None, max_triangles: int | 
     role's triangle budget (or `max_triangles`), with point normals for Gouraud shading. With
     `cache`, a decimated mesh is kept under the user's cache folder ($NEEDLESAFE_CACHE/display), so a
     region opens again without decimating (the skin takes ~0.25 s)."""
-    target = budget_for(role, len(faces), max_triangles)
+    target = min(len(faces), max(int(max_triangles), 1)) if max_triangles is not None else budget_for(role, len(faces))
     cached = path = None
     if cache and target < len(faces):
         path = _cache_file(vertices, faces, target)

@@ -15,7 +15,7 @@ from vtkmodules.vtkRenderingCore import vtkActor, vtkCellPicker, vtkPolyDataMapp
 from needlesafe.meshes.types import signed_volume
 
 from .. import camera, theme
-from ..display import display_mesh, tune_renderer
+from ..display import display_mesh, scene_budgets, tune_renderer
 from ..render import add_safety_map, map_polydata, to_polydata
 
 MAP_ACTORS = ("safety_map", "safety_map:outline")
@@ -38,7 +38,9 @@ def display_meshes(prepared) -> dict:
     meshes), made once per prepared pack and cached with it."""
     polys = prepared.views.get("display")
     if polys is None:
-        polys = {s.name: display_mesh(s.vertices, s.faces, role=s.role) for s in prepared.scene.structures}
+        budgets = scene_budgets(prepared.scene.structures)
+        polys = {s.name: display_mesh(s.vertices, s.faces, role=s.role, max_triangles=budgets[s.name])
+                 for s in prepared.scene.structures}
         prepared.views["display"] = polys
     return polys
 

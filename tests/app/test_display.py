@@ -143,3 +143,18 @@ def test_tune_renderer_turns_off_costly_passes_and_keeps_two_lights():
     assert [light.LightTypeIsHeadlight() for light in lights(p)] == [True]
     with pytest.raises(ValueError):
         tune_renderer(plotter(), lights="disco")
+
+
+def test_scene_budget_scales_all_but_nerves_and_vessels():
+    from types import SimpleNamespace as S
+
+    from needlesafe.app.display import KEEP_ROLES, MIN_SCALED, SCENE_TRIANGLES, budget_for, scene_budgets
+
+    small = [S(name="skin", role="skin", n_triangles=100_000), S(name="nerve", role="nerve", n_triangles=3_000)]
+    assert scene_budgets(small) == {"skin": budget_for("skin", 100_000), "nerve": 3_000}  # under the cap: unchanged
+    big = [S(name=f"bone{i}", role="bone", n_triangles=20_000) for i in range(40)]
+    big += [S(name="sciatic", role="nerve", n_triangles=9_000), S(name="artery", role="vessel", n_triangles=5_000)]
+    b = scene_budgets(big)
+    assert b["sciatic"] == budget_for("nerve", 9_000) and b["artery"] == budget_for("vessel", 5_000)
+    assert all(s.role in KEEP_ROLES or MIN_SCALED <= b[s.name] < budget_for(s.role, s.n_triangles) for s in big)
+    assert sum(b.values()) <= SCENE_TRIANGLES
