@@ -1,6 +1,7 @@
 """Benchmark: the desktop window's needle update against a bare render of the same scene, in one run.
 
     xvfb-run -a -s "-screen 0 1400x900x24" python bench/app.py [--pack gluteal] [--updates 80]
+    NEEDLESAFE_DATA=DIR xvfb-run -a ... python bench/app.py --pack atlas:interscapular   # largest atlas region
 
 Measures, side by side in one real window (interleaved, so both see the same machine load):
 
