@@ -8,15 +8,12 @@ afterwards; the cache key covers the generator's source, so a changed generator 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
 from .habitus import DEFAULT, HABITUS_PRESETS, Habitus, habitus
-from .pack import read_pack, write_pack
+from .pack import read_cached_pack, write_cached_pack
 from .paths import user_dir
 from .types import AnatomyScene, PackError
 
@@ -86,22 +83,10 @@ def build_region(region: str, hab: str = DEFAULT) -> AnatomyScene:
 @lru_cache(maxsize=8)
 def _cached_scene(region: str, hab: str) -> AnatomyScene:
     folder = cache_dir() / "packs" / f"{region}-{hab}-{_source_key(region, hab)}"
-    if (folder / "pack.json").is_file():
-        try:
-            return read_pack(folder)
-        except PackError:
-            shutil.rmtree(folder, ignore_errors=True)  # a damaged cache entry is rebuilt
-    scene = build_region(region, hab)
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        write_pack(scene, tmp)
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except OSError:
-        pass  # an unwritable cache only costs the next start a rebuild
+    scene = read_cached_pack(folder)
+    if scene is None:
+        scene = build_region(region, hab)
+        write_cached_pack(scene, folder)
     return scene
 
 

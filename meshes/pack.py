@@ -284,3 +284,30 @@ def _write_pack_files(scene: AnatomyScene, folder: Path) -> Path:
     path = folder / "pack.json"
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path
+
+
+def read_cached_pack(folder: Path) -> AnatomyScene | None:
+    """A pack kept in a cache folder, or None when it is not there or damaged (a damaged one is
+    removed, so the caller builds it again)."""
+    if not (folder / "pack.json").is_file():
+        return None
+    try:
+        return read_pack(folder)
+    except PackError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+
+def write_cached_pack(scene: AnatomyScene, folder: Path) -> None:
+    """Keep a built pack in a cache folder: written beside it, then renamed into place (a process that
+    finished first wins). A cache that cannot be written only costs the next start a rebuild."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        write_pack(scene, tmp)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        pass

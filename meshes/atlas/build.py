@@ -25,16 +25,13 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..builtin import cache_dir
 from ..habitus import DEFAULT, HABITUS_PRESETS
-from ..pack import read_pack, write_pack
+from ..pack import read_cached_pack, write_cached_pack
 from ..types import AnatomyScene, Landmark, PackError, Structure, TriggerPoint, faces_closed
 from . import sources
 from .recipe import (
@@ -480,32 +477,15 @@ def atlas_scene(name: str, atlas=None) -> AnatomyScene:
     key = (region, habitus, folder.name)
     if key in _SCENES:
         return _SCENES[key]
-    scene = None
-    if (folder / "pack.json").is_file():
-        try:
-            scene = read_pack(folder)
-            scene.name = f"{PREFIX}{region}:{habitus}"
-        except PackError:
-            shutil.rmtree(folder, ignore_errors=True)  # a damaged cache entry is rebuilt
-    if scene is None:
+    scene = read_cached_pack(folder)
+    if scene is not None:
+        scene.name = f"{PREFIX}{region}:{habitus}"
+    else:
         if atlas is None:
             from .convert import load_atlas
 
             atlas = load_atlas()
         scene = build_scene(recipe, atlas, habitus)
-        _write_cache(scene, folder)
+        write_cached_pack(scene, folder)
     _SCENES[key] = scene
     return scene
-
-
-def _write_cache(scene: AnatomyScene, folder: Path) -> None:
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        write_pack(scene, tmp)
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except OSError:
-        pass  # an unwritable cache only costs the next start a rebuild
