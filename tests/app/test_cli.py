@@ -218,16 +218,21 @@ def test_window_table_and_report_say_the_same_words():
     assert "stopped on hip_bone at" in text
 
 
+def run_fresh_listing_gui(statements: str) -> subprocess.CompletedProcess:
+    """Run `statements` (which may set `rc`) in a fresh interpreter, then print 'GUI [...]': the Qt
+    bindings, pyvistaqt, pyqtgraph and window modules they loaded; exits with `rc` (default 0)."""
+    code = (
+        "import sys\nrc = 0\n" + statements + "\n"
+        "gui = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyvistaqt', 'pyqtgraph', 'superqt') "
+        "or m.startswith('needlesafe.app.qt'))\n"
+        "print('GUI', gui)\nsys.exit(rc)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
 def test_check_never_imports_qt_or_the_window():
     """`needlesafe check` runs on a machine without a display: it loads no Qt binding, no pyvistaqt,
     no pyqtgraph and none of the window's modules (checked in a fresh interpreter)."""
-    code = (
-        "import sys; from needlesafe.app.cli import main; "
-        f"rc = main({CHECK!r}); "
-        "gui = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyvistaqt', 'pyqtgraph', 'superqt') "
-        "or m.startswith('needlesafe.app.qt')); "
-        "print('GUI', gui); sys.exit(rc)"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    proc = run_fresh_listing_gui(f"from needlesafe.app.cli import main\nrc = main({CHECK!r})")
     assert proc.returncode == 0, proc.stderr
     assert "GUI []" in proc.stdout and "Overall:" in proc.stdout
