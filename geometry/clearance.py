@@ -10,6 +10,7 @@ from needlesafe.meshes.types import AnatomyScene
 
 from .needle import Needle
 from .report import (
+    UNMODELLED,
     Bracketing,
     ClearanceReport,
     FirstHit,
@@ -34,7 +35,12 @@ class ClearanceEngine:
     - beyond the closed skin the tissue is not modelled: a tip there is "unknown";
     - inside/outside of a closed surface comes from the parity of the needle line's crossings; for an
       open surface (atlas nerves are open tubes, atlas lungs open shells) from rays cast in 32
-      directions, which must agree (>= 60 % odd: inside, <= 40 %: outside), else "unknown".
+      directions, which must agree (>= 60 % odd: inside, <= 40 %: outside), else "unknown";
+    - an unmodelled zone (role "unmodelled": where a danger structure the model lacks really runs)
+      is measured like any critical structure, but touching it or entering its margin is "unknown"
+      (the whole report then reads unknown, shown as danger) and its row carries the pack's note
+      (``metadata["unmodelled"][name]["note"]``); the safe depth stops at its margin. It never
+      stops the needle (only bones do).
 
     `cache_dir` (a folder, or None) keeps each structure's BVH between runs (see `bvh.TriangleBVH`).
     """
@@ -53,6 +59,7 @@ class ClearanceEngine:
         skins = [i for i, s in enumerate(self.structures) if s.role == "skin" and self.closed[i]]
         self._skin = max(skins, key=lambda i: self.structures[i].n_triangles) if skins else None
         self._landmarks = [(lm.name, np.asarray(lm.point, float), lm.bone) for lm in scene.landmarks]
+        self._notes = {s.name: unmodelled_note(scene, s.name) for s in self.structures if s.role == UNMODELLED}
         self._votes: dict = {}  # (structure, x, y, z) -> inside an open surface (True/False/None)
         self._boxes = np.array([part.bounds for part in self.bvh.parts])  # (k, 2, 3) mm
         # compile and warm the queries once, so the first user update is fast
@@ -146,7 +153,8 @@ class ClearanceEngine:
 
     def _unknown_report(self, needle: Needle, message: str) -> ClearanceReport:
         rows = [
-            StructureClearance(s.name, s.role, s.margin_mm, None, None, None, None, None, None, "unknown", message)
+            StructureClearance(s.name, s.role, s.margin_mm, None, None, None, None, None, None, "unknown", message,
+                               self._notes.get(s.name))
             for s in self.structures
             if s.critical
         ]
@@ -229,7 +237,8 @@ class ClearanceEngine:
                     closest_point_structure=[float(x) for x in b],
                     penetrated=bool(penetrated),
                     tip_inside=None if tip_inside is None else bool(tip_inside),
-                    level=level_for(shaft_mm, s.margin_mm, penetrated),
+                    level=level_for(shaft_mm, s.margin_mm, penetrated, s.role),
+                    note=self._notes.get(s.name),
                 )
             )
             t_margin = 0.0 if entry_inside else float(q["margin_depth"][i])
@@ -277,7 +286,8 @@ class ClearanceEngine:
                 distance_mm=0.0,
                 depth_mm=needle.depth_mm,
                 point=[float(x) for x in needle.tip_lps],
-                message=f"tip is inside {tip_in_danger.name}",
+                message=f"tip is inside {tip_in_danger.name}"
+                        + (" (not modelled: unknown tissue)" if tip_in_danger.role == UNMODELLED else ""),
             )
         reach = needle.length_mm
         if stop is not None:
@@ -301,7 +311,9 @@ class ClearanceEngine:
                 distance_mm=ahead,
                 depth_mm=danger_t,
                 point=[float(x) for x in needle.entry_lps + danger_t * needle.direction],
-                message=f"no bony backstop: {s.name} ahead at {format_mm(ahead, 1)} mm",
+                message=f"no bony backstop: {s.name}"
+                        + (" (not modelled: unknown tissue)" if s.role == UNMODELLED else "")
+                        + f" ahead at {format_mm(ahead, 1)} mm",
             )
         if stop is None or (exit_mm is not None and exit_mm < stop):
             if exit_mm is not None:
@@ -340,3 +352,14 @@ class ClearanceEngine:
         d = [float(np.linalg.norm(lm[1] - point)) for lm in on_bone]
         k = int(np.argmin(d))
         return on_bone[k][0], d[k]
+
+
+def unmodelled_note(scene: AnatomyScene, name: str) -> str:
+    """What the unmodelled zone `name` of `scene` stands for and where it really runs: the pack's
+    ``metadata["unmodelled"][name]["note"]``, else a plain sentence saying it is not modelled."""
+    info = scene.metadata.get("unmodelled", {}) if isinstance(scene.metadata, dict) else {}
+    entry = info.get(name) if isinstance(info, dict) else None
+    note = entry.get("note") if isinstance(entry, dict) else None
+    if isinstance(note, str) and note.strip():
+        return note.strip()
+    return f"what runs in {name} is not in this model"

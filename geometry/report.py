@@ -20,15 +20,22 @@ def format_mm(x, decimals: int = 2) -> str:
     return f"{math.floor(x * q + FLOOR_GUARD) / q:.{decimals}f}"
 
 
-def level_for(shaft_distance_mm: float | None, margin_mm: float, penetrated: bool) -> str:
+#: The role of a zone where a danger structure the model does not contain really runs
+#: (meshes/types.py ROLES): touching or entering its margin is "unknown", never contact or safe.
+UNMODELLED = "unmodelled"
+
+
+def level_for(shaft_distance_mm: float | None, margin_mm: float, penetrated: bool, role: str | None = None) -> str:
     """Level of one structure (its colour): contact (touching), danger (inside the margin),
-    caution (inside twice the margin), safe; unknown when the distance is unknown."""
+    caution (inside twice the margin), safe; unknown when the distance is unknown. For an
+    unmodelled zone (role "unmodelled") touching it or entering its margin is unknown: what lies
+    there is not in the model."""
     if shaft_distance_mm is None or not math.isfinite(shaft_distance_mm):
         return "unknown"
     if penetrated or shaft_distance_mm <= 0.0:
-        return "contact"
+        return "unknown" if role == UNMODELLED else "contact"
     if shaft_distance_mm < margin_mm:
-        return "danger"
+        return "unknown" if role == UNMODELLED else "danger"
     if shaft_distance_mm < 2.0 * margin_mm:
         return "caution"
     return "safe"
@@ -46,7 +53,8 @@ class StructureClearance:
     """Clearance of the needle from one critical structure.
 
     Distances are from the needle's surface (axis distance minus the needle radius, never below 0);
-    closest points are (3,) lists in mm. None means unknown.
+    closest points are (3,) lists in mm. None means unknown. `note`, for an unmodelled zone: what
+    the model does not contain and where it really runs (from the pack).
     """
 
     name: str
@@ -60,6 +68,7 @@ class StructureClearance:
     tip_inside: bool | None
     level: str
     error: str | None = None
+    note: str | None = None
 
 
 @dataclass

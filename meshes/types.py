@@ -8,14 +8,17 @@ import numpy as np
 from .errors import PackError as PackError  # re-exported: its home is meshes.errors
 
 #: Roles a structure may have; the order is the display order of the layers panel.
-ROLES = ("skin", "muscle", "nerve", "bone", "pleura", "vessel", "other")
+#: "unmodelled" is a zone where a danger structure the model does not contain really runs (for
+#: example the superior gluteal artery, absent from the atlas): touching or entering its margin
+#: reads "unknown" (shown as danger), never safe; it is never a bone backstop or a target.
+ROLES = ("skin", "muscle", "nerve", "bone", "pleura", "vessel", "unmodelled", "other")
 
 #: Roles that are critical (danger structures) unless a manifest says otherwise.
-CRITICAL_ROLES = ("nerve", "pleura", "vessel")
+CRITICAL_ROLES = ("nerve", "pleura", "vessel", "unmodelled")
 
 #: Teaching default clearance margins in mm by role. They are NeedleSafe's choice, not
 #: published limits; an instructor sets their own per structure in the manifest.
-DEFAULT_MARGIN_MM = {"nerve": 3.0, "pleura": 5.0, "vessel": 2.0}
+DEFAULT_MARGIN_MM = {"nerve": 3.0, "pleura": 5.0, "vessel": 2.0, "unmodelled": 2.0}
 
 #: Display colours by role (nerves yellow, bones ivory, muscles red, pleura blue).
 DEFAULT_COLOUR = {
@@ -25,6 +28,7 @@ DEFAULT_COLOUR = {
     "bone": "#ece4cc",
     "pleura": "#5b9bd5",
     "vessel": "#c0392b",
+    "unmodelled": "#cc79a7",
     "other": "#9a9a9a",
 }
 
