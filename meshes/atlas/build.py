@@ -36,7 +36,11 @@ from ..types import AnatomyScene, Landmark, PackError, Structure, TriggerPoint, 
 from . import sources
 from .recipe import (
     STRUCTURES_TOML,
+    CapsuleRule,
+    GeneratedRule,
+    LandmarkRule,
     PartStyle,
+    PointRule,
     Recipe,
     TriggerRule,
     load_recipe,
@@ -207,6 +211,73 @@ def ellipsoid(centre: np.ndarray, semi_axes: np.ndarray, frame: np.ndarray) -> t
     return v, np.asarray(sphere.faces, np.int32)
 
 
+#: the role of a zone where a danger structure the atlas lacks really runs (a capsule; meshes/types.py)
+UNMODELLED = "unmodelled"
+#: capsule facets: sides around the axis, rings over each hemispherical cap
+CAPSULE_SIDES = 32
+CAPSULE_CAP_RINGS = 8
+
+
+def capsule(start, end, radius: float, sides: int = CAPSULE_SIDES,
+            cap_rings: int = CAPSULE_CAP_RINGS) -> tuple[np.ndarray, np.ndarray]:
+    """Closed outward triangle mesh of the capsule (every point within `radius` mm of the segment
+    `start`-`end`, (3,) mm each) that CONTAINS the true capsule: its facets are pushed out just enough
+    that every true capsule point lies inside or on them (toward danger: never smaller), at most
+    ``radius * (1 / c - 1)`` beyond it, c = cos(pi / sides) * cos(pi / (4 * cap_rings)) roughly
+    (0.99 at the defaults). Returns (vertices (n, 3) float64, faces (m, 3) int32)."""
+    a = np.asarray(start, float)
+    b = np.asarray(end, float)
+    d = b - a
+    length = float(np.linalg.norm(d))
+    if not (length > 0.0 and radius > 0.0):
+        raise ValueError("a capsule needs two distinct points and a positive radius")
+    d = d / length
+    ref = np.array([0.0, 0.0, 1.0]) if abs(d[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    e1 = np.cross(d, ref)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(d, e1)
+    t = np.linspace(0.0, 2.0 * np.pi, sides, endpoint=False)
+    around = np.cos(t)[:, None] * e1 + np.sin(t)[:, None] * e2  # (sides, 3)
+    phi = np.arange(1, cap_rings + 1) * (np.pi / 2.0) / cap_rings  # polar angle from each pole
+    # unit directions and centres of the rings: the start cap from its pole to its equator, then the
+    # end cap from its equator to its pole
+    dirs, centres = [], []
+    for k in range(cap_rings):
+        dirs.append(-np.cos(phi[k]) * d + np.sin(phi[k]) * around)
+        centres.append(np.repeat(a[None], sides, axis=0))
+    for k in range(cap_rings - 1, -1, -1):
+        dirs.append(np.cos(phi[k]) * d + np.sin(phi[k]) * around)
+        centres.append(np.repeat(b[None], sides, axis=0))
+    u = np.concatenate([-d[None], *dirs, d[None]])  # (n, 3) unit offsets
+    c = np.concatenate([a[None], *centres, b[None]])
+    n_rings = 2 * cap_rings
+    faces = []
+    for j in range(sides):
+        jn = (j + 1) % sides
+        faces.append((0, 1 + jn, 1 + j))  # the start pole's fan
+        last = 1 + (n_rings - 1) * sides
+        faces.append((len(u) - 1, last + j, last + jn))  # the end pole's fan
+        for k in range(n_rings - 1):
+            p, q = 1 + k * sides, 1 + (k + 1) * sides
+            faces.append((p + j, p + jn, q + jn))
+            faces.append((p + j, q + jn, q + j))
+    f = np.asarray(faces, dtype=np.int64)
+    # every facet's plane must keep the capsule inside: n . p >= max(n . a, n . b) + radius. With
+    # the offsets scaled by s that margin is s * m (m from the unit offsets), so s = radius / min(m)
+    unit = c + u
+    tris = unit[f]
+    normal = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    area = np.linalg.norm(normal, axis=1)
+    keep = area > 1e-12 * max(1.0, length) ** 2
+    normal = normal[keep] / area[keep, None]
+    m = (np.einsum("ij,ij->i", normal, tris[keep, 0])
+         - np.maximum(normal @ a, normal @ b))
+    v = c + (radius / float(m.min())) * u
+    if float(np.einsum("ij,ij->i", v[f][:, 0], np.cross(v[f][:, 1], v[f][:, 2])).sum()) < 0:
+        f = f[:, ::-1]
+    return v, np.ascontiguousarray(f, dtype=np.int32)
+
+
 # --- selection, mirroring, cropping ---------------------------------------------------------------
 
 def _fail(recipe: Recipe, key: str, message: str) -> PackError:
@@ -274,21 +345,63 @@ def _style(name: str, table: list[tuple[str, PartStyle]], recipe: Recipe) -> Par
 
 def _landmark(recipe: Recipe, k: int, scene_parts: dict[str, Structure]) -> Landmark:
     rule = recipe.landmarks[k]
+    return Landmark(rule.name, _bone_point(recipe, rule, f"landmark[{k}]", scene_parts), rule.bone)
+
+
+def _bone_point(recipe: Recipe, rule: LandmarkRule, key: str, scene_parts: dict[str, Structure]) -> np.ndarray:
+    """The point on `rule.bone`'s surface a landmark rule names: (3,) mm."""
     bone = scene_parts.get(rule.bone)
     if bone is None or bone.role != "bone":
-        raise _fail(recipe, f"landmark[{k}].bone", f"'{rule.bone}' is not a bone of this region")
+        raise _fail(recipe, f"{key}.bone", f"'{rule.bone}' is not a bone of this region")
     v = bone.vertices
     if rule.extreme is None:
         assert rule.near is not None
         _, point = SurfaceDistance(v, bone.faces)(rule.near)
-        return Landmark(rule.name, point[0], rule.bone)
+        return point[0]
     if rule.near is not None:
         sel = np.flatnonzero(np.linalg.norm(v - rule.near, axis=1) <= rule.within_mm)
         if not len(sel):
-            raise _fail(recipe, f"landmark[{k}].near", f"no vertex of '{rule.bone}' within {rule.within_mm} mm")
+            raise _fail(recipe, f"{key}.near", f"no vertex of '{rule.bone}' within {rule.within_mm} mm")
     else:
         sel = np.arange(len(v))
-    return Landmark(rule.name, v[sel[np.argmax(v[sel] @ rule.extreme)]].copy(), rule.bone)
+    return v[sel[np.argmax(v[sel] @ rule.extreme)]].copy()
+
+
+def _zone_point(recipe: Recipe, rule: PointRule, key: str, parts: dict[str, Structure],
+                landmarks: list[Landmark]) -> np.ndarray:
+    """A capsule end: its LPS point, landmark or bone point, plus its offset; (3,) mm."""
+    if rule.point is not None:
+        base = rule.point
+    elif rule.landmark is not None:
+        base = next(lm.point for lm in landmarks if lm.name == rule.landmark)
+    else:
+        assert rule.bone is not None
+        base = _bone_point(recipe, rule.bone, key, parts)
+    return np.asarray(base, float) + rule.offset
+
+
+def _zones(recipe: Recipe, table, parts: dict[str, Structure],
+           landmarks: list[Landmark]) -> list[tuple[Structure, CapsuleRule, np.ndarray]]:
+    """The recipe's unmodelled zones (capsules): (closed outward critical structure, its rule, its
+    axis (2, 3) mm) each."""
+    out = []
+    for g in recipe.generated:
+        if not isinstance(g, CapsuleRule):
+            continue
+        key = f"generated.{g.name}"
+        if g.name in parts:
+            raise _fail(recipe, "generated", f"'{g.name}' is also a part of this region")
+        a = _zone_point(recipe, g.start, f"{key}.start", parts, landmarks)
+        b = _zone_point(recipe, g.end, f"{key}.end", parts, landmarks)
+        if np.linalg.norm(b - a) < 1.0:
+            raise _fail(recipe, key, "the capsule's two points lie less than 1 mm apart")
+        st = _style(g.name, table, recipe)
+        if st.role != UNMODELLED or not st.critical:
+            raise _fail(recipe, key, f"a capsule is an unmodelled zone: {STRUCTURES_TOML.name} must give "
+                        f"'{g.name}' the critical role '{UNMODELLED}' (it has '{st.role}')")
+        v, f = capsule(a, b, g.radius_mm)
+        out.append((Structure(g.name, st.role, v, f, st.colour, True, st.margin_mm), g, np.stack([a, b])))
+    return out
 
 
 def _trigger_point(recipe: Recipe, k: int, rule: TriggerRule, parts: dict[str, Structure],
@@ -357,6 +470,8 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
     table = load_structure_table()
     selected, mirrored = select_parts(recipe, atlas)
     for g in recipe.generated:
+        if not isinstance(g, GeneratedRule):
+            continue  # capsules (unmodelled zones) are placed once the bones are known
         if any(name == g.name for name, _, _, _ in selected):
             raise _fail(recipe, "generated", f"'{g.name}' is also an atlas part of this region")
         v, f = ellipsoid(g.centre, g.size_mm / 2.0, g.frame)
@@ -369,8 +484,12 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
         st = _style(name, table, recipe)
         structures.append(Structure(name, st.role, v, f, st.colour, st.critical,
                                     st.margin_mm if st.critical else 0.0))
+    parts = {s.name: s for s in structures}
+    landmarks = [_landmark(recipe, k, parts) for k in range(len(recipe.landmarks))]
+    placed = _zones(recipe, table, parts, landmarks)
+    zones = [z for z, _, _ in placed]
     for name in recipe.overrides:
-        if not any(s.name == name for s in structures):
+        if not any(s.name == name for s in [*structures, *zones]):
             raise _fail(recipe, f"structure.{name}", "not a structure of this region")
     fat = recipe.fat_mm[habitus]
     # marching cubes can pinch two sheets of the skin into one edge (4 faces) where they touch; a
@@ -386,8 +505,10 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
 
     skin_v = fit_fat(skin_v, skin_f, structures, fat)
     skin = Structure("skin", "skin", skin_v, skin_f, DEFAULT_COLOUR["skin"], False, 0.0)
+    # the zones do not shape the skin (they stand for tissue inside the body), but trigger points
+    # keep clear of them like any danger structure
+    structures += zones
     parts = {s.name: s for s in structures}
-    landmarks = [_landmark(recipe, k, parts) for k in range(len(recipe.landmarks))]
     cache: dict = {}
     triggers = [_trigger_point(recipe, k, t, parts, cache) for k, t in enumerate(recipe.trigger_points)]
     h = HABITUS_PRESETS[habitus]
@@ -404,7 +525,8 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
         "attribution": list(sources.ATTRIBUTION),
         "exporters": _exporters({src for _, src, _, _ in selected if src}),
         "generated": {g.name: {"shape": "ellipsoid", "size_mm": g.size_mm.tolist(),
-                               "source": f"meshes/anatomy_facts.md: {g.source}"} for g in recipe.generated},
+                               "source": f"meshes/anatomy_facts.md: {g.source}"}
+                      for g in recipe.generated if isinstance(g, GeneratedRule)},
         "habitus": {"name": habitus, "description": h.description, "fat_mm": fat,
                     "fat_source": f"meshes/anatomy_facts.md: {recipe.fat_source}"},
         "crop_mm": {"min": recipe.crop_min.tolist(), "max": recipe.crop_max.tolist()},
@@ -412,6 +534,13 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
         "facts": list(recipe.facts),
         "default_view": recipe.view,
     }
+    for z, g, axis in placed:
+        metadata["generated"][z.name] = {"shape": "capsule", "start_mm": axis[0].tolist(),
+                                         "end_mm": axis[1].tolist(), "radius_mm": g.radius_mm,
+                                         "source": f"meshes/anatomy_facts.md: {g.source}"}
+    if placed:  # what each zone stands for: the engine puts the note on the zone's row
+        metadata["unmodelled"] = {z.name: {"note": g.note, "source": f"meshes/anatomy_facts.md: {g.source}"}
+                                  for z, g, _ in placed}
     if recipe.needle:
         metadata["default_needle"] = dict(recipe.needle)
     return AnatomyScene(f"{PREFIX}{recipe.id}:{habitus}", [skin, *structures], landmarks, metadata, triggers)

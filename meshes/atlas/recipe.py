@@ -53,6 +53,16 @@ Recipe format (one file per region in ``meshes/atlas/recipes/``; all lengths mm,
     width_axis = [1.0, 0.0, 0.0]
     source = "kidney_dimensions"        # the anatomy_facts.md row its dimensions come from
 
+    [[generated]]                       # an UNMODELLED ZONE: where a danger structure the atlas lacks
+    name = "unmodelled_superior_gluteal_vessels_r"  # really runs (role "unmodelled" in
+    shape = "capsule"                   # structures.toml: unmodelled_*); a needle touching it or its
+    start = { landmark = "PSIS", offset = [-30.0, -20.0, -40.0] }  # margin reads UNKNOWN
+    end = [-95.0, 55.0, 930.0]          # a point: [x, y, z] (LPS), "landmark name", or a table with
+    radius_mm = 6.0                     # `landmark` or `bone` (+ `extreme` / `near` / `within_mm`,
+                                        # as [[landmark]]) and an optional `offset` [x, y, z] mm
+    note = "the superior gluteal artery and vein are not in this model; they leave the pelvis ..."
+    source = "superior_gluteal_vessels_course"  # the anatomy_facts.md row of where it runs
+
     [[trigger_point]]                   # the point inside `muscle` (depth_mm under its surface)
     name = "piriformis"                 # nearest to `near` that lies >= min_bone_mm from every
     muscle = "piriformis_muscle_r"      # bone and outside every critical structure's margin
@@ -92,6 +102,10 @@ _OVERRIDE = {"role", "critical", "margin_mm", "colour"}
 _LANDMARK = {"name", "bone", "extreme", "near", "within_mm"}
 _TRIGGER = {"name", "muscle", "near", "within_mm", "min_bone_mm", "clear_mm", "depth_mm"}
 _GENERATED = {"name", "shape", "centre", "length_mm", "width_mm", "thickness_mm", "axis", "width_axis", "source"}
+_CAPSULE = {"name", "shape", "start", "end", "radius_mm", "note", "source"}
+_POINT = {"landmark", "bone", "extreme", "near", "within_mm", "offset"}
+#: the shapes of [[generated]] structures
+SHAPES = ("ellipsoid", "capsule")
 _VIEWS = ("posterior", "anterior", "lateral", "superior", "oblique")
 
 
@@ -128,6 +142,31 @@ class GeneratedRule:
 
 
 @dataclass(frozen=True)
+class PointRule:
+    """A point of a recipe: fixed LPS coordinates (`point`), a landmark of the recipe by name, or a
+    point on a bone's surface (as `LandmarkRule`), plus `offset` (3,) mm."""
+
+    point: np.ndarray | None = None  #: (3,) mm
+    landmark: str | None = None
+    bone: LandmarkRule | None = None
+    offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+
+@dataclass(frozen=True)
+class CapsuleRule:
+    """A capsule (the points within `radius_mm` of the segment start-end): an unmodelled zone.
+    `note` says what the model does not contain and where it really runs; `source` is the
+    anatomy_facts.md row of that course."""
+
+    name: str
+    start: PointRule
+    end: PointRule
+    radius_mm: float
+    note: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A validated recipe; `text` is the file's text (part of the build cache key)."""
 
@@ -150,7 +189,7 @@ class Recipe:
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     landmarks: tuple[LandmarkRule, ...] = ()
     trigger_points: tuple[TriggerRule, ...] = ()
-    generated: tuple[GeneratedRule, ...] = ()
+    generated: tuple[GeneratedRule | CapsuleRule, ...] = ()
 
 
 class _Reader:
@@ -285,15 +324,19 @@ def load_recipe(path: str | Path) -> Recipe:
             r.number(tp.get("clear_mm", 1.0), f"{key}.clear_mm", 0.0, 50.0),
             r.number(tp.get("depth_mm", 1.5), f"{key}.depth_mm", 0.5, 50.0),
         ))
-    generated = []
+    generated: list[GeneratedRule | CapsuleRule] = []
     for i, g in enumerate(_list_of_tables(r, data.get("generated", []), "generated")):
         key = f"generated[{i}]"
+        shape = g.get("shape") if isinstance(g, dict) else None
+        if shape not in SHAPES:
+            raise r.fail(f"{key}.shape", f"{shape!r} is not a known shape ({', '.join(SHAPES)})")
+        if shape == "capsule":
+            generated.append(_capsule(r, g, key))
+            continue
         r.keys(g, _GENERATED, key)
         missing = sorted(_GENERATED - set(g))
         if missing:
             raise r.fail(f"{key}.{missing[0]}", "missing")
-        if g["shape"] != "ellipsoid":
-            raise r.fail(f"{key}.shape", f"'{g['shape']}' is not a known shape (ellipsoid)")
         axis = r.point(g["axis"], f"{key}.axis")
         width = r.point(g["width_axis"], f"{key}.width_axis")
         if np.linalg.norm(axis) == 0:
@@ -307,7 +350,12 @@ def load_recipe(path: str | Path) -> Recipe:
         generated.append(GeneratedRule(r.text(g["name"], f"{key}.name"), r.point(g["centre"], f"{key}.centre"),
                                        size, np.stack([axis, width, np.cross(axis, width)]),
                                        r.text(g["source"], f"{key}.source")))
-    for key, names in (("landmark", [lm.name for lm in landmarks]), ("trigger_point", [t.name for t in triggers])):
+    for g in generated:
+        for end in (g.start, g.end) if isinstance(g, CapsuleRule) else ():
+            if end.landmark is not None and end.landmark not in [lm.name for lm in landmarks]:
+                raise r.fail(f"generated.{g.name}", f"no [[landmark]] named '{end.landmark}' in this recipe")
+    for key, names in (("landmark", [lm.name for lm in landmarks]), ("trigger_point", [t.name for t in triggers]),
+                       ("generated", [g.name for g in generated])):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise r.fail(key, f"duplicate name '{sorted(dup)[0]}'")
@@ -321,6 +369,50 @@ def load_recipe(path: str | Path) -> Recipe:
         view=view, needle=needle, overrides=overrides, landmarks=tuple(landmarks), trigger_points=tuple(triggers),
         generated=tuple(generated),
     )
+
+
+def _point_rule(r: _Reader, value: Any, key: str) -> PointRule:
+    """A capsule's end: [x, y, z], "landmark name", or {landmark | bone (+ extreme, near,
+    within_mm), offset}."""
+    if isinstance(value, list):
+        return PointRule(point=r.point(value, key))
+    if isinstance(value, str):
+        return PointRule(landmark=r.text(value, key))
+    r.keys(value, _POINT, key)
+    offset = r.point(value["offset"], f"{key}.offset") if "offset" in value else np.zeros(3)
+    if ("landmark" in value) == ("bone" in value):
+        raise r.fail(key, "needs exactly one of 'landmark' and 'bone' (or give [x, y, z])")
+    if "landmark" in value:
+        extra = sorted(set(value) & {"extreme", "near", "within_mm"})
+        if extra:
+            raise r.fail(f"{key}.{extra[0]}", "belongs to a 'bone' point, not a 'landmark' one")
+        return PointRule(landmark=r.text(value["landmark"], f"{key}.landmark"), offset=offset)
+    extreme = near = None
+    if "extreme" in value:
+        extreme = r.point(value["extreme"], f"{key}.extreme")
+        if np.linalg.norm(extreme) == 0:
+            raise r.fail(f"{key}.extreme", "a direction must not be zero")
+        extreme = extreme / np.linalg.norm(extreme)
+    if "near" in value:
+        near = r.point(value["near"], f"{key}.near")
+    if extreme is None and near is None:
+        raise r.fail(key, "a 'bone' point needs 'extreme', 'near' or both")
+    within = r.number(value.get("within_mm", 30.0), f"{key}.within_mm", 0.1, 1000.0)
+    bone = LandmarkRule(key, r.text(value["bone"], f"{key}.bone"), extreme, near, within)
+    return PointRule(bone=bone, offset=offset)
+
+
+def _capsule(r: _Reader, g: dict, key: str) -> CapsuleRule:
+    r.keys(g, _CAPSULE, key)
+    missing = sorted(_CAPSULE - set(g))
+    if missing:
+        raise r.fail(f"{key}.{missing[0]}", "missing")
+    start, end = _point_rule(r, g["start"], f"{key}.start"), _point_rule(r, g["end"], f"{key}.end")
+    if start.point is not None and end.point is not None and np.linalg.norm(end.point - start.point) < 1.0:
+        raise r.fail(f"{key}.end", "the capsule's two points must lie at least 1 mm apart")
+    return CapsuleRule(r.text(g["name"], f"{key}.name"), start, end,
+                       r.number(g["radius_mm"], f"{key}.radius_mm", 0.5, 100.0),
+                       r.text(g["note"], f"{key}.note"), r.text(g["source"], f"{key}.source"))
 
 
 def _list_of_tables(r: _Reader, value: Any, key: str) -> list[dict]:
