@@ -31,8 +31,36 @@ def needle_sentence(report) -> str:
     return text
 
 
+#: The role of a zone where a danger structure the model does not contain really runs.
+UNMODELLED = "unmodelled"
+
+
+def unmodelled_sentence(row) -> str:
+    """What an unmodelled zone's row means in words: 'the superior gluteal artery and vein are not in
+    this model; they leave the pelvis above piriformis … (the marked zone: unmodelled superior gluteal
+    vessels (right), 1.20 mm away)' — the zone's note comes from the pack (`metadata["unmodelled"]`)."""
+    note = (row.note or f"what runs in {row.name} is not in this model").rstrip(". ")
+    where = "the needle is in it" if row.penetrated else (
+        f"{format_mm(row.shaft_distance_mm)} mm away" if row.shaft_distance_mm is not None else "distance unknown")
+    return f"{note} (the marked zone: {structure_label(row.name)}, {where})"
+
+
+def unknown_reasons(report) -> list[str]:
+    """Why a report reads UNKNOWN, in words: each unmodelled zone the needle touches or whose margin
+    it enters (one sentence per distinct note: a vessel drawn as several zones is said once), then
+    the engine's errors."""
+    reasons, notes = [], set()
+    for row in rows_by_danger(report):
+        if row.role == UNMODELLED and row.level == "unknown" and (row.note or row.name) not in notes:
+            notes.add(row.note or row.name)
+            reasons.append(unmodelled_sentence(row))
+    return reasons + [e for e in report.errors if e not in reasons]
+
+
 def safe_depth_sentence(report) -> str:
-    """The safe depth with what limits it; UNKNOWN (treat as danger) with the reason when not known."""
+    """The safe depth with what limits it; UNKNOWN (treat as danger) with the reason when not known
+    (an unmodelled zone: 'UNKNOWN — treat as danger: the superior gluteal artery and vein are not in
+    this model; they leave the pelvis above piriformis … (the marked zone: …)')."""
     p = report.path
     if p.safe_depth_mm is None:
         depth = "Safe depth: UNKNOWN — treat as danger"
@@ -42,7 +70,7 @@ def safe_depth_sentence(report) -> str:
             lim += f"; the bone stop at {format_mm(p.bone_stop_mm)} mm comes first"
         depth = f"Safe depth: {format_mm(p.safe_depth_mm)} mm{lim}"
     if report.level == "unknown":
-        why = "; ".join(report.errors) or "the model cannot tell what lies at the tip"
+        why = "; ".join(unknown_reasons(report)) or "the model cannot tell what lies at the tip"
         return f"UNKNOWN — treat as danger: {why}. {depth}"
     return depth
 
@@ -152,6 +180,8 @@ def hover_text(scene, name: str) -> str:
     if name.startswith("landmark:"):
         return f"landmark: {name[9:]}"
     s = scene.structure(name)
+    if s.role == UNMODELLED:
+        return f"{name.replace('_', ' ')} (not modelled: a needle here reads UNKNOWN, treat as danger)"
     return f"{name.replace('_', ' ')} ({s.role}{', danger structure' if s.critical else ''})"
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from needlesafe.meshes.io import atomic_write_bytes, check_output_path
 
 from .camera import VIEWS
-from .theme import NOT_MODELLED_COLOUR, RENDER_NEEDLE_COLOURS
+from .theme import NOT_MODELLED_COLOUR, RENDER_NEEDLE_COLOURS, UNMODELLED_OPACITY
 
 ROLE_STYLE = {
     # role: (opacity, specular)
@@ -19,6 +19,7 @@ ROLE_STYLE = {
     "bone": (1.0, 0.3),
     "pleura": (0.6, 0.3),
     "vessel": (1.0, 0.4),
+    "unmodelled": (UNMODELLED_OPACITY, 0.1),
     "other": (1.0, 0.1),
 }
 

@@ -36,6 +36,11 @@ MUTED_TEXT = "#555555"  # sources under teaching text
 SPLASH_BACKGROUND = "#f4f1ea"
 RENDER_NEEDLE_COLOURS = ("#303030", "#0072B2", "#D55E00", "#009E73")  # needles in off-screen renders, in order
 NOT_MODELLED_COLOUR = "#9E9E9E"  # skin where the line leaves the modelled body
+# an unmodelled zone (role "unmodelled"): where a danger structure the model lacks really runs; a
+# needle in it or its margin reads UNKNOWN (drawn as danger). Reddish purple, see-through, so the
+# modelled anatomy inside it stays visible; the zone's own pack colour (structures.toml) matches
+UNMODELLED_COLOUR = "#CC79A7"
+UNMODELLED_OPACITY = 0.4
 BONE_LINE_COLOUR = "#8a7a55"  # where the needle's line enters bone (plots)
 BONE_LABEL_COLOUR = "#5a4a25"
 
