@@ -21,6 +21,7 @@ from .overlays import Overlays
 from .panels import ClearancePanel, ComparePanel, ExercisePanel, LayersPanel
 from .presentation import Presentation
 from .scene_view import SceneView
+from .vtk_widget import composite_grab
 from .workers import Latest
 
 
@@ -273,6 +274,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def error(self, message: str) -> None:
         dialogs.error(self, message)
+
+    def grab(self, *args):  # noqa: D102 - QWidget.grab with the 3D view's pixels (a native window)
+        return composite_grab(self, self.plotter) if not args else super().grab(*args)
 
     def closeEvent(self, event):  # noqa: N802 - Qt override
         self.overlays.stop()  # a QThread destroyed while it runs aborts the whole process

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyvista as pv
-from pyvistaqt import QtInteractor
 from vtkmodules.vtkRenderingCore import vtkActor, vtkCellPicker, vtkPolyDataMapper, vtkRenderer
 
 from needlesafe.meshes.types import signed_volume
@@ -17,6 +16,7 @@ from needlesafe.meshes.types import signed_volume
 from .. import camera, theme
 from ..display import display_mesh, scene_budgets, tune_renderer
 from ..render import add_safety_map, map_polydata, to_polydata
+from .vtk_widget import make_plotter
 
 MAP_ACTORS = ("safety_map", "safety_map:outline")
 
@@ -46,11 +46,11 @@ def display_meshes(prepared) -> dict:
 
 
 class SceneView:
-    """The anatomy in a pyvistaqt `QtInteractor` (`plotter`), with an overlay renderer (`overlay`)."""
+    """The anatomy in a native-window plotter (`plotter`, see `vtk_widget`), with an overlay renderer (`overlay`)."""
 
     def __init__(self, parent, multi_samples: int = 0):
         # no auto-update timer: the view repaints when something changes
-        self.plotter = QtInteractor(parent, multi_samples=multi_samples, auto_update=False)
+        self.plotter = make_plotter(parent, multi_samples)
         self.overlay = vtkRenderer()
         self.overlay.SetLayer(1)
         self.overlay.InteractiveOff()
