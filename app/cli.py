@@ -172,12 +172,15 @@ def _opt(key: str) -> str:
 
 def _check(args) -> int:
     from needlesafe.geometry.clearance import ClearanceEngine
+    from needlesafe.geometry.events import events_for
     from needlesafe.geometry.needle import Needle
     from needlesafe.meshes.resolve import load_pack
 
     needle = Needle(args.entry, args.direction, args.depth, args.length, args.gauge)
     scene = load_pack(args.pack)
-    report = ClearanceEngine(scene).report(needle)
+    engine = ClearanceEngine(scene)
+    report = engine.report(needle)
+    events = events_for(engine, needle, report=report)
     if args.json:
         import json
 
@@ -185,9 +188,13 @@ def _check(args) -> int:
 
         data = json.loads(report.to_json())
         data["published"] = published_sentence(report, scene)
-        print(json.dumps(data))
+        data["events"] = [e.to_dict() for e in events]
+        print(json.dumps(data, allow_nan=False))
     else:
+        from needlesafe.app.readout import event_lines
+
         print(format_report(report, scene))
+        print("\n".join(event_lines(events)))
     return 0
 
 

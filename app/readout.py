@@ -191,3 +191,39 @@ def map_summary(smap, length_mm: float) -> str:
     unknown = int(smap.not_modelled.sum())
     return (f"Safety map: {danger:,} of {len(smap.points):,} skin points are unsafe for a {length_mm:.0f} mm "
             f"needle (outlined); {unknown:,} not modelled (grey)")
+
+
+#: What each engine event is called on every surface (geometry/events.py KINDS).
+EVENT_LABELS = {
+    "bone_contact": "firm stop (bone)",
+    "twitch": "local twitch",
+    "nerve_margin": "nerve margin",
+    "nerve_contact": "nerve contact",
+    "vessel_puncture": "vessel puncture",
+    "haematoma_compression": "haematoma near a nerve",
+    "pleura_puncture": "pleura puncture",
+    "unknown": "UNKNOWN — treat as danger",
+}
+
+
+def _event_field(event, key):
+    return event.get(key) if isinstance(event, dict) else getattr(event, key, None)
+
+
+def event_sentence(event) -> str:
+    """One engine event (a geometry.events.Event or its dict) as one line: '34.84 mm — nerve contact
+    (sciatic_nerve): Electric pain shooting into …'. The depth is along the needle from the skin,
+    rounded toward danger."""
+    kind = str(_event_field(event, "kind"))
+    structure = _event_field(event, "structure")
+    label = EVENT_LABELS.get(kind, kind.replace("_", " "))
+    where = f" ({structure})" if structure else ""
+    return f"{format_mm(_event_field(event, 'depth_mm'))} mm — {label}{where}: {_event_field(event, 'message')}"
+
+
+def event_lines(events) -> list[str]:
+    """The events of a pass under a heading, one line each; an empty pass says so (no events is not
+    a verdict of safety: the clearance table says that)."""
+    if not events:
+        return ["Events along the pass: none"]
+    return ["Events along the pass (depth from the skin):", *("  " + event_sentence(e) for e in events)]

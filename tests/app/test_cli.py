@@ -35,6 +35,7 @@ def test_check_json_equals_engine(capsys):
     from needlesafe.app.readout import published_sentence
 
     assert data.pop("published") == published_sentence(rep, SCENE)  # the panel's words, beside the engine's
+    assert isinstance(data.pop("events"), list)  # the engine's events: tests/app/test_cli_events.py
     assert data == json.loads(rep.to_json())
     row = data["structures"][0]
     assert row["name"] == "sciatic_nerve" and row["role"] == "nerve"
