@@ -289,7 +289,8 @@ def _same_line(a: Needle, b: Needle) -> bool:
                 and np.allclose(a.direction, b.direction, rtol=0.0, atol=1e-12))
 
 
-def events_for(engine, needle: Needle, previous: Needle | None = None, target=None, report=None) -> list:
+def events_for(engine, needle: Needle, previous: Needle | None = None, target=None, report=None,
+               margins: dict | None = None) -> list:
     """The events along `needle`'s pass (from the skin entry to its tip), ordered by depth.
 
     engine   : a `ClearanceEngine`
@@ -299,17 +300,19 @@ def events_for(engine, needle: Needle, previous: Needle | None = None, target=No
     target   : whose trigger points can twitch: a `TriggerPoint`, a trigger-point or muscle name,
                or None (every trigger point of the scene, each in its own muscle)
     report   : the engine's report of `needle`, when the caller already has it (saves a query)
+    margins  : {structure name: mm} raising (never lowering) a nerve's margin, e.g. an exercise's
+               `clearance_mm`, so `nerve_margin` fires where the exercise's margin is entered
 
     Never raises for a valid Needle: a failed computation is one ``unknown`` event.
     """
     try:
-        return _events_for(engine, needle, previous, target, report)
+        return _events_for(engine, needle, previous, target, report, margins or {})
     except Exception as exc:  # noqa: BLE001 - a failure must read as unknown, never as "nothing happened"
         return [Event("unknown", None, 0.0, f"The engine could not tell what the needle meets ({exc}): "
                                             "treat as danger.", _pt(needle.entry_lps))]
 
 
-def _events_for(engine, needle: Needle, previous, target, report) -> list:
+def _events_for(engine, needle: Needle, previous, target, report, margins: dict) -> list:
     rep = report if report is not None else engine.report(needle)
     stop, bone = engine.bone_stop(needle)
     depth = needle.depth_mm if stop is None else min(needle.depth_mm, stop)
@@ -321,16 +324,18 @@ def _events_for(engine, needle: Needle, previous, target, report) -> list:
                          f"Firm stop: the needle rests on {bone.replace('_', ' ')}; it cannot go deeper.",
                          _pt(ps.at(stop)), ps.nearest(i, ps.at(stop)), detail={"bone_stop_mm": float(stop)}))
     punctures = []
+    pleura_hits = []  # (depth, name, point) of every pleura or lung surface the needle meets
     for i, s in enumerate(engine.structures):
         if s.role == "nerve":
-            if s.margin_mm > 0.0:
-                t = ps.first_within(i, s.margin_mm + ps.r, depth)
+            margin = max(float(s.margin_mm), float(margins.get(s.name, 0.0)))
+            if margin > 0.0:
+                t = ps.first_within(i, margin + ps.r, depth)
                 if t <= depth:
                     out.append(Event("nerve_margin", s.name, depth_floor_mm(t),
-                                     f"Sharp, electric sensation: the needle is within {s.margin_mm:g} mm of "
+                                     f"Sharp, electric sensation: the needle is within {margin:g} mm of "
                                      f"{s.name.replace('_', ' ')}. Stop and withdraw slightly.",
                                      _pt(ps.at(t)), ps.nearest(i, ps.at(t)), nerve_territory(s.name)[0],
-                                     {"margin_mm": float(s.margin_mm), "exact_depth_mm": float(t)}))
+                                     {"margin_mm": margin, "exact_depth_mm": float(t)}))
             t = ps.first_within(i, ps.r, depth)
             if t <= depth:
                 territory, text = _nerve_contact_message(s.name)
@@ -342,8 +347,8 @@ def _events_for(engine, needle: Needle, previous, target, report) -> list:
             if t > depth:
                 continue
             where = ps.nearest(i, ps.at(t))
-            label = s.name.replace("_", " ")
             if s.role == "vessel":
+                label = s.name.replace("_", " ")
                 out.append(Event("vessel_puncture", s.name, depth_floor_mm(t),
                                  f"Bleeding: the needle punctures {label}. Withdraw and press on the site; "
                                  "a haematoma grows around the puncture.", _pt(ps.at(t)), where,
@@ -352,12 +357,7 @@ def _events_for(engine, needle: Needle, previous, target, report) -> list:
                                          "haematoma_time_constant_s": HAEMATOMA_TIME_CONSTANT_S}))
                 punctures.append((s.name, t, np.asarray(where, float)))
             else:
-                out.append(Event("pleura_puncture", s.name, depth_floor_mm(t),
-                                 f"No pain at the time: the needle has entered {label}. A pneumothorax may "
-                                 "follow — chest pain, breathlessness, dry cough — within minutes to days. "
-                                 + PNEUMOTHORAX_ADVICE, _pt(ps.at(t)), where,
-                                 detail={"exact_depth_mm": float(t),
-                                         "timeline": [{"when": w, "what": x} for w, x in PNEUMOTHORAX_TIMELINE]}))
+                pleura_hits.append((t, s.name, where))
         elif s.role == UNMODELLED:
             t = ps.first_within(i, max(s.margin_mm, 0.0) + ps.r, depth)
             if t <= depth:
@@ -366,6 +366,16 @@ def _events_for(engine, needle: Needle, previous, target, report) -> list:
                                  f"Unknown tissue: the needle enters {s.name.replace('_', ' ')}, which the model does "
                                  f"not contain ({note or 'not modelled'}): treat as danger.",
                                  _pt(ps.at(t)), ps.nearest(i, ps.at(t)), detail={"exact_depth_mm": float(t)}))
+    if pleura_hits:  # one puncture per pass: the first of the pleura and lung surfaces it meets
+        pleura_hits.sort(key=lambda h: h[0])
+        t, name, where = pleura_hits[0]
+        out.append(Event("pleura_puncture", name, depth_floor_mm(t),
+                         f"No pain at the time: the needle has entered {name.replace('_', ' ')}. A pneumothorax may "
+                         "follow — chest pain, breathlessness, dry cough — within minutes to days. "
+                         + PNEUMOTHORAX_ADVICE, _pt(ps.at(t)), where,
+                         detail={"exact_depth_mm": float(t),
+                                 "timeline": [{"when": w, "what": x} for w, x in PNEUMOTHORAX_TIMELINE],
+                                 "also": [h[1] for h in pleura_hits[1:]]}))
     out += _haematoma_events(ps, punctures)
     out += _twitch_events(ps, target, depth)
     exit_mm = rep.path.exit_mm
@@ -435,14 +445,14 @@ def _twitch_events(ps: _Pass, target, depth: float) -> list:
     return out
 
 
-def events_along(engine, needles, target=None) -> list:
+def events_along(engine, needles, target=None, margins: dict | None = None) -> list:
     """The events of a scored attempt's whole history (`needles`, in order): each event once, when it
     first happens (at the depth where it happens along that pass), in the order they happened."""
     seen = set()
     out = []
     previous = None
     for n in needles:
-        for e in events_for(engine, n, previous, target):
+        for e in events_for(engine, n, previous, target, margins=margins):
             if e.key not in seen:
                 seen.add(e.key)
                 out.append(e)

@@ -298,3 +298,22 @@ def test_event_serialises():
     d = e.to_dict()
     assert d["kind"] == "twitch" and d["depth_mm"] == 1.23 and d["detail"]["trigger_point"] == "a"
     assert depth_floor_mm(2.3) == 2.3 and depth_floor_mm(2.3099) == 2.30 and depth_floor_mm(-0.0) == 0.0
+
+
+def test_pleura_and_lung_are_one_puncture():
+    pleura = structure("pleura", "pleura", box_mesh((-100, -100, -100), (100, -10, 100)), margin=5.0)
+    lung = structure("upper_lobe_of_left_lung", "pleura", box_mesh((-90, -90, -90), (90, -15, 90)), margin=5.0)
+    eng = ClearanceEngine(scene_of(structure("skin", "skin", SKIN), lung, pleura))  # the lung listed first
+    evs = events_for(eng, Needle((0, 40, 0), (0, -1, 0), 58, 60))
+    assert kinds(evs) == [("pleura_puncture", "pleura")]
+    assert evs[0].depth_mm == pytest.approx(49.85) and evs[0].detail["also"] == ["upper_lobe_of_left_lung"]
+
+
+def test_exercise_margins_raise_the_nerve_margin(nerve_scene):
+    n = Needle((0, 40, 0), (0, -1, 0), 30, 60)
+    assert events_for(nerve_scene, n) == []  # the 3 mm margin starts at 31.85 mm
+    evs = events_for(nerve_scene, n, margins={"sciatic_nerve": 5.0})
+    assert kinds(evs) == [("nerve_margin", "sciatic_nerve")]
+    assert evs[0].depth_mm == pytest.approx(40 - 5 - 5 - NEEDLE_R, abs=0.01) and evs[0].detail["margin_mm"] == 5.0
+    assert events_for(nerve_scene, n, margins={"sciatic_nerve": 1.0}) == []  # never lowered
+    assert kinds(events_along(nerve_scene, [n], margins={"sciatic_nerve": 5.0})) == kinds(evs)
