@@ -76,3 +76,44 @@ def test_event_sentence_names_every_kind():
     e = {"kind": "nerve_contact", "structure": "radial_nerve", "depth_mm": 12.3456, "message": "Ouch."}
     assert event_sentence(e) == "12.34 mm — nerve contact (radial_nerve): Ouch."
     assert event_sentence({**e, "kind": "unknown", "structure": None}).startswith("12.34 mm — UNKNOWN")
+
+
+# what the patient does on each schematic region's classic mistake (the events that must be among them)
+MISTAKES = {
+    "gluteal-gluteus-medius": {("nerve_margin", "sciatic_nerve"), ("nerve_contact", "sciatic_nerve")},
+    "gluteal-piriformis": {("nerve_margin", "sciatic_nerve")},
+    "shoulder-anterior-scalene": {("nerve_margin", "brachial_plexus")},
+    "shoulder-infraspinatus": {("pleura_puncture", "pleura")},
+    "shoulder-upper-trapezius": {("twitch", "upper_trapezius"), ("pleura_puncture", "pleura")},
+}
+
+
+@pytest.fixture(scope="module")
+def engines():
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = ClearanceEngine(load_pack(name))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("exercise_id", sorted(MISTAKES))
+def test_classic_mistakes_make_the_patient_respond(engines, exercise_id):
+    from needlesafe.app.exercise_check import mistake_needle
+    from needlesafe.app.exercises import EXERCISE_DIR, load_exercise
+    from needlesafe.meshes.types import TriggerPoint
+
+    path = EXERCISE_DIR / f"{exercise_id}.json"
+    raw = json.loads(path.read_text())
+    habitus = raw["classic_mistake"].get("habitus")
+    engine = engines(raw["pack"] + (f":{habitus}" if habitus else ""))
+    ex = load_exercise(path, engine.scene)
+    needle = mistake_needle(ex, engine)
+    events = events_for(engine, needle, target=TriggerPoint(ex.target_name, ex.target_point, ex.target_structure))
+    seen = {(e.kind, e.structure) for e in events}
+    assert MISTAKES[exercise_id] <= seen, [event_sentence(e) for e in events]
+    assert [e.depth_mm for e in events] == sorted(e.depth_mm for e in events)
+    assert all(0.0 <= e.depth_mm <= needle.depth_mm for e in events)
