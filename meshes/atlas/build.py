@@ -495,7 +495,7 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
     # marching cubes can pinch two sheets of the skin into one edge (4 faces) where they touch; a
     # level a few hundredths of a millimetre away does not (fit_fat moves the skin to `fat` anyway)
     for extra in SKIN_RETRY_MM:
-        skin_v, skin_f = skin_envelope([(s.vertices, s.faces) for s in structures], fat + extra,
+        skin_v, skin_f = skin_envelope([(s.vertices, s.faces) for s in [*structures, *zones]], fat + extra,
                                        voxel_mm=SKIN_VOXEL_MM, bridge_mm=SKIN_BRIDGE_MM)
         if faces_closed(skin_f):
             break
@@ -503,11 +503,11 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
         raise PackError(f"recipe {recipe.path.name}: the skin envelope is not closed (habitus {habitus})")
     from ..types import DEFAULT_COLOUR
 
+    # the zones stand for tissue inside the body: the skin encloses them at the recipe's fat like any
+    # structure (a zone never pokes out of the modelled body), and trigger points keep clear of them
+    structures += zones
     skin_v = fit_fat(skin_v, skin_f, structures, fat)
     skin = Structure("skin", "skin", skin_v, skin_f, DEFAULT_COLOUR["skin"], False, 0.0)
-    # the zones do not shape the skin (they stand for tissue inside the body), but trigger points
-    # keep clear of them like any danger structure
-    structures += zones
     parts = {s.name: s for s in structures}
     cache: dict = {}
     triggers = [_trigger_point(recipe, k, t, parts, cache) for k, t in enumerate(recipe.trigger_points)]
