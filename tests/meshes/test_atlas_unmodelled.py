@@ -21,7 +21,8 @@ from needlesafe.meshes.types import PackError, faces_closed, signed_volume
 
 #: region -> the zones it must hold (name prefix "unmodelled_")
 ZONES = {
-    "anterior_lateral_neck": ["subclavian_artery_r", "subclavian_artery_3rd_part_r"],
+    "anterior_lateral_neck": ["subclavian_artery_r", "subclavian_artery_3rd_part_r",
+                              "vertebral_artery_c6_c3_r", "vertebral_artery_c3_c1_r"],
     "neck_shoulder": ["subclavian_artery_r", "subclavian_artery_3rd_part_r"],
     "posterior_neck": [f"vertebral_artery_{part}_{side}" for side in "rl"
                        for part in ("c6_c3", "c3_c1", "atlas", "atlas_groove", "arch")],
