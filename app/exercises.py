@@ -335,10 +335,48 @@ def attempt_record(student: str, exercise: Exercise, report, score: Score) -> di
     }
 
 
+#: The kinds of record an attempt log holds: a scored needle ("attempt"; old logs have no "kind")
+#: and a post-procedure triage answer ("triage", written by app/triage.py).
+RECORD_KINDS = ("attempt", "triage")
+#: The triage actions, least to most urgent (app/triage.py scores them; the log check reads them here).
+TRIAGE_ACTIONS = ("reassure", "advise_review", "refer", "emergency")
+
+
+def _check_triage_record(rec: dict) -> None:
+    """Raise ValueError naming the first field of a triage record with a wrong type or value."""
+    for key in ("case", "answer", "correct_action"):
+        if not isinstance(rec.get(key), str) or not rec[key]:
+            raise ValueError(f"'{key}' must be text")
+    for key in ("answer", "correct_action"):
+        if rec[key] not in TRIAGE_ACTIONS:
+            raise ValueError(f"'{key}' must be one of {', '.join(TRIAGE_ACTIONS)}")
+    for key in ("time", "student", "title", "event"):
+        if key in rec and not isinstance(rec[key], str):
+            raise ValueError(f"'{key}' must be text, got {type(rec[key]).__name__}")
+    if rec.get("region") is not None and not isinstance(rec["region"], str):
+        raise ValueError("'region' must be text or null")
+    sc = rec.get("score")
+    if not isinstance(sc, dict):
+        raise ValueError("'score' must be an object")
+    if isinstance(sc.get("score"), bool) or not isinstance(sc.get("score"), int) or not 0 <= sc["score"] <= 100:
+        raise ValueError("'score.score' must be a whole number from 0 to 100")
+    if not isinstance(sc.get("passed"), bool):
+        raise ValueError("'score.passed' must be true or false")
+    fb = sc.get("feedback", [])
+    if not isinstance(fb, list) or not all(isinstance(x, str) for x in fb):
+        raise ValueError("'score.feedback' must be a list of text lines")
+
+
 def _check_record(rec) -> None:
     """Raise ValueError naming the first field of an attempt record with a wrong type or value."""
     if not isinstance(rec, dict):
         raise ValueError("not an attempt record (a JSON object)")
+    kind = rec.get("kind", "attempt")
+    if kind not in RECORD_KINDS:
+        raise ValueError(f"unknown record kind {str(kind)[:40]!r} (this NeedleSafe reads {', '.join(RECORD_KINDS)})")
+    if kind == "triage":
+        _check_triage_record(rec)
+        return
     for key in ("exercise", "pack"):
         if not isinstance(rec.get(key), str) or not rec[key]:
             raise ValueError(f"'{key}' must be text")
@@ -381,10 +419,12 @@ def _check_record(rec) -> None:
         raise ValueError("'safe_depth_mm' must be a number or null")
 
 
-def read_attempts(path) -> tuple[list, list]:
+def read_attempts(path, kind: str = "attempt") -> tuple[list, list]:
     """All valid attempts of a log and a list of problems ("LOG: line 7: skipped (not JSON)"); bad
     lines (wrong types, deep nesting, over-long numbers) are reported, never raised, so one damaged
-    line loses nothing else. The log itself must be a regular file of at most MAX_LOG_BYTES."""
+    line loses nothing else. The log itself must be a regular file of at most MAX_LOG_BYTES.
+    Only records of `kind` are returned ("attempt": scored needles, the default; "triage": triage
+    answers); valid records of the other kind are left out silently."""
     path = Path(path)
     raw = read_regular_bytes(path, MAX_LOG_BYTES, ExerciseError, "attempt log")
     attempts, problems = [], []
@@ -400,7 +440,8 @@ def read_attempts(path) -> tuple[list, list]:
         except (ValueError, UnicodeDecodeError) as exc:
             problems.append(f"{path}: line {k}: skipped ({exc})"[:500])
             continue
-        attempts.append(rec)
+        if rec.get("kind", "attempt") == kind:
+            attempts.append(rec)
     return attempts, problems
 
 
