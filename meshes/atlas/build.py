@@ -8,9 +8,13 @@
 2. crop: keep the triangles whose centre lies in the crop box, drop unused vertices and crumbs;
 3. role, critical flag, margin and colour from ``structures.toml`` (first matching pattern), then
    the recipe's ``[structure.NAME]`` overrides; a part the table does not name is an error;
-4. a closed skin `skin_envelope` at the recipe's fat thickness for the habitus (2.5 mm voxels);
-5. landmarks on their bone's surface (a vertex, or the exact closest surface point);
-6. trigger points: the point nearest the recipe's approximate location that lies inside the muscle
+4. unmodelled zones: the recipe's capsules (role "unmodelled": where a danger structure the atlas
+   lacks really runs), placed at LPS points, landmarks or bone points; the pack's
+   ``metadata["unmodelled"]`` keeps each zone's note (what is missing, where it runs) and source;
+5. a closed skin `skin_envelope` at the recipe's fat thickness for the habitus (2.5 mm voxels),
+   around every structure and zone;
+6. landmarks on their bone's surface (a vertex, or the exact closest surface point);
+7. trigger points: the point nearest the recipe's approximate location that lies inside the muscle
    (generalized winding number >= 0.5, at least `depth_mm` (1.5) inside its surface), at least
    `min_bone_mm` from every bone, outside every bone and critical structure, and farther than every
    critical structure's margin (plus `clear_mm`). A recipe whose trigger point has no such point
