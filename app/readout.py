@@ -202,6 +202,7 @@ EVENT_LABELS = {
     "vessel_puncture": "vessel puncture",
     "haematoma_compression": "haematoma near a nerve",
     "pleura_puncture": "pleura puncture",
+    "danger_contact": "danger structure touched",
     "unknown": "UNKNOWN — treat as danger",
 }
 

@@ -19,6 +19,8 @@ Kinds (`KINDS`):
 - ``haematoma_compression``: that haematoma comes within `HAEMATOMA_NERVE_MM` of a nerve.
 - ``pleura_puncture``: the needle touches or enters the pleura or lung (no pain at the time; the
   pneumothorax timeline `PNEUMOTHORAX_TIMELINE`).
+- ``danger_contact``: the needle touches or enters another danger structure (a critical structure of
+  role "other", e.g. a kidney): no patient response is modelled, the contact itself is the event.
 - ``unknown``: the engine cannot tell what the needle meets (a failed computation, a zone the model
   does not contain, tissue beyond the modelled body): treat as danger, never as nothing happened.
 
@@ -40,7 +42,7 @@ from .report import UNMODELLED
 from .tolerances import FLOOR_GUARD, SAME_DEPTH_MM
 
 KINDS = ("bone_contact", "nerve_margin", "nerve_contact", "vessel_puncture", "haematoma_compression",
-         "pleura_puncture", "twitch", "unknown")
+         "pleura_puncture", "danger_contact", "twitch", "unknown")
 
 #: Radius (mm) around a trigger point within which the tip, inside the target muscle, elicits a
 #: local twitch response. NeedleSafe's teaching choice, not a measured figure: a myofascial trigger
@@ -358,6 +360,12 @@ def _events_for(engine, needle: Needle, previous, target, report, margins: dict)
                 punctures.append((s.name, t, np.asarray(where, float)))
             else:
                 pleura_hits.append((t, s.name, where))
+        elif s.critical and s.role not in ("bone", "skin", "muscle", UNMODELLED):
+            t = ps.first_within(i, ps.r, depth)
+            if t <= depth:
+                out.append(Event("danger_contact", s.name, depth_floor_mm(t),
+                                 f"The needle touches {s.name.replace('_', ' ')}, a danger structure. Withdraw.",
+                                 _pt(ps.at(t)), ps.nearest(i, ps.at(t)), detail={"exact_depth_mm": float(t)}))
         elif s.role == UNMODELLED:
             t = ps.first_within(i, max(s.margin_mm, 0.0) + ps.r, depth)
             if t <= depth:

@@ -317,3 +317,14 @@ def test_exercise_margins_raise_the_nerve_margin(nerve_scene):
     assert evs[0].depth_mm == pytest.approx(40 - 5 - 5 - NEEDLE_R, abs=0.01) and evs[0].detail["margin_mm"] == 5.0
     assert events_for(nerve_scene, n, margins={"sciatic_nerve": 1.0}) == []  # never lowered
     assert kinds(events_along(nerve_scene, [n], margins={"sciatic_nerve": 5.0})) == kinds(evs)
+
+
+def test_other_danger_structures_are_a_contact():
+    kidney = structure("kidney", "other", box_mesh((-30, -60, -30), (30, -20, 30)), critical=True, margin=5.0)
+    gut = structure("bowel", "other", box_mesh((-30, -100, -30), (30, -70, 30)), critical=False)
+    eng = ClearanceEngine(scene_of(structure("skin", "skin", SKIN), kidney, gut))
+    evs = events_for(eng, Needle((0, 40, 0), (0, -1, 0), 59, 150))
+    assert evs == []
+    evs = events_for(eng, Needle((0, 40, 0), (0, -1, 0), 120, 150))
+    assert kinds(evs) == [("danger_contact", "kidney")]  # the non-critical structure gives none
+    assert evs[0].depth_mm == pytest.approx(60 - NEEDLE_R)
