@@ -32,6 +32,7 @@ from .conftest import REPO, box_mesh
 
 BOX = box_mesh((0, 0, 0), (40, 30, 20))
 EXERCISE = json.loads((REPO / "app" / "exercises" / "gluteal-piriformis.json").read_text())
+TRIAGE = json.loads((REPO / "app" / "triage" / "burning-pain-back-of-leg.json").read_text())
 DEEP = "[" * 2000 + "]" * 2000
 HUGE = int("9" * 400)  # beyond a float; str <-> int within Python's 4300-digit limit
 SPARSE = 3 * 2**30  # a sparse file this large holds no data on disk
@@ -270,6 +271,49 @@ def _student_log(make):
     return setup
 
 
+def triage_case(change=None, make=None):
+    """`triage --case FILE --answer refer` of a shipped case with `change(data)` applied, or a file
+    `make(path)` makes."""
+    def setup(tmp):
+        path = tmp / "t.json"
+        if make is not None:
+            make(path)
+        else:
+            data = json.loads(json.dumps(TRIAGE))
+            out = change(data)
+            _json(path, data if out is None else out)
+        return ["triage", "--case", str(path), "--answer", "refer"], str(path)
+    return setup
+
+
+GOOD_TRIAGE = {"kind": "triage", "time": "2026-01-01T10:00:00+00:00", "student": "Bo",
+               "case": "burning-pain-back-of-leg", "title": "Burning pain", "region": "gluteal",
+               "event": "nerve_contact", "answer": "refer", "correct_action": "refer",
+               "score": {"score": 100, "passed": True, "verdict": "correct", "feedback": ["Correct."]}}
+
+
+def triage_line(change):
+    """`attempts LOG` of a log whose second line is a triage record with `change` applied; the attempts
+    on the first and third lines are still listed."""
+    def setup(tmp):
+        path = tmp / "log.jsonl"
+        bad = json.loads(json.dumps(GOOD_TRIAGE))
+        change(bad)
+        good2 = dict(GOOD_ATTEMPT, exercise="shoulder-upper-trapezius")
+        path.write_text(json.dumps(GOOD_ATTEMPT) + "\n" + json.dumps(bad) + "\n" + json.dumps(good2) + "\n")
+        return ["attempts", str(path)], f"{path}: line 2"
+    return setup
+
+
+def _triage_student_log(make):
+    def setup(tmp):
+        (tmp / "attempts").mkdir()
+        make(tmp / "attempts" / "Bo.jsonl")
+        return (["triage", "--case", "burning-pain-back-of-leg", "--answer", "refer", "--student", "Bo"],
+                str(tmp / "attempts" / "Bo.jsonl"))
+    return setup
+
+
 def _toml_deep(tmp):
     folder = _pack(tmp)
     (folder / "pack.json").unlink()
@@ -411,6 +455,55 @@ CORPUS = [
     Bad("report of a log that is a FIFO", "attempt log", log_file(_fifo, "report"), "not a regular file"),
     Bad("report of a log whose pack is a number", "attempt log",
         log_file(lambda p: _json(p, json.dumps(dict(GOOD_ATTEMPT, pack=5))), "report"), "0 valid attempts"),
+
+    # ----- triage cases (triage --case FILE) and triage lines of an attempt log
+    Bad("triage case is not JSON", "triage", triage_case(make=lambda p: p.write_text("{not json")), "not valid JSON"),
+    Bad("triage case is a JSON list", "triage", triage_case(lambda d: [d]), "not a NeedleSafe triage case"),
+    Bad("triage case is a FIFO", "triage", triage_case(make=_fifo), "not a regular file"),
+    Bad("triage case is /dev/zero", "triage", triage_case(make=_zero), "not a regular file"),
+    Bad("triage case is a directory", "triage", triage_case(make=_dir), "not a regular file"),
+    Bad("triage case is huge", "triage", triage_case(make=_sparse), "too large"),
+    Bad("triage case nested 2000 deep", "triage", triage_case(make=lambda p: _json(p, DEEP)), "nested too deeply"),
+    Bad("triage case is not UTF-8", "triage", triage_case(make=lambda p: p.write_bytes(b'{"id": "\xff"}')), "UTF-8"),
+    Bad("triage case has a 5000-digit number", "triage",
+        triage_case(make=lambda p: p.write_text('{"version": ' + "9" * 5000 + "}")), "not valid JSON"),
+    Bad("triage case version has 400 digits", "triage", triage_case(_set("version", HUGE)), "version"),
+    Bad("triage case from the future", "triage", triage_case(_set("version", 2)), "version 2"),
+    Bad("triage case answer is a huge number", "triage", triage_case(_set("answer", HUGE)), "'answer'"),
+    Bad("triage case answer is not an action", "triage", triage_case(_set("answer", "pray")), "'answer'"),
+    Bad("triage case answer is missing", "triage", triage_case(lambda d: d.pop("answer") and None), "'answer'"),
+    Bad("triage case title is a number", "triage", triage_case(_set("title", 5)), "'title'"),
+    Bad("triage case title is very long", "triage", triage_case(_set("title", "x" * 5000)), "too long"),
+    Bad("triage case id has spaces", "triage", triage_case(_set("id", "a case")), "'id'"),
+    Bad("triage case patient is a list", "triage", triage_case(_set("patient", ["ouch"])), "'patient'"),
+    Bad("triage case patient says nothing", "triage", triage_case(lambda d: d["patient"].pop("says") and None),
+        "'says'"),
+    Bad("triage case region is unknown", "triage", triage_case(_set("region", "atlas:elbow")), "not a region"),
+    Bad("triage case region is a number", "triage", triage_case(_set("region", 7)), "'region'"),
+    Bad("triage case event is unknown", "triage", triage_case(_set("event", "explosion")), "'event'"),
+    Bad("triage case choices name an unknown action", "triage", triage_case(_set("choices.pray", "x")),
+        "unknown action"),
+    Bad("triage case red flags are text", "triage", triage_case(_set("red_flags", "fever")), "'red_flags'"),
+    Bad("triage case has no sources", "triage", triage_case(_set("sources", [])), "'sources'"),
+    Bad("triage case source is an object", "triage", triage_case(_set("sources", [{}])), "sources[0]"),
+    Bad("triage case basis is missing", "triage", triage_case(lambda d: d.pop("basis") and None), "'basis'"),
+    Bad("triage case path holds NUL", "triage", args(["triage", "--case", "t\0.json", "--answer", "refer"], "t"),
+        "NUL"),
+    Bad("triage case id is unknown", "triage", args(["triage", "--case", "no-such-case", "--answer", "refer"],
+        "no-such-case"), "no triage case"),
+    Bad("triage answer is not an action", "triage",
+        args(["triage", "--case", "burning-pain-back-of-leg", "--answer", "pray"], "--answer"), "not an action"),
+    Bad("triage answer without a case", "triage", args(["triage", "--answer", "refer"], "--case"), "--answer"),
+    *[Bad(f"triage --student whose log is {label}", "triage", _triage_student_log(make), "not a regular file")
+      for label, make in [("a FIFO", _fifo), ("a directory", _dir)]],
+    *[Bad(f"triage log line {field} is {label}", "triage", triage_line(_set(field, value)), message, rc=0,
+          out="shoulder-upper-trapezius")
+      for field, value, label, message in [
+          ("answer", "pray", "not an action", "'answer'"), ("case", 5, "a number", "'case'"),
+          ("score.score", HUGE, "400 digits", "score.score"), ("score.passed", "yes", "text", "score.passed"),
+          ("score.feedback", "good", "text", "score.feedback"), ("region", ["gluteal"], "a list", "'region'"),
+          ("kind", "sermon", "an unknown kind", "unknown record kind"), ("kind", [1], "a list", "record kind"),
+      ]],
 
     # ----- import override files
     Bad("overrides is a FIFO", "overrides", overrides(make=_fifo), "not a regular file"),
@@ -578,7 +671,7 @@ def test_corpus_size():
     kinds = [b.kind for b in CORPUS]
     assert len(set(kinds)) == len(kinds) >= 60
     assert {b.area for b in CORPUS} == {"pack", "scenario", "exercise", "attempt log", "overrides", "arguments",
-                                        "output"}
+                                        "output", "triage"}
 
 
 # ----- numbers that overflow or underflow never reach geometry -----------------------------------------
