@@ -157,8 +157,9 @@ class Event:
     point        : (3,) mm LPS, the needle's tip when it happened, or None
     structure_point : (3,) mm LPS, the nearest point of the structure there (where the window lights it)
     territory    : for nerve events, where the patient feels it (NERVE_TERRITORIES)
-    detail       : kind-specific numbers and text (the trigger point; the haematoma's seconds and
-                   distances; the pneumothorax timeline ...)
+    detail       : ``exact_depth_mm`` (the depth before rounding) and kind-specific numbers and text
+                   (the trigger point; the haematoma's seconds and distances; the pneumothorax
+                   timeline ...)
     """
 
     kind: str
@@ -186,7 +187,7 @@ def _pt(x) -> list:
 
 
 def _order(e: Event) -> tuple:
-    return (e.depth_mm, KINDS.index(e.kind))
+    return (e.detail.get("exact_depth_mm", e.depth_mm), KINDS.index(e.kind))
 
 
 def _nerve_contact_message(name: str) -> tuple[str, str]:
@@ -324,7 +325,7 @@ def _events_for(engine, needle: Needle, previous, target, report, margins: dict)
         i = next(k for k, st in enumerate(engine.structures) if st.name == bone)
         out.append(Event("bone_contact", bone, depth_floor_mm(stop),
                          f"Firm stop: the needle rests on {bone.replace('_', ' ')}; it cannot go deeper.",
-                         _pt(ps.at(stop)), ps.nearest(i, ps.at(stop)), detail={"bone_stop_mm": float(stop)}))
+                         _pt(ps.at(stop)), ps.nearest(i, ps.at(stop)), detail={"exact_depth_mm": float(stop)}))
     punctures = []
     pleura_hits = []  # (depth, name, point) of every pleura or lung surface the needle meets
     for i, s in enumerate(engine.structures):
@@ -390,17 +391,18 @@ def _events_for(engine, needle: Needle, previous, target, report, margins: dict)
     if exit_mm is not None and depth > exit_mm:
         out.append(Event("unknown", None, depth_floor_mm(exit_mm),
                          "Unknown tissue: the needle leaves the modelled body; what lies at its tip is not "
-                         "modelled: treat as danger.", _pt(ps.at(exit_mm))))
+                         "modelled: treat as danger.", _pt(ps.at(exit_mm)),
+                         detail={"exact_depth_mm": float(exit_mm)}))
     if rep.level == "unknown" and not any(e.kind == "unknown" for e in out):
         why = "; ".join(rep.errors) or "the model cannot tell what lies at the tip"
         out.append(Event("unknown", None, depth_floor_mm(depth), f"Unknown: {why}: treat as danger.",
-                         _pt(ps.at(depth))))
+                         _pt(ps.at(depth)), detail={"exact_depth_mm": float(depth)}))
     if previous is not None and _same_line(previous, needle):
-        before = previous.depth_mm if stop is None else min(previous.depth_mm, stop)
-        done = depth_floor_mm(before)
         if previous.depth_mm >= needle.depth_mm:
             return []
-        out = [e for e in out if e.depth_mm > done]
+        before = previous.depth_mm if stop is None else min(previous.depth_mm, stop)
+        # what happened up to the previous tip has fired already (a bone the tip rested on included)
+        out = [e for e in out if e.detail["exact_depth_mm"] > before]
     return sorted(out, key=_order)
 
 
@@ -425,8 +427,8 @@ def _haematoma_events(ps: _Pass, punctures) -> list:
                 f"{HAEMATOMA_NERVE_MM:g} mm of the nerve and may compress it (teaching model). Press on the "
                 "site and watch for numbness or weakness.",
                 _pt(where), _pt(q), nerve_territory(s.name)[0],
-                {"vessel": vessel, "nerve_distance_mm": float(dist), "seconds_to_reach": float(seconds),
-                 "haematoma_radius_mm": radius, "within_mm": HAEMATOMA_NERVE_MM}))
+                {"exact_depth_mm": float(t), "vessel": vessel, "nerve_distance_mm": float(dist),
+                 "seconds_to_reach": float(seconds), "haematoma_radius_mm": radius, "within_mm": HAEMATOMA_NERVE_MM}))
     return out
 
 

@@ -328,3 +328,27 @@ def test_other_danger_structures_are_a_contact():
     evs = events_for(eng, Needle((0, 40, 0), (0, -1, 0), 120, 150))
     assert kinds(evs) == [("danger_contact", "kidney")]  # the non-critical structure gives none
     assert evs[0].depth_mm == pytest.approx(60 - NEEDLE_R)
+
+
+def test_previous_within_the_last_hundredth(nerve_scene):
+    """An event between the previous tip and this one fires even when both round to the same 0.01 mm."""
+    line = ((0, 40, 1), (0, -1, 0))  # the margin at 40 - sqrt(8.15² - 1) = 31.9116 mm
+    exact = next(e for e in events_for(nerve_scene, Needle(*line, 40, 60))
+                 if e.kind == "nerve_margin").detail["exact_depth_mm"]
+    before, after = (Needle(*line, exact + dt, 60) for dt in (-2e-4, 2e-4))
+    assert depth_floor_mm(before.depth_mm) == depth_floor_mm(after.depth_mm)
+    assert kinds(events_for(nerve_scene, after, previous=before)) == [("nerve_margin", "sciatic_nerve")]
+    assert events_for(nerve_scene, after, previous=after) == []
+    # resting on a bone: pushed again, no new firm stop
+    on_bone = Needle((0, 40, 30), (0, -1, 0), 65, 75)
+    assert kinds(events_for(nerve_scene, on_bone, previous=on_bone.at_depth(59))) == [("bone_contact", "hip_bone")]
+    assert events_for(nerve_scene, on_bone.at_depth(70), previous=on_bone) == []
+
+
+def test_every_event_has_its_exact_depth(vessel_scene, muscle_scene, nerve_scene):
+    evs = (events_for(vessel_scene, Needle((0, 40, 0), (0, -1, 0), 40, 60))
+           + events_for(muscle_scene, Needle((0, 40, 3), (0, -1, 0), 22, 60))
+           + events_for(nerve_scene, Needle((0, 40, 30), (0, -1, 0), 70, 75)))
+    assert {e.kind for e in evs} == {"vessel_puncture", "haematoma_compression", "twitch", "bone_contact"}
+    for e in evs:
+        assert e.depth_mm == depth_floor_mm(e.detail["exact_depth_mm"])
