@@ -312,7 +312,8 @@ def events_for(engine, needle: Needle, previous: Needle | None = None, target=No
         return _events_for(engine, needle, previous, target, report, margins or {})
     except Exception as exc:  # noqa: BLE001 - a failure must read as unknown, never as "nothing happened"
         return [Event("unknown", None, 0.0, f"The engine could not tell what the needle meets ({exc}): "
-                                            "treat as danger.", _pt(needle.entry_lps))]
+                                            "treat as danger.", _pt(needle.entry_lps),
+                      detail={"exact_depth_mm": 0.0, "error": str(exc)})]
 
 
 def _events_for(engine, needle: Needle, previous, target, report, margins: dict) -> list:

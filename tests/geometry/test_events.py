@@ -264,6 +264,7 @@ def test_unmodelled_zone_and_failures_read_unknown():
 
     evs = events_for(Broken(), Needle((0, 0, 0), (0, 0, 1), 5, 50))
     assert [e.kind for e in evs] == ["unknown"] and "treat as danger" in evs[0].message
+    assert evs[0].detail == {"exact_depth_mm": 0.0, "error": "no scene"}
 
 
 def test_leaving_the_model_reads_unknown():
