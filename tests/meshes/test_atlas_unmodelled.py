@@ -21,9 +21,10 @@ from needlesafe.meshes.types import PackError, faces_closed, signed_volume
 
 #: region -> the zones it must hold (name prefix "unmodelled_")
 ZONES = {
-    "anterior_lateral_neck": ["subclavian_artery_r", "subclavian_artery_3rd_part_r",
-                              "vertebral_artery_c6_c3_r", "vertebral_artery_c3_c1_r"],
-    "neck_shoulder": ["subclavian_artery_r", "subclavian_artery_3rd_part_r"],
+    "anterior_lateral_neck": ["subclavian_artery_r", "subclavian_artery_3rd_part_r", "subclavian_vein_r",
+                              "subclavian_vein_medial_r", "vertebral_artery_c6_c3_r", "vertebral_artery_c3_c1_r"],
+    "neck_shoulder": ["subclavian_artery_r", "subclavian_artery_3rd_part_r", "subclavian_vein_r",
+                      "subclavian_vein_medial_r"],
     "posterior_neck": [f"vertebral_artery_{part}_{side}" for side in "rl"
                        for part in ("c6_c3", "c3_c1", "atlas", "atlas_groove", "arch")],
     "gluteal": ["superior_gluteal_vessels_r", "inferior_gluteal_vessels_r"],
@@ -132,6 +133,18 @@ def test_subclavian_zone_lies_on_the_upper_surface_of_the_first_rib(scenes, regi
     # the third part ends over the rib's outer border, where the atlas axillary artery begins
     end = axis(scene, "unmodelled_subclavian_artery_3rd_part_r")[1]
     assert end[0] <= rib.vertices[:, 0].min() + 1.0
+    # the vein crosses the rib too, in front of the artery (the anterior scalene between them), and
+    # joins the internal jugular vein
+    vein = scene.structure("unmodelled_subclavian_vein_r")
+    d, _ = surface_distance(vein.vertices, vein.faces, rib.vertices, rib.faces)
+    assert d <= 0.5
+    vein_on_rib = axis(scene, "unmodelled_subclavian_vein_r")[1]
+    assert vein_on_rib[1] < groove[1] - 8.0  # anterior (-y) to the artery
+    if "internal_jugular_vein_r" in {s.name for s in scene.structures}:
+        medial = scene.structure("unmodelled_subclavian_vein_medial_r")
+        jugular = scene.structure("internal_jugular_vein_r")
+        d, _ = surface_distance(medial.vertices, medial.faces, jugular.vertices, jugular.faces)
+        assert d <= 1.0
     # the lowest trunk of the plexus lies behind (posterior to) the artery on the rib
     if "inferior_trunk_of_brachial_plexus_r" in {s.name for s in scene.structures}:
         trunk = scene.structure("inferior_trunk_of_brachial_plexus_r").vertices
