@@ -311,3 +311,14 @@ def test_cli_end_of_input_scores_nothing(monkeypatch, attempts_dir, capsys):
     monkeypatch.setattr("builtins.input", eof)
     assert main(["triage", "--student", "Di"]) == 1  # a random case, no answer
     assert "nothing scored" in capsys.readouterr().out and not log_path("Di").exists()
+
+
+def test_triage_never_imports_qt():
+    """`needlesafe triage` runs without a display: no Qt binding and none of the window's modules
+    (checked in a fresh interpreter)."""
+    from .test_cli import run_fresh_listing_gui
+
+    argv = ["triage", "--case", "bruise-after-needling", "--answer", "reassure"]
+    proc = run_fresh_listing_gui(f"from needlesafe.app.cli import main\nrc = main({argv!r})")
+    assert proc.returncode == 0, proc.stderr
+    assert "GUI []" in proc.stdout and "100/100, correct" in proc.stdout
