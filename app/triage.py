@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from needlesafe.geometry.events import KINDS
 from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import read_json
 
@@ -52,13 +53,12 @@ ACTION_TEXT = {
     "refer": "Refer for medical follow-up (a doctor sees the patient; today when it is urgent)",
     "emergency": "Emergency: call emergency services / send to the emergency department now",
 }
-#: Engine event kinds a case can be linked to (geometry/events.py emits these), "none" for none.
-EVENT_KINDS = ("bone_contact", "twitch", "nerve_margin", "nerve_contact", "vessel_puncture",
-               "haematoma_compression", "pleura_puncture", "none")
+#: Engine event kinds a case can be linked to (the kinds geometry/events.py emits), "none" for none.
+EVENT_KINDS = (*KINDS, "none")
 #: Most serious first: after an attempt with several events the debrief asks about the first one a
 #: case exists for.
-EVENT_SEVERITY = ("pleura_puncture", "nerve_contact", "haematoma_compression", "vessel_puncture",
-                  "nerve_margin", "bone_contact", "twitch")
+EVENT_SEVERITY = ("pleura_puncture", "nerve_contact", "danger_contact", "haematoma_compression", "vessel_puncture",
+                  "unknown", "nerve_margin", "bone_contact", "twitch")
 BASES = ("teaching case", "case report")
 #: Points for an answer `k` steps more urgent than the right one (k >= 1); under-triage earns 0.
 OVER_TRIAGE_POINTS = {1: 50}
@@ -140,15 +140,16 @@ def region_names() -> list[str]:
     from needlesafe.meshes.atlas.recipe import recipe_ids
     from needlesafe.meshes.builtin import REGIONS
 
-    return ["default", *REGIONS, *(f"atlas:{r}" for r in recipe_ids())]
+    return [*REGIONS, *(f"atlas:{r}" for r in recipe_ids())]
 
 
 def region_of_pack(pack: str) -> str:
     """The region a pack name belongs to: "atlas:gluteal:lean" -> "atlas:gluteal", "shoulder:high"
-    -> "shoulder"; any other name (an imported pack) is returned as it is."""
+    -> "shoulder", "default" -> "gluteal"; any other name (an imported pack) is returned as it is."""
+    from needlesafe.meshes.builtin import ALIASES
     from needlesafe.meshes.habitus import HABITUS_PRESETS
 
-    parts = str(pack).split(":")
+    parts = str(ALIASES.get(pack, pack)).split(":")
     if len(parts) >= 2 and parts[-1] in HABITUS_PRESETS:
         parts = parts[:-1]
     return ":".join(parts)

@@ -10,6 +10,7 @@ from needlesafe.app.cli import main
 from needlesafe.app.exercises import TRIAGE_ACTIONS, append_attempt, log_path, read_attempts
 from needlesafe.app.triage import (
     EVENT_KINDS,
+    EVENT_SEVERITY,
     TriageError,
     builtin_cases,
     case_for_event,
@@ -77,8 +78,17 @@ def test_the_cases_cover_the_issue(cases):
     assert len(cases) >= 12
     assert {k: by_id[k].answer for k in REQUIRED} == REQUIRED
     assert {c.answer for c in cases} == set(TRIAGE_ACTIONS)
-    # every engine event but "none" has a case the debrief can ask
-    assert {c.event for c in cases} == set(EVENT_KINDS)
+    # each event the issue names has a case the debrief can ask; "none": reactions no event explains
+    issue = {"bone_contact", "twitch", "nerve_margin", "nerve_contact", "vessel_puncture", "haematoma_compression",
+             "pleura_puncture", "none"}
+    assert issue <= {c.event for c in cases} <= set(EVENT_KINDS)
+
+
+def test_event_kinds_are_the_engines():
+    from needlesafe.geometry.events import KINDS
+
+    assert set(EVENT_KINDS) == {*KINDS, "none"}
+    assert set(EVENT_SEVERITY) == set(KINDS)  # every engine event has a place in the debrief's order
 
 
 def test_published_case_reports_are_cited(cases):
@@ -243,7 +253,7 @@ def test_case_for_events_asks_about_the_most_serious(cases):
 
 @pytest.mark.parametrize("pack, region", [("atlas:gluteal:lean", "atlas:gluteal"), ("shoulder:high", "shoulder"),
                                           ("gluteal", "gluteal"), ("atlas:upper_arm", "atlas:upper_arm"),
-                                          ("my-pack", "my-pack")])
+                                          ("my-pack", "my-pack"), ("default", "gluteal")])
 def test_region_of_pack(pack, region):
     assert region_of_pack(pack) == region
 
