@@ -7,7 +7,7 @@ import json
 import pytest
 
 from needlesafe.app.cli import main
-from needlesafe.app.exercises import TRIAGE_ACTIONS, append_attempt, log_path, read_attempts
+from needlesafe.app.exercises import TRIAGE_ACTIONS, append_attempt, builtin_exercises, log_path, read_attempts
 from needlesafe.app.triage import (
     EVENT_KINDS,
     EVENT_SEVERITY,
@@ -332,3 +332,30 @@ def test_triage_never_imports_qt():
     proc = run_fresh_listing_gui(f"from needlesafe.app.cli import main\nrc = main({argv!r})")
     assert proc.returncode == 0, proc.stderr
     assert "GUI []" in proc.stdout and "100/100, correct" in proc.stdout
+
+
+BUILTIN_EXERCISES = [p for p in builtin_exercises() if not p.stem.startswith("atlas-")]
+
+
+@pytest.mark.parametrize("path", BUILTIN_EXERCISES, ids=[p.stem for p in BUILTIN_EXERCISES])
+def test_the_debrief_asks_about_the_classic_mistake(path, cases):
+    """Each built-in exercise's classic mistake, replayed by the engine, causes events; the debrief's
+    question is a case about the most serious of them, in that region (for a nerve: that nerve)."""
+    from needlesafe.app.exercise_check import mistake_needle
+    from needlesafe.app.exercises import load_exercise
+    from needlesafe.geometry.clearance import ClearanceEngine
+    from needlesafe.geometry.events import events_along
+    from needlesafe.meshes.resolve import load_pack
+
+    ex = load_exercise(path)
+    pack = f"{ex.pack}:{ex.classic_mistake['habitus']}" if ex.classic_mistake.get("habitus") else ex.pack
+    scene = load_pack(pack)
+    ex = load_exercise(path, scene)
+    engine = ClearanceEngine(scene)
+    events = events_along(engine, [mistake_needle(ex, engine)], target=ex.target_name, margins=ex.clearance_mm)
+    case = case_for_events(events, pack, cases)
+    assert case is not None, [(e.kind, e.structure) for e in events]
+    worst = next(k for k in EVENT_SEVERITY if any(e.kind == k for e in events))
+    assert case.event == worst and region_of_pack(pack) in case.regions
+    if case.structure:
+        assert any(case.structure in (e.structure or "") for e in events if e.kind == worst)
