@@ -84,9 +84,9 @@ PNEUMOTHORAX_ADVICE = ("Tell the patient what to watch for over the next days; c
 NERVE_TERRITORIES = (
     (r"posterior_femoral_cutaneous", "the back of the thigh", None),
     (r"lateral_femoral_cutaneous", "the outer front of the thigh", None),
-    (r"superior_gluteal", "deep in the buttock and the side of the hip",
+    (r"superior_gluteal", "the buttock and the side of the hip (a deep ache)",
      "weakness of the hip abductors (gluteus medius and minimus): a limp"),
-    (r"inferior_gluteal", "deep in the buttock", "weakness of gluteus maximus"),
+    (r"inferior_gluteal", "the buttock (a deep ache)", "weakness of gluteus maximus"),
     (r"pudendal", "the perineum and genitals", None),
     (r"sciatic", "the back of the thigh, the leg and the foot", None),
     (r"common_(fibular|peroneal)", "the outer leg and the top of the foot", None),
@@ -100,9 +100,9 @@ NERVE_TERRITORIES = (
     (r"axillary", "the outer shoulder, over the deltoid", "weakness lifting the arm to the side"),
     (r"accessory", None, "weakness of the shoulder shrug (trapezius)"),
     (r"long_thoracic", None, "a winging shoulder blade (serratus anterior)"),
-    (r"dorsal_scapular", "between the shoulder blades", "weakness of the rhomboids and levator scapulae"),
-    (r"suprascapular", "deep in the back of the shoulder", "weakness lifting and turning the arm out"),
-    (r"intercostal", "around the chest wall along the rib", None),
+    (r"dorsal_scapular", "the area between the shoulder blades", "weakness of the rhomboids and levator scapulae"),
+    (r"suprascapular", "the back of the shoulder (a deep ache)", "weakness lifting and turning the arm out"),
+    (r"intercostal", "the chest wall along the rib", None),
     (r"iliohypogastric", "the lower abdomen and the side of the buttock", None),
     (r"occipital", "the back of the scalp", None),
     (r"phrenic", "the tip of the shoulder", "weakness of the diaphragm"),
@@ -182,6 +182,13 @@ class Event:
         return asdict(self)
 
 
+def _the(name: str) -> str:
+    """A structure's name in a sentence: 'sciatic_nerve_r' -> 'the sciatic nerve (right)'."""
+    words = [w for w in str(name).split("_") if w]
+    side = {"r": " (right)", "l": " (left)"}.get(words[-1], "") if len(words) > 1 else ""
+    return "the " + " ".join(words[:-1] if side else words) + side
+
+
 def _pt(x) -> list:
     return [float(v) for v in x]
 
@@ -192,7 +199,7 @@ def _order(e: Event) -> tuple:
 
 def _nerve_contact_message(name: str) -> tuple[str, str]:
     territory, motor = nerve_territory(name)
-    label = name.replace("_", " ")
+    label = _the(name)[4:]
     if territory == ALONG_THE_NERVE and motor is None:
         text = f"Electric pain along the nerve ({label}): the needle touches it. Withdraw at once."
     elif motor is not None and territory == ALONG_THE_NERVE:
@@ -325,7 +332,7 @@ def _events_for(engine, needle: Needle, previous, target, report, margins: dict)
     if stop is not None and needle.depth_mm >= stop - SAME_DEPTH_MM:
         i = next(k for k, st in enumerate(engine.structures) if st.name == bone)
         out.append(Event("bone_contact", bone, depth_floor_mm(stop),
-                         f"Firm stop: the needle rests on {bone.replace('_', ' ')}; it cannot go deeper.",
+                         f"Firm stop: the needle rests on {_the(bone)}; it cannot go deeper.",
                          _pt(ps.at(stop)), ps.nearest(i, ps.at(stop)), detail={"exact_depth_mm": float(stop)}))
     punctures = []
     pleura_hits = []  # (depth, name, point) of every pleura or lung surface the needle meets
@@ -337,7 +344,7 @@ def _events_for(engine, needle: Needle, previous, target, report, margins: dict)
                 if t <= depth:
                     out.append(Event("nerve_margin", s.name, depth_floor_mm(t),
                                      f"Sharp, electric sensation: the needle is within {margin:g} mm of "
-                                     f"{s.name.replace('_', ' ')}. Stop and withdraw slightly.",
+                                     f"{_the(s.name)}. Stop and withdraw slightly.",
                                      _pt(ps.at(t)), ps.nearest(i, ps.at(t)), nerve_territory(s.name)[0],
                                      {"margin_mm": margin, "exact_depth_mm": float(t)}))
             t = ps.first_within(i, ps.r, depth)
@@ -352,7 +359,7 @@ def _events_for(engine, needle: Needle, previous, target, report, margins: dict)
                 continue
             where = ps.nearest(i, ps.at(t))
             if s.role == "vessel":
-                label = s.name.replace("_", " ")
+                label = _the(s.name)
                 out.append(Event("vessel_puncture", s.name, depth_floor_mm(t),
                                  f"Bleeding: the needle punctures {label}. Withdraw and press on the site; "
                                  "a haematoma grows around the puncture.", _pt(ps.at(t)), where,
@@ -366,21 +373,21 @@ def _events_for(engine, needle: Needle, previous, target, report, margins: dict)
             t = ps.first_within(i, ps.r, depth)
             if t <= depth:
                 out.append(Event("danger_contact", s.name, depth_floor_mm(t),
-                                 f"The needle touches {s.name.replace('_', ' ')}, a danger structure. Withdraw.",
+                                 f"The needle touches {_the(s.name)}, a danger structure. Withdraw.",
                                  _pt(ps.at(t)), ps.nearest(i, ps.at(t)), detail={"exact_depth_mm": float(t)}))
         elif s.role == UNMODELLED:
             t = ps.first_within(i, max(s.margin_mm, 0.0) + ps.r, depth)
             if t <= depth:
                 note = next((row.note for row in rep.structures if row.name == s.name and row.note), None)
                 out.append(Event("unknown", s.name, depth_floor_mm(t),
-                                 f"Unknown tissue: the needle enters {s.name.replace('_', ' ')}, which the model does "
+                                 f"Unknown tissue: the needle enters {_the(s.name)}, which the model does "
                                  f"not contain ({note or 'not modelled'}): treat as danger.",
                                  _pt(ps.at(t)), ps.nearest(i, ps.at(t)), detail={"exact_depth_mm": float(t)}))
     if pleura_hits:  # one puncture per pass: the first of the pleura and lung surfaces it meets
         pleura_hits.sort(key=lambda h: h[0])
         t, name, where = pleura_hits[0]
         out.append(Event("pleura_puncture", name, depth_floor_mm(t),
-                         f"No pain at the time: the needle has entered {name.replace('_', ' ')}. A pneumothorax may "
+                         f"No pain at the time: the needle has entered {_the(name)}. A pneumothorax may "
                          "follow — chest pain, breathlessness, dry cough — within minutes to days. "
                          + PNEUMOTHORAX_ADVICE, _pt(ps.at(t)), where,
                          detail={"exact_depth_mm": float(t),
@@ -423,8 +430,8 @@ def _haematoma_events(ps: _Pass, punctures) -> list:
                 continue
             out.append(Event(
                 "haematoma_compression", s.name, depth_floor_mm(t),
-                f"Haematoma warning: blood from {vessel.replace('_', ' ')} collects {dist:.0f} mm from "
-                f"{s.name.replace('_', ' ')}; within about {max(1, math.ceil(seconds))} s it is within "
+                f"Haematoma warning: blood from {_the(vessel)} collects {dist:.0f} mm from "
+                f"{_the(s.name)}; within about {max(1, math.ceil(seconds))} s it is within "
                 f"{HAEMATOMA_NERVE_MM:g} mm of the nerve and may compress it (teaching model). Press on the "
                 "site and watch for numbness or weakness.",
                 _pt(where), _pt(q), nerve_territory(s.name)[0],
@@ -448,7 +455,7 @@ def _twitch_events(ps: _Pass, target, depth: float) -> list:
         p = ps.at(t)
         out.append(Event("twitch", muscle, depth_floor_mm(t),
                          f"Local twitch response: the tip is within {TWITCH_RADIUS_MM:g} mm of the {tp.name} trigger "
-                         f"point{' in ' + muscle.replace('_', ' ') if muscle else ''}.",
+                         f"point{' in ' + _the(muscle) if muscle else ''}.",
                          _pt(p), _pt(tp.point),
                          detail={"trigger_point": tp.name,
                                  "distance_mm": float(np.linalg.norm(p - np.asarray(tp.point, float))),
