@@ -3,7 +3,7 @@
 A triage case is a JSON file an instructor can write without code (the shipped ones are in
 app/triage/, one case a file)::
 
-    {"format": "needlesafe-triage", "version": 1, "id": "sciatic-burning-after-gluteal",
+    {"format": "needlesafe-triage", "version": 1, "id": "burning-pain-back-of-leg",
      "title": "Burning pain down the back of the leg",
      "patient": {"says": "...", "when": "three days after the session", "after": "piriformis, right buttock"},
      "region": ["gluteal", "atlas:gluteal"], "event": "nerve_contact", "structure": "sciatic",
