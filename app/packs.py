@@ -4,12 +4,10 @@ meshes, danger shells) in its `views` dictionary, so it is cached with the pack.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
-from needlesafe.geometry.placement import initial_needle
 from needlesafe.meshes.builtin import cache_dir, is_builtin, parse_name
 from needlesafe.meshes.errors import PackError
 from needlesafe.meshes.resolve import load_pack
@@ -98,16 +96,50 @@ def region_choices(atlas: bool | None = None) -> list[RegionChoice]:
     return sorted(out, key=lambda c: (c.area, c.key.startswith(ATLAS_PREFIX) is False, c.label))
 
 
-@dataclass
 class PreparedPack:
-    """A pack ready to show: its scene, its engine and a first 50 mm needle."""
+    """A pack ready to show: its scene now; its engine and a first 50 mm needle when first asked for.
 
-    key: str
-    scene: AnatomyScene
-    engine: ClearanceEngine
-    start: Needle
-    stamp: object = None
-    views: dict = field(default_factory=dict)  # what views derive from the pack, cached with it
+    The engine (numba's compiled kernels and the BVH) takes about a second to load on a cold start,
+    and nothing about drawing the anatomy needs it: the window shows the region first and asks for
+    the engine after the first frame. `engine` and `start` raise PackError when the engine cannot
+    be made."""
+
+    def __init__(self, key: str, scene: AnatomyScene, engine=None, start: Needle | None = None, stamp=None):
+        self.key = key
+        self.scene = scene
+        self._engine = engine
+        self._start = start
+        self.stamp = stamp
+        self.views: dict = {}  # what views derive from the pack, cached with it
+
+    @property
+    def engine_ready(self) -> bool:
+        return self._engine is not None and self._start is not None
+
+    @property
+    def engine(self):
+        """The pack's `ClearanceEngine`, made on first use (trees kept between runs)."""
+        if self._engine is None:
+            # imported here: numba's kernels load with the engine, after the first frame
+            from needlesafe.geometry.clearance import ClearanceEngine
+
+            try:
+                self._engine = ClearanceEngine(self.scene, cache_dir=cache_dir() / "bvh")
+            except (OSError, ValueError) as exc:
+                raise PackError(f"{self.key}: {exc}") from exc
+        return self._engine
+
+    @property
+    def start(self) -> Needle:
+        """A first 50 mm needle, 0.30 mm gauge, entering the skin (made on first use)."""
+        if self._start is None:
+            from needlesafe.geometry.placement import initial_needle  # with numba's kernels
+
+            try:
+                self._start = initial_needle(self.scene, 50.0, 0.30)
+            except (OSError, ValueError) as exc:
+                raise PackError(f"{self.key}: {exc}") from exc
+        return self._start
 
 
 _PREPARED: OrderedDict[str, PreparedPack] = OrderedDict()
@@ -125,8 +157,8 @@ def _stamp(key: str):
 
 
 def prepare_pack(source) -> PreparedPack:
-    """Load, validate and index a pack (cached: the last few packs open again at once). Raises
-    PackError naming the problem; nothing open is touched."""
+    """Load and validate a pack (cached: the last few packs open again at once); its engine is made
+    when first asked for. Raises PackError naming the problem; nothing open is touched."""
     try:
         key = pack_key(source)
     except (OSError, ValueError) as exc:
@@ -138,13 +170,11 @@ def prepare_pack(source) -> PreparedPack:
         return hit
     try:
         scene = load_pack(source)
-        engine = ClearanceEngine(scene, cache_dir=cache_dir() / "bvh")  # trees kept between runs
-        start = initial_needle(scene, 50.0, 0.30)
     except PackError:
         raise
     except (OSError, ValueError) as exc:
         raise PackError(f"{source}: {exc}") from exc
-    prepared = PreparedPack(key, scene, engine, start, stamp)
+    prepared = PreparedPack(key, scene, stamp=stamp)
     _PREPARED[key] = prepared
     while len(_PREPARED) > PACK_CACHE_SIZE:
         _PREPARED.popitem(last=False)

@@ -119,6 +119,10 @@ def path_sentence(report) -> str:
     return f"Along the path (mm): {hits or 'nothing within the needle length'}"
 
 
+#: the panel's headline while a cold start prepares the engine (the anatomy is drawn, no needle yet)
+PREPARING = "Overall: UNKNOWN — preparing the clearance engine…"
+
+
 def overall_sentence(report) -> str:
     return f"Overall: {report.level.upper()}"
 

@@ -109,6 +109,7 @@ class Session:
         gauge, length = needle_size(size)
         prepared = self.prepare(source)
         start = prepared.start
+        prepared.engine  # noqa: B018 - made now: an engine that cannot be made changes nothing
         self.install(prepared, Needle(start.entry_lps, start.direction, min(FIRST_DEPTH_MM, length), length, gauge))
         return prepared
 

@@ -7,11 +7,18 @@ import numpy as np
 
 from needlesafe.meshes.types import AnatomyScene
 
-from .bvh import TriangleBVH
 from .needle import Needle, NeedleError
 from .tolerances import COINCIDENT_MM
 
 POSTERIOR = np.array([0.0, 1.0, 0.0])
+
+
+def _bvh(vertices, faces):
+    # imported on first use: `aim` and `tilt` are plain numpy, and the window imports them before
+    # its first frame, while numba's kernels (with the BVH) load after it
+    from .bvh import TriangleBVH
+
+    return TriangleBVH(vertices, faces)
 
 
 def aim(entry, target) -> np.ndarray:
@@ -46,7 +53,7 @@ def skin_entry(scene: AnatomyScene, towards, from_direction=POSTERIOR, standoff_
     for s in scene.structures:
         if s.role != "skin":
             continue
-        t = TriangleBVH(s.vertices, s.faces).ray_hits(origin, d, 0.0)[0]
+        t = _bvh(s.vertices, s.faces).ray_hits(origin, d, 0.0)[0]
         best = min(best, t)
     return origin + best * d if math.isfinite(best) else None
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from .. import camera, readout
+from ..packs import prepare_pack
 from ..session import Session, needle_name
 from . import dialogs
 from .actions import ask_and_open, build_keys, build_menus, build_toolbars, sync_controls
@@ -40,7 +41,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     needle_changed = QtCore.Signal(object)
 
-    def __init__(self, pack="default", multi_samples: int = 0):
+    def __init__(self, pack="default", multi_samples: int = 0, staged: bool = False):
+        """`staged`: draw the region's anatomy first and open it fully in `finish_start`, after the
+        first frame (the app's cold start; numba's kernels load with the engine, about a second)."""
         super().__init__()
         self.setWindowTitle("NeedleSafe")
         self.resize(1280, 800)
@@ -85,7 +88,8 @@ class MainWindow(QtWidgets.QMainWindow):
         s.needle_changed.connect(self._on_needle)
         s.pins_changed.connect(self._on_pins)
         s.exercise_changed.connect(self._on_exercise)
-        if not self.open_pack(pack) and pack != "default":
+        self._pending = pack if staged and self._preview(pack) else None
+        if self._pending is None and not self.open_pack(pack) and pack != "default":
             self.open_pack("default")
         self.hint = dialogs.FirstHint.maybe(self.plotter.interactor, self.settings)
 
@@ -162,6 +166,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self.exercise_panel.show_exercise(ex)
         self.exercise_dock.show()
         self.exercise_dock.raise_()
+
+    def _preview(self, pack) -> bool:
+        """Draw `pack`'s anatomy before its engine exists; the panel says the clearance is not known
+        yet. False (nothing drawn) when the pack cannot be read: `open_pack` then says why."""
+        try:
+            prepared = prepare_pack(pack)
+        except dialogs.USER_ERRORS:
+            return False
+        self.scene_view.install(prepared, self.landmarks_action.isChecked())
+        self.layers.fill(prepared.scene, self.scene_view.opacities())
+        self.setWindowTitle(f"NeedleSafe — {prepared.scene.name}")
+        self.set_camera("reset")
+        self.panel.show_preparing()
+        return True
+
+    def finish_start(self) -> None:
+        """Open the pack a staged start has drawn (engine, first needle, every panel)."""
+        pack, self._pending = self._pending, None
+        if pack is not None:
+            with busy():
+                if not self.open_pack(pack) and pack != "default":
+                    self.open_pack("default")
 
     # ----- user actions (toolbar, menus, keys, tests) ----------------------------------------------------
     def open_pack(self, pack) -> bool:

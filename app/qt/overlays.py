@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from needlesafe.geometry.safety_map import compute_safety_map
-
 from .. import readout
 from ..packs import danger_shells
 from .workers import Task
@@ -83,6 +81,8 @@ class Overlays(QtCore.QObject):
             return
         if self.map_task is not None:
             return
+        from needlesafe.geometry.safety_map import compute_safety_map  # numba: loaded when first asked
+
         task = Task(compute_safety_map, self.session.engine, self.session.map_direction(key),
                     self.session.needle.gauge_mm, source=key, parent=self)
         self.map_task = task

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from needlesafe.geometry.report import format_mm as _mm
@@ -54,12 +53,11 @@ class ClearancePanel(QtWidgets.QWidget):
             w.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Minimum)
             layout.addWidget(w)
         self.path.setMinimumHeight(2 * self.path.fontMetrics().lineSpacing() + 4)  # the longest, often 2 lines
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setObjectName("clearance_plot")
-        self.plot.setLabel("bottom", "insertion depth", units="mm")
-        self.plot.setLabel("left", "clearance", units="mm")
-        self.plot.setMinimumHeight(200)
-        layout.addWidget(self.plot, 1)
+        # the plot (pyqtgraph, 0.3 s to import) is made with the first profile, after the first frame
+        self._plot = None
+        self._plot_slot = QtWidgets.QWidget()
+        self._plot_slot.setMinimumHeight(200)
+        layout.addWidget(self._plot_slot, 1)
         # the legend is a line under the plot, never over its curves
         self.legend = QtWidgets.QLabel("")
         self.legend.setObjectName("plot_legend")
@@ -67,6 +65,27 @@ class ClearancePanel(QtWidgets.QWidget):
         self.legend.setTextFormat(QtCore.Qt.RichText)
         self.legend.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Minimum)
         layout.addWidget(self.legend)
+        self.report = None
+        self.curves = {}
+
+    @property
+    def plot(self):
+        """The clearance-against-depth plot (a pyqtgraph `PlotWidget`), made on first use."""
+        if self._plot is None:
+            self._make_plot()
+        return self._plot
+
+    def _make_plot(self) -> None:
+        import pyqtgraph as pg
+
+        layout = self.layout()
+        self._plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("clearance_plot")
+        self.plot.setLabel("bottom", "insertion depth", units="mm")
+        self.plot.setLabel("left", "clearance", units="mm")
+        self.plot.setMinimumHeight(200)
+        layout.replaceWidget(self._plot_slot, self._plot)
+        self._plot_slot.deleteLater()
         self._marks = []  # a triangle at the top edge where a curve goes off scale
         for colour in self.PALETTE:
             mark = pg.ScatterPlotItem([], [], symbol="t1", size=12, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000"))
@@ -88,8 +107,6 @@ class ClearancePanel(QtWidgets.QWidget):
         self.plot.addItem(self._depth_line)
         self.plot.addItem(self._safe_line)
         self.plot.addItem(self._bone_line)
-        self.report = None
-        self.curves = {}
 
     def set_plot_text(self, points=None) -> None:
         """The plot's tick and axis-label text at `points` (None: the default size)."""
@@ -104,6 +121,8 @@ class ClearancePanel(QtWidgets.QWidget):
     def show_profile(self, depths, curves: dict, report) -> None:
         """Clearance against depth for the nearest critical structures, their margins, the current
         depth and the safe depth."""
+        if self._plot is None:
+            self._make_plot()
         slots = self._slots
         rows = sorted(
             (r for r in report.structures if r.name in curves),
@@ -153,6 +172,16 @@ class ClearancePanel(QtWidgets.QWidget):
         """Set a style sheet only when it changes: each set re-polishes the widget."""
         if widget.styleSheet() != sheet:
             widget.setStyleSheet(sheet)
+
+    def show_preparing(self) -> None:
+        """No report yet (a cold start draws the anatomy before the engine is ready): UNKNOWN, in
+        the danger colour, never an empty or safe-looking panel."""
+        self.report = None
+        self.table.setRowCount(0)
+        self.overall.setText(readout.PREPARING)
+        self._style(self.overall, f"background:{LEVEL_COLOUR['unknown']}; color:black; padding:4px;")
+        for w in (self.needle_label, self.safe_depth, self.published, self.bracketing, self.path):
+            w.setText("")
 
     def show_report(self, report, scene=None) -> None:
         """The report's table and sentences; with `scene`, the published depths at its site."""

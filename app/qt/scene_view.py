@@ -22,13 +22,13 @@ MAP_ACTORS = ("safety_map", "safety_map:outline")
 
 
 def one_sided(prepared) -> frozenset:
-    """Names of the skins drawn one-sided (back faces culled): closed (the engine knows which) and
-    wound outward, so culling never loses the surface. Made once per prepared pack."""
+    """Names of the skins drawn one-sided (back faces culled): closed and wound outward, so culling
+    never loses the surface. Made once per prepared pack (without its engine: the first frame of a
+    cold start comes before the engine)."""
     names = prepared.views.get("one_sided")
     if names is None:
-        closed = prepared.engine.closed
-        names = frozenset(s.name for i, s in enumerate(prepared.scene.structures)
-                          if s.role == "skin" and closed[i] and signed_volume(s.vertices, s.faces) > 0)
+        names = frozenset(s.name for s in prepared.scene.structures
+                          if s.role == "skin" and s.is_closed and signed_volume(s.vertices, s.faces) > 0)
         prepared.views["one_sided"] = names
     return names
 

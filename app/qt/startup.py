@@ -1,4 +1,5 @@
-"""Starting the app: the binding check, a splash while the engine and the region are prepared, the window."""
+"""Starting the app: the binding check, a splash while the region is prepared, the window drawn first
+and the engine made after its first frame."""
 from __future__ import annotations
 
 import sys
@@ -46,9 +47,22 @@ def run(pack="default") -> int:
     )
     splash.show()
     app.processEvents()
+    win = show_window(pack, splash.finish)
+    QtCore.QTimer.singleShot(0, win.finish_start)
+    return app.exec()
+
+
+def show_window(pack="default", shown=None):
+    """A staged start: the window with `pack`'s anatomy drawn, its first frame rendered, before the
+    engine exists; call `finish_start` on it next (from the event loop) to open the pack fully.
+    `shown(window)` is called once the window is on screen."""
     from .main_window import MainWindow
 
-    win = MainWindow(pack)
+    app = QtWidgets.QApplication.instance()
+    win = MainWindow(pack, staged=True)
     win.show()
-    splash.finish(win)
-    return app.exec()
+    if shown is not None:
+        shown(win)
+    app.processEvents()  # the window is mapped: the first frame can be drawn
+    win.plotter.render()
+    return win

@@ -725,3 +725,29 @@ def test_the_session_imports_no_qt_and_no_vtk():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"the session's modules import {done.stdout.strip()}"
+
+
+def test_prepared_pack_makes_its_engine_on_first_use_and_a_failure_changes_nothing(monkeypatch):
+    """A prepared pack is its scene; the engine (numba's kernels) comes when first asked for, so the
+    window can draw the anatomy first. An engine that cannot be made is a PackError naming the pack,
+    and the session keeps the pack it had."""
+    from needlesafe.app import packs
+    from needlesafe.geometry import clearance
+
+    packs.forget_prepared()
+    prepared = prepare_pack("gluteal")
+    assert not prepared.engine_ready and prepared.scene.structures
+    s = Session()
+    s.open_pack("shoulder")
+    before = (s.prepared, s.needle, s.report)
+
+    def broken(*_a, **_k):
+        raise ValueError("index could not be built")
+
+    monkeypatch.setattr(clearance, "ClearanceEngine", broken)
+    with pytest.raises(PackError, match="gluteal.*index could not be built"):
+        s.open_pack("gluteal")
+    assert (s.prepared, s.needle, s.report) == before and not prepared.engine_ready
+    monkeypatch.undo()
+    s.open_pack("gluteal")
+    assert prepared.engine_ready and s.engine is prepared.engine and s.report is not None
