@@ -21,13 +21,31 @@ def _unit(v) -> np.ndarray:
     return v / n if n > 0 else v
 
 
+def fit_distance(bounds, direction, up, view_angle_deg: float = 30.0, aspect: float = 1.0,
+                 margin: float = 1.05) -> float:
+    """Distance (mm) from the centre of `bounds` at which a perspective camera looking back along
+    `direction` (from the focal point toward the camera) with `up`, a vertical view angle and a
+    width / height `aspect`, sees every corner of the box (a tall region is framed whole)."""
+    lo, hi = (np.asarray(b, float) for b in bounds)
+    w = _unit(direction)
+    u = _unit(np.asarray(up, float) - (np.asarray(up, float) @ w) * w)
+    r = np.cross(w, u)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    rel = corners - (lo + hi) / 2
+    t = np.tan(np.radians(view_angle_deg) / 2)
+    need = rel @ w + margin * np.maximum(np.abs(rel @ u) / t, np.abs(rel @ r) / (t * aspect))
+    return float(need.max())
+
+
 def preset(bounds, view: str):
-    """Camera for a preset `view` (a VIEWS key or "reset") over `bounds` ((2, 3): low, high corner)."""
+    """Camera for a preset `view` (a VIEWS key or "reset") over `bounds` ((2, 3): low, high corner):
+    1.6 box diagonals away, farther when the region is too tall (or wide) to be framed whole."""
     lo, hi = (np.asarray(b, float) for b in bounds)
     c = (lo + hi) / 2
     r = float(np.linalg.norm(hi - lo))
     pos, up = VIEWS["oblique" if view == "reset" else view]
-    return tuple(c + 1.6 * r * np.asarray(pos, float)), tuple(c), tuple(up)
+    dist = max(1.6 * r, fit_distance((lo, hi), pos, up))
+    return tuple(c + dist * _unit(pos)), tuple(c), tuple(up)
 
 
 def facing(bounds, target, eye_side):

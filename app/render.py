@@ -8,7 +8,7 @@ import numpy as np
 
 from needlesafe.meshes.io import atomic_write_bytes, check_output_path
 
-from .camera import VIEWS
+from .camera import VIEWS, fit_distance
 from .theme import NOT_MODELLED_COLOUR, RENDER_NEEDLE_COLOURS, UNMODELLED_OPACITY
 
 ROLE_STYLE = {
@@ -75,7 +75,10 @@ def _frame_and_save(pl, scene, view: str, title: str, out, zoom: float = 1.0) ->
     d, up = VIEWS[view]
     pl.camera_position = [tuple(c + 1.5 * r * np.asarray(d)), tuple(c), up]
     pl.reset_camera()
-    pl.camera.zoom(zoom)
+    # zoom in no closer than frames the whole region (a tall region would lose its ends)
+    w, h = pl.window_size
+    fit = fit_distance((lo, hi), d, up, pl.camera.view_angle, aspect=w / h)
+    pl.camera.zoom(min(zoom, pl.camera.distance / fit))
     pl.add_text(title, font_size=10, color="black")
     out = check_output_path(out)  # refuse a directory or a path under a file before drawing
     # the picture is written exactly to `out` (never `out` + ".png"), atomically
