@@ -39,7 +39,7 @@ from needlesafe.meshes.types import TriggerPoint
 
 from .needle import Needle
 from .report import UNMODELLED
-from .tolerances import FLOOR_GUARD, SAME_DEPTH_MM
+from .tolerances import EPS, FLOOR_GUARD, SAME_DEPTH_MM
 
 KINDS = ("bone_contact", "nerve_margin", "nerve_contact", "vessel_puncture", "haematoma_compression",
          "pleura_puncture", "danger_contact", "twitch", "unknown")
@@ -295,8 +295,8 @@ def _trigger_points(scene, target) -> list[TriggerPoint]:
 
 
 def _same_line(a: Needle, b: Needle) -> bool:
-    return bool(np.allclose(a.entry_lps, b.entry_lps, rtol=0.0, atol=1e-9)
-                and np.allclose(a.direction, b.direction, rtol=0.0, atol=1e-12))
+    return bool(np.allclose(a.entry_lps, b.entry_lps, rtol=0.0, atol=SAME_DEPTH_MM)
+                and np.allclose(a.direction, b.direction, rtol=0.0, atol=EPS))
 
 
 def events_for(engine, needle: Needle, previous: Needle | None = None, target=None, report=None,
