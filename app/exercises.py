@@ -205,13 +205,24 @@ class Score:
     backstop_ok: bool
     redirections: int
     feedback: list
+    twitch: bool = False  # a local twitch response was elicited (the trigger point was found)
+    harmed: list = field(default_factory=list)  # kinds of harmful events during the attempt
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
+#: Events that fail an attempt wherever they happened along its history, even when the final needle
+#: was pulled back clear: the patient was hurt, or the model could not tell (treated as danger).
+HARMFUL_EVENTS = ("nerve_contact", "pleura_puncture", "vessel_puncture", "danger_contact", "unknown")
+
+
+def score_attempt(exercise: Exercise, report, redirections: int = 0, events=()) -> Score:
     """Score an attempt from its clearance report: target 40, clearance 40, backstop 10, redirections 10.
+
+    `events` are the attempt's whole history (geometry.events.Event, each once): a harmful one
+    (`HARMFUL_EVENTS`) anywhere in it fails the clearance, with the patient's words in the feedback;
+    a local twitch is credited in the feedback (and `Score.twitch`).
 
     An attempt passes when it reaches the target with every clearance kept (and a bony backstop
     ahead when the exercise requires one). Unknown clearances count as unsafe. The report's needle
@@ -248,6 +259,17 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
             clearance_ok = False
             feedback.append(f"Unsafe: {format_mm(row.shaft_distance_mm, 1)} mm from {row.name}; "
                             f"keep at least {needed:g} mm.")
+    harmed = []
+    for e in events:
+        if e.kind in HARMFUL_EVENTS:
+            harmed.append(e.kind)
+            clearance_ok = False
+            where = f" ({e.structure})" if e.structure else ""
+            feedback.append(f"During the attempt, at {format_mm(e.depth_mm, 1)} mm: {e.kind.replace('_', ' ')}"
+                            f"{where}. {e.message}")
+    twitch = any(e.kind == "twitch" for e in events)
+    if twitch:
+        feedback.append("Local twitch response: the needle found the trigger point.")
     if clearance_ok:
         feedback.append("Every danger structure kept its margin.")
     br = report.path.bracketing
@@ -268,7 +290,8 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0) -> Score:
     score = 40 * reached + 40 * clearance_ok + 10 * backstop_ok + 10 * redir_ok
     passed = bool(reached and clearance_ok and backstop_ok)
     return Score(
-        int(score), passed, bool(reached), dist, bool(clearance_ok), bool(backstop_ok), int(redirections), feedback
+        int(score), passed, bool(reached), dist, bool(clearance_ok), bool(backstop_ok), int(redirections), feedback,
+        bool(twitch), harmed,
     )
 
 
@@ -321,7 +344,8 @@ def append_attempt(path, record: dict) -> None:
         os.close(fd)
 
 
-def attempt_record(student: str, exercise: Exercise, report, score: Score) -> dict:
+def attempt_record(student: str, exercise: Exercise, report, score: Score, events=()) -> dict:
+    """A log record of a scored attempt, with the events of its history (kind, structure, depth, message)."""
     return {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "student": student,
@@ -332,6 +356,8 @@ def attempt_record(student: str, exercise: Exercise, report, score: Score) -> di
         "score": score.to_dict(),
         "level": report.level,
         "safe_depth_mm": report.path.safe_depth_mm,
+        "events": [{"kind": e.kind, "structure": e.structure, "depth_mm": e.depth_mm, "message": e.message}
+                   for e in events],
     }
 
 
@@ -365,6 +391,9 @@ def _check_triage_record(rec: dict) -> None:
     fb = sc.get("feedback", [])
     if not isinstance(fb, list) or not all(isinstance(x, str) for x in fb):
         raise ValueError("'score.feedback' must be a list of text lines")
+
+
+MAX_LOG_EVENTS = 100  # events kept in one attempt record (an attempt fires each event once)
 
 
 def _check_record(rec) -> None:
@@ -417,6 +446,17 @@ def _check_record(rec) -> None:
     sd = rec.get("safe_depth_mm")
     if sd is not None and (isinstance(sd, bool) or not isinstance(sd, number)):
         raise ValueError("'safe_depth_mm' must be a number or null")
+    events = rec.get("events", [])
+    if not isinstance(events, list) or len(events) > MAX_LOG_EVENTS:
+        raise ValueError(f"'events' must be a list of at most {MAX_LOG_EVENTS} events")
+    for k, e in enumerate(events):
+        if not isinstance(e, dict) or not isinstance(e.get("kind"), str) or not isinstance(e.get("message", ""), str):
+            raise ValueError(f"'events[{k}]' must be an object with a 'kind' and a 'message'")
+        if e.get("structure") is not None and not isinstance(e["structure"], str):
+            raise ValueError(f"'events[{k}].structure' must be text or null")
+        d = e.get("depth_mm")
+        if isinstance(d, bool) or not isinstance(d, number) or not math.isfinite(d):
+            raise ValueError(f"'events[{k}].depth_mm' must be a finite number")
 
 
 def read_attempts(path, kind: str = "attempt") -> tuple[list, list]:

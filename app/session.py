@@ -7,7 +7,9 @@ maps computed so far. Views subscribe to its signals (psygnal, the same shape as
 - `scene_changed(prepared)`  another pack (or habitus) is open;
 - `needle_changed(report)`   the current needle moved; `report.needle` is the effective needle;
 - `pins_changed()`           needles were pinned or cleared;
-- `exercise_changed(exercise | None)`  an exercise started or ended.
+- `exercise_changed(exercise | None)`  an exercise started or ended;
+- `events_changed(new events)`  what the patient felt in this move (geometry.events), each event once
+  per pass (a pass is one line: the same entry and direction).
 
 Every rule the window applies lives here, so tests check it without a window: a needle cannot pass
 through bone (the engine's effective needle), a change of angle of more than 5 degrees with the needle
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from psygnal import Signal
 
+from needlesafe.geometry.events import events_for
 from needlesafe.geometry.needle import NEEDLE_PRESETS, Needle, NeedleError
 from needlesafe.geometry.placement import aim, skin_entry, tilt
 from needlesafe.geometry.report import ClearanceReport
@@ -74,6 +77,7 @@ class Session:
     needle_changed = Signal(object)
     pins_changed = Signal()
     exercise_changed = Signal(object)
+    events_changed = Signal(object)
 
     def __init__(self, prepare: Callable[[str], PreparedPack] = prepare_pack):
         self.prepare = prepare
@@ -87,8 +91,13 @@ class Session:
         self.redirections = 0
         self._ref_direction: np.ndarray | None = None
         self.last_score: Score | None = None
+        self.last_events: list = []  # the events of the attempt scored last
         self.maps: dict = {}  # (pack key, "normal" | direction tuple) -> SafetyMap
         self.scenario_camera: dict | None = None  # the camera of the scenario opened last
+        self.events: list = []  # the current pass's events (geometry.events.Event), by depth
+        self.attempt_events: list = []  # an exercise attempt's events, each once, in the order they happened
+        self._pass_keys: set = set()
+        self._attempt_keys: set = set()
 
     # ----- the open pack --------------------------------------------------------------------------
     @property
@@ -123,6 +132,7 @@ class Session:
         self.exercise = exercise
         self.exercise_path = Path(exercise_path) if exercise_path is not None else None
         self.redirections, self._ref_direction = 0, None
+        self.events, self.attempt_events, self._pass_keys, self._attempt_keys = [], [], set(), set()
         self.scene_changed.emit(prepared)
         self.pins_changed.emit()
         self.exercise_changed.emit(exercise)
@@ -145,9 +155,32 @@ class Session:
                 if np.degrees(np.arccos(cos)) > REDIRECT_DEGREES:
                     self.redirections += 1
                     self._ref_direction = needle.direction
+        previous = self.needle
         self.needle, self.report = needle, report
+        new = self._update_events(previous, needle, report)
         self.needle_changed.emit(report)
+        if new:
+            self.events_changed.emit(new)
         return report
+
+    def _update_events(self, previous: Needle | None, needle: Needle, report) -> list:
+        """The pass's events for `needle`; returns those new to this pass (and, in an exercise,
+        records those new to the attempt)."""
+        ex = self.exercise
+        target = ex.target_name if ex is not None else None
+        margins = dict(ex.clearance_mm) if ex is not None else None
+        self.events = events_for(self.engine, needle, target=target, report=report, margins=margins)
+        if previous is None or not (np.array_equal(previous.entry_lps, needle.entry_lps)
+                                    and np.array_equal(previous.direction, needle.direction)):
+            self._pass_keys = set()
+        new = [e for e in self.events if e.key not in self._pass_keys]
+        self._pass_keys.update(e.key for e in self.events)
+        if ex is not None:
+            for e in self.events:
+                if e.key not in self._attempt_keys:
+                    self._attempt_keys.add(e.key)
+                    self.attempt_events.append(e)
+        return new
 
     def _current(self) -> Needle:
         if self.needle is None:
@@ -282,9 +315,11 @@ class Session:
         """Score the current needle for the exercise in progress; the redirection count starts again."""
         if self.exercise is None or self.report is None:
             raise ExerciseError("no exercise is in progress")
-        score = score_attempt(self.exercise, self.report, self.redirections)
+        score = score_attempt(self.exercise, self.report, self.redirections, events=self.attempt_events)
         self.last_score = score
+        self.last_events = list(self.attempt_events)
         self.redirections, self._ref_direction = 0, None
+        self.attempt_events, self._attempt_keys = [], set()
         return score
 
     def log_attempt(self, student: str, score: Score) -> Path:
@@ -294,7 +329,7 @@ class Session:
         if self.exercise is None or self.report is None:
             raise ExerciseError("no exercise is in progress")
         path = log_path(student)
-        record = attempt_record(student, self.exercise, self.report, score)
+        record = attempt_record(student, self.exercise, self.report, score, self.last_events)
         record["pack"] = self.pack_source
         append_attempt(path, record)
         return path

@@ -751,3 +751,59 @@ def test_prepared_pack_makes_its_engine_on_first_use_and_a_failure_changes_nothi
     monkeypatch.undo()
     s.open_pack("gluteal")
     assert prepared.engine_ready and s.engine is prepared.engine and s.report is not None
+
+
+def test_events_fire_once_per_pass_and_a_nerve_contact_fails_the_attempt():
+    """The session computes the patient's responses with each move: each event once per pass (the
+    same line), new ones signalled; in an exercise the attempt keeps its whole history, so a nerve
+    touched and then withdrawn from still fails the attempt, with the event in the log record."""
+    from needlesafe.app.exercises import attempt_record, builtin_exercises
+
+    path = next(p for p in builtin_exercises() if p.name == "gluteal-gluteus-medius.json")
+    s = Session()
+    ex = s.start_exercise(path)
+    fired = []
+    s.events_changed.connect(fired.append)
+    from needlesafe.app.exercise_check import mistake_needle
+
+    mistake = mistake_needle(ex, s.engine)
+    s.set_needle(mistake)
+    kinds = [e.kind for e in s.events]
+    assert "nerve_contact" in kinds and fired and fired[-1] == s.events
+    depths = [e.depth_mm for e in s.events]
+    assert depths == sorted(depths)
+    fired.clear()
+    s.set_needle(mistake)  # the same needle again: nothing new on this pass
+    assert fired == []
+    back = mistake.at_depth(5.0)  # pulled back clear of the nerve on the same line
+    s.set_needle(back)
+    assert "nerve_contact" not in [e.kind for e in s.events]
+    assert "nerve_contact" in [e.kind for e in s.attempt_events]
+    score = s.score()
+    assert not score.passed and not score.clearance_ok and "nerve_contact" in score.harmed
+    assert any("sciatic" in line and "nerve contact" in line for line in score.feedback)
+    record = attempt_record("ann", ex, s.report, score, s.last_events)
+    assert [e["kind"] for e in record["events"]] == [e.kind for e in s.last_events]
+    assert s.attempt_events == []  # the next attempt starts afresh
+
+
+def test_a_twitch_is_credited_and_a_harmless_history_keeps_the_score():
+    """Scoring with events: a twitch is credited in the feedback; a nerve margin (felt, not harmful)
+    costs nothing beyond the clearance rule; a pleura puncture anywhere in the history fails."""
+    from needlesafe.app.exercises import score_attempt
+    from needlesafe.geometry.events import Event
+
+    path = next(p for p in builtin_exercises() if p.name == "gluteal-gluteus-medius.json")
+    s = Session()
+    ex = s.start_exercise(path)
+    s.set_needle(s.needle.at_depth(0.0))
+    base = score_attempt(ex, s.report, 0)
+    twitch = Event("twitch", "gluteus_medius", 30.0, "A local twitch.")
+    margin = Event("nerve_margin", "sciatic_nerve", 40.0, "A sharp, electric sensation.")
+    pleura = Event("pleura_puncture", "pleura", 41.0, "No pain now.")
+    credited = score_attempt(ex, s.report, 0, events=[twitch, margin])
+    assert credited.twitch and not base.twitch and credited.score == base.score
+    assert any("twitch" in line for line in credited.feedback) and credited.harmed == []
+    hurt = score_attempt(ex, s.report, 0, events=[twitch, pleura])
+    assert not hurt.passed and not hurt.clearance_ok and hurt.harmed == ["pleura_puncture"]
+    assert any("41.0 mm" in line and "pleura puncture" in line for line in hurt.feedback)
