@@ -22,13 +22,15 @@ MAP_ACTORS = ("safety_map", "safety_map:outline")
 
 
 def one_sided(prepared) -> frozenset:
-    """Names of the skins drawn one-sided (back faces culled): closed and wound outward, so culling
-    never loses the surface. Made once per prepared pack (without its engine: the first frame of a
-    cold start comes before the engine)."""
+    """Names of the structures drawn one-sided (back faces culled): closed and wound outward, so from
+    outside culling never loses a visible surface. Made once per prepared pack (without its engine:
+    the first frame of a cold start comes before the engine). The translucent skin then blends one
+    layer, not two; an opaque structure's hidden far side costs no fragments (a sixth of the
+    gluteal frame under llvmpipe: 80 -> 67 ms, loaded machine, same run)."""
     names = prepared.views.get("one_sided")
     if names is None:
         names = frozenset(s.name for s in prepared.scene.structures
-                          if s.role == "skin" and s.is_closed and signed_volume(s.vertices, s.faces) > 0)
+                          if s.is_closed and signed_volume(s.vertices, s.faces) > 0)
         prepared.views["one_sided"] = names
     return names
 
@@ -79,13 +81,12 @@ class SceneView:
             self.overlay.RemoveActor(actor)
         self.actors, self.top, self.markers, self.shells, self.safety_map = {}, {}, {}, {}, None
         for s, poly in ((s, display_meshes(prepared)[s.name]) for s in scene.structures):
-            opacity = theme.SKIN_OPACITY if s.role == "skin" else 1.0
+            # the skin and the zones of what the model does not contain are seen through
+            opacity = {"skin": theme.SKIN_OPACITY, "unmodelled": theme.UNMODELLED_OPACITY}.get(s.role, 1.0)
             actor = self.plotter.add_mesh(poly, color=s.colour, opacity=opacity, smooth_shading=False,
                                           name=f"structure:{s.name}", pickable=True, specular=0.2, render=False)
             actor.GetProperty().SetInterpolationToGouraud()  # the point normals made once per pack
             if s.name in one_sided(prepared):
-                # one translucent layer, not two: the far side of the skin no longer clouds the
-                # anatomy, and the software renderer blends half the pixels
                 actor.GetProperty().BackfaceCullingOn()
             self.actors[s.name] = actor
         for tp in scene.trigger_points:  # targets are drawn in the overlay: always visible
