@@ -232,3 +232,31 @@ def event_lines(events) -> list[str]:
     if not events:
         return ["Events along the pass: none"]
     return ["Events along the pass (depth from the skin):", *("  " + event_sentence(e) for e in events)]
+
+
+def patient_words(event) -> str | None:
+    """What the patient says when `event` (geometry.events.Event) happens, in the first person; None
+    when the patient feels nothing to speak of (a firm stop is felt by the practitioner; a punctured
+    pleura gives no pain at the time)."""
+    kind = str(_event_field(event, "kind"))
+    territory = _event_field(event, "territory")
+    if kind == "nerve_margin":
+        return "“Ah — that's a sharp, electric feeling.”"
+    if kind == "nerve_contact":
+        where = f" into {territory}" if territory and territory != "along the nerve" else " along my nerve"
+        return f"“Ow! An electric shock, shooting{where}!”"
+    if kind == "twitch":
+        return "“Oh — the muscle jumped. That's the sore spot.”"
+    if kind == "vessel_puncture":
+        return "“That stings a little.”"
+    return None
+
+
+#: What the practitioner notices for events the patient does not speak of
+NOTICED = {
+    "bone_contact": "You feel a firm stop: the needle rests on bone.",
+    "pleura_puncture": "The patient feels nothing now — a pleura puncture gives no warning at the time.",
+    "haematoma_compression": "A swelling grows around the puncture; it is reaching a nerve.",
+    "danger_contact": "The needle touches a danger structure.",
+    "unknown": "UNKNOWN — the model cannot tell what the needle meets: treat as danger.",
+}

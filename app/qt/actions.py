@@ -54,7 +54,9 @@ MENUS = {
     "&Exercises": [
         Act("", "<exercises>"), SEP,
         Act("Open exercise file…", "ask_and_open", arg="exercise"),
-        Act("Review attempts…", "ask_and_open", arg="attempts"),
+        Act("Review attempts…", "ask_and_open", arg="attempts"), SEP,
+        Act("Triage: what to do afterwards…", "patient.triage", "triage_action",
+            tip="A patient's report after a session: reassure, advise and review, refer, or emergency?"),
     ],
     "&Help": [Act("Quick guide", "quick_guide", key="F1"),
               Act("Download realistic anatomy (atlas)…", "atlas_banner.download",

@@ -8,12 +8,14 @@ from needlesafe.meshes.errors import NeedleSafeError
 
 from ..exercises import read_attempts
 from . import dialogs
+from .patient import debrief
 
 
 class ExerciseFlow:
     def __init__(self, window):
         self.win = window
         self.dialog = None  # the review dialog, while open
+        self.debrief = (None, None)  # (pneumothorax timeline, triage question) of the last check
         window.exercise_panel.check.clicked.connect(self.check)
 
     def start(self, path, pack=None) -> bool:
@@ -43,6 +45,7 @@ class ExerciseFlow:
             self.win.statusBar().showMessage(f"Attempt saved to {path}", 5000)
         except dialogs.USER_ERRORS as exc:
             self.win.error(f"The attempt was scored but could not be saved:\n{exc}")
+        self.debrief = debrief(self.win, student.strip())  # what followed, and what to do afterwards
         return score
 
     def review(self, path):

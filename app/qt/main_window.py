@@ -14,12 +14,13 @@ from ..session import Session, needle_name
 from . import dialogs
 from .actions import ask_and_open, build_keys, build_menus, build_toolbars, sync_controls
 from .atlas_banner import AtlasBanner
+from .docks import build_docks
 from .exercise_flow import ExerciseFlow
 from .exports import export_image, export_report
 from .interaction import Interaction
 from .needle_view import NeedleView
 from .overlays import Overlays
-from .panels import ClearancePanel, ComparePanel, ExercisePanel, LayersPanel
+from .patient import PatientView
 from .presentation import Presentation
 from .scene_view import SceneView
 from .vtk_widget import composite_grab
@@ -55,26 +56,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plotter = self.scene_view.plotter
         self.setCentralWidget(self.plotter.interactor)
         self.needle_view = NeedleView(self.plotter, self.scene_view.overlay)
-        self.panel = ClearancePanel(self)
-        clearance = self._dock("Clearance", "clearance_dock", self.panel, QtCore.Qt.RightDockWidgetArea)
-        clearance.setMinimumWidth(380)
-        self.layers = LayersPanel(self)
-        self.layers.visibility.connect(lambda name, on: (self.scene_view.set_visible(name, on), self.redraw()))
-        self.layers.opacity.connect(lambda name, v: (self.scene_view.set_opacity(name, v), self.redraw()))
-        layers = self._dock("Layers", "layers_dock", self.layers, QtCore.Qt.LeftDockWidgetArea)
-        self.exercise_panel = ExercisePanel(self)
-        self.exercise_dock = self._dock("Exercise", "exercise_dock", self.exercise_panel, QtCore.Qt.LeftDockWidgetArea)
-        self.tabifyDockWidget(layers, self.exercise_dock)
-        for d in (layers, self.exercise_dock):
-            d.setMaximumWidth(420)
-        self.exercise_dock.hide()
-        self.compare = ComparePanel(self)
-        self.compare_dock = self._dock("Compare needles", "compare_dock", self.compare, QtCore.Qt.BottomDockWidgetArea)
-        self.compare_dock.hide()
+        build_docks(self)
         self.overlays = Overlays(self)
         self.presentation = Presentation(self)
         self.interaction = Interaction(self)
         self.exercises = ExerciseFlow(self)
+        self.patient = PatientView(self, self.patient_panel)
         build_toolbars(self)
         self.atlas_banner = AtlasBanner.install(self)
         build_menus(self)
@@ -82,7 +69,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.slider = Latest(lambda v: self.session.set_depth(v / 10.0), self)  # while dragged, only the latest value
         self.depth_slider.valueChanged.connect(self._on_slider)
         self._fill_recent()
-        self.resizeDocks([clearance, layers], [430, 280], QtCore.Qt.Horizontal)  # the 3D view gets the most
         s = self.session
         s.scene_changed.connect(self._on_scene)
         s.needle_changed.connect(self._on_needle)
@@ -92,13 +78,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._pending is None and not self.open_pack(pack) and pack != "default":
             self.open_pack("default")
         self.hint = dialogs.FirstHint.maybe(self.plotter.interactor, self.settings)
-
-    def _dock(self, title, name, widget, area):
-        dock = QtWidgets.QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
 
     # ----- what the session holds, read by tests and the benches -------------------------------------
     needle = property(lambda self: self.session.needle)
