@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .cli_atlas import add_atlas_parser, atlas_command
 from .cli_exercises import attempts_command, exercises_command, report_command, score_command
+from .cli_slice import add_slice_parser, slice_command
 from .cli_triage import add_triage_parser, triage_command
 from .readout import DISCLAIMER
 
@@ -100,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--hide", nargs="*", default=[], metavar="ROLE", help="roles to leave out (e.g. skin)")
 
     add_triage_parser(sub)
+    add_slice_parser(sub)
     add_atlas_parser(sub)
     # argparse takes "-1e200" or "-inf" for an option; let every parser read them as numbers
     for parser in [p, *sub.choices.values()]:
@@ -368,7 +370,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     handlers = {"check": _check, "import": _import, "packs": _packs, "build-region": _build_region, "render": _render,
                 "map": _map, "exercises": exercises_command, "score": score_command, "attempts": attempts_command,
-                "report": report_command, "atlas": atlas_command, "triage": triage_command,
+                "report": report_command, "atlas": atlas_command, "triage": triage_command, "slice": slice_command,
                 "gui": _gui, None: _gui}
     if args.command is None:
         args.pack = None

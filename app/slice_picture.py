@@ -1,0 +1,518 @@
+"""The needle plane as a picture (no Qt): every structure's section filled with its colour and named,
+danger margins, a depth ruler from the skin, the needle, its tip and the engine's safe depth; or the
+same slice as an ultrasound probe would show it (a B-mode-like greyscale image).
+
+Drawn with matplotlib's Agg canvas (no pyplot, no window). The picture's frame is the needle plane
+(geometry/slice.py): depth from the skin entry runs down the picture along the needle, which is
+vertical at the centre; across runs left-right in mm from the needle. As on an ultrasound screen,
++lateral (at angle 0 the patient's superior side, the side a probe's marker points to in a
+longitudinal view) is on the left; the two sides are named on the picture in patient words.
+
+Danger margins are drawn as strokes of twice the margin's width centred on the section's outline
+under its fill, so the band seen outside the section is exactly the margin wide (a band, not an
+offset polygon: at sharp concave corners it is slightly wider than the margin, never narrower).
+
+The ultrasound look (`ultrasound_image`) is a teaching imitation, not a simulation of acoustics: a
+linear probe on the skin at the entry whose beams run along the needle; seeded speckle
+(deterministic for a given seed); fat dark with sparse bright septa; muscle darker with bright
+striations and a bright fascia at its border; a nerve bright-rimmed with dark fascicles
+(honeycomb); a vessel anechoic (black) with a bright wall and brighter tissue behind it; bone a
+bright surface line with a black acoustic shadow behind it; the pleura a bright line with nothing
+useful below it but fading reverberations (A-lines); the needle a bright line; echoes weaken with
+depth.
+"""
+from __future__ import annotations
+
+import io
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from needlesafe.geometry.slice import NeedlePlane, PlaneSlice, Section, Slicer, needle_plane, polygon_area
+
+from . import readout
+from .theme import AHEAD_COLOUR, LEVEL_COLOUR, NEEDLE_COLOUR, UNMODELLED_COLOUR
+
+#: Draw order by role: later roles are drawn over earlier ones (the skin's section is the body's).
+DRAW_ORDER = ("skin", "other", "muscle", "bone", "unmodelled", "vessel", "pleura", "nerve")
+#: Picture size (width, height) in pixels when none is asked.
+DEFAULT_SIZE = (900, 700)
+#: The needle plane's depth window below the needle's full length (share of it), and above the skin.
+BELOW_NEEDLE = 0.25
+ABOVE_SKIN_MM = 6.0
+#: The ultrasound look: echo loss with depth (per mm) and the image's pixel size cap (mm).
+ATTENUATION_PER_MM = 0.010
+SAFE_COLOUR = LEVEL_COLOUR["safe"]
+UNKNOWN_COLOUR = LEVEL_COLOUR["unknown"]
+
+
+@dataclass(frozen=True)
+class SliceWindow:
+    """The part of the needle plane a picture shows (mm): depth from `top` (above the skin, < 0) to
+    `bottom`, lateral from -half_width to +half_width."""
+
+    top: float
+    bottom: float
+    half_width: float
+
+    @property
+    def extent_mm(self) -> float:
+        """The half-size of the square window `cross_sections` needs to cover this one."""
+        return max(abs(self.top), abs(self.bottom), self.half_width)
+
+
+def window_for(needle, aspect: float) -> SliceWindow:
+    """The window for `needle`: from just above the skin to a quarter of the needle's length below
+    its full length; as wide as `aspect` (width / height of the drawing area) asks."""
+    bottom = max(needle.length_mm, needle.depth_mm) * (1.0 + BELOW_NEEDLE)
+    top = -ABOVE_SKIN_MM
+    return SliceWindow(top, bottom, (bottom - top) * aspect / 2.0)
+
+
+def _sections_in_order(plane_slice: PlaneSlice) -> list[Section]:
+    rank = {r: k for k, r in enumerate(DRAW_ORDER)}
+    return sorted(plane_slice.sections, key=lambda s: rank.get(s.role, 1))
+
+
+# --- the ultrasound look ------------------------------------------------------------------------
+
+def _raster(loops, window: SliceWindow, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) bool: inside the loops (even-odd: a loop inside another is a hole)."""
+    from PIL import Image, ImageDraw
+
+    h, w = shape
+    mask = np.zeros((h, w), dtype=bool)
+    for q in loops:
+        if len(q) < 3:
+            continue
+        px = _to_pixels(q, window, shape)
+        img = Image.new("1", (w, h), 0)
+        ImageDraw.Draw(img).polygon([tuple(p) for p in px.tolist()], fill=1)
+        mask ^= np.asarray(img, dtype=bool)
+    return mask
+
+
+def _outline(chains, window: SliceWindow, shape: tuple[int, int], width_px: int, closed: bool) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    h, w = shape
+    img = Image.new("1", (w, h), 0)
+    draw = ImageDraw.Draw(img)
+    for q in chains:
+        if len(q) < 2:
+            continue
+        px = [tuple(p) for p in _to_pixels(q, window, shape).tolist()]
+        draw.line(px + ([px[0]] if closed else []), fill=1, width=max(1, width_px))
+    return np.asarray(img, dtype=bool)
+
+
+def _to_pixels(q: np.ndarray, window: SliceWindow, shape: tuple[int, int]) -> np.ndarray:
+    """(k, 2) (depth, lateral) mm -> (k, 2) (column, row) pixels; +lateral on the left."""
+    h, w = shape
+    col = (window.half_width - q[:, 1]) / (2.0 * window.half_width) * w
+    row = (q[:, 0] - window.top) / (window.bottom - window.top) * h
+    return np.stack([col, row], axis=1)
+
+
+def _blur(a: np.ndarray, ry: int, rx: int) -> np.ndarray:
+    """Box blur of half-sizes (ry, rx) pixels (edges replicated)."""
+    out = a
+    for axis, r in ((0, ry), (1, rx)):
+        if r <= 0:
+            continue
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (r + 1, r)
+        c = np.cumsum(np.pad(out, pad, mode="edge"), axis=axis)
+        hi = np.take(c, np.arange(2 * r + 1, c.shape[axis]), axis=axis)
+        lo = np.take(c, np.arange(0, c.shape[axis] - 2 * r - 1), axis=axis)
+        out = (hi - lo) / (2 * r + 1)
+    return out
+
+
+def _seed_of(name: str, seed: int) -> int:
+    return (zlib.crc32(name.encode("utf-8")) ^ (seed * 2654435761)) & 0xFFFFFFFF
+
+
+def ultrasound_image(plane_slice: PlaneSlice, window: SliceWindow, shape: tuple[int, int],
+                     needle_depth_mm: float | None = None, seed: int = 0) -> np.ndarray:
+    """The slice as a B-mode-like image (module docstring).
+
+    plane_slice     : PlaneSlice covering `window`
+    window          : SliceWindow shown
+    shape           : (h, w) pixels
+    needle_depth_mm : the inserted depth, drawn as a bright line (None: no needle)
+    seed            : the speckle's seed; the same inputs and seed give the same image
+    returns         : (h, w) uint8 greyscale
+    """
+    h, w = shape
+    rng = np.random.default_rng(seed)
+    mm_per_px = (window.bottom - window.top) / h
+    depth = window.top + (np.arange(h) + 0.5) * mm_per_px                 # (h,) mm
+    lateral = window.half_width - (np.arange(w) + 0.5) * (2 * window.half_width / w)
+    dd, ll = np.meshgrid(depth, lateral, indexing="ij")
+    # speckle: Rayleigh noise, grains a little longer across than along the beam
+    speckle = np.hypot(rng.standard_normal((h, w)), rng.standard_normal((h, w)))
+    speckle = _blur(speckle, 0, 1) / 1.25
+    echo = np.zeros((h, w))
+    px = max(1, int(round(0.8 / mm_per_px)))  # bright interfaces about 0.8 mm thick
+    bright = np.zeros((h, w))
+    shadow_from = np.full(w, h)   # per column: the first row of an acoustic shadow
+    pleura_from = np.full(w, h)   # per column: the first row of the pleural line
+    enhance = np.zeros((h, w), dtype=bool)
+    for sec in _sections_in_order(plane_slice):
+        inside = _raster(sec.loops, window, shape)
+        r = np.random.default_rng(_seed_of(sec.name, seed))
+        if sec.role == "skin":
+            # subcutaneous fat: dark, sparse bright septa roughly parallel to the skin
+            septa = _blur(r.standard_normal((h, w)), 1, 12)
+            tex = 0.22 + 0.35 * (septa > 0.45)
+        elif sec.role in ("muscle", "other", "unmodelled"):
+            tilt = np.radians(r.uniform(-20, 20))
+            phase = _blur(r.standard_normal((h, w)), 6, 6) * 8.0
+            stripes = np.sin(2 * np.pi * (dd * np.cos(tilt) + ll * np.sin(tilt)) / 2.2 + phase)
+            tex = 0.26 + 0.30 * (stripes > 0.75)
+        elif sec.role == "nerve":
+            blobs = _blur(r.standard_normal((h, w)), 2, 2)
+            tex = np.where(blobs > 0.15, 0.12, 0.75)          # dark fascicles in bright epineurium
+        elif sec.role == "vessel":
+            tex = np.full((h, w), 0.02)                          # anechoic blood
+            enhance |= inside
+        elif sec.role == "bone":
+            tex = np.full((h, w), 0.05)
+        else:  # pleura / lung
+            tex = np.full((h, w), 0.1)
+        echo = np.where(inside, tex, echo)
+        edge = _outline(sec.loops, window, shape, px, True) | _outline(sec.open_chains, window, shape, px, False)
+        if sec.role in ("skin", "muscle", "nerve", "vessel", "other"):
+            bright = np.maximum(bright, edge * (0.85 if sec.role != "vessel" else 0.7))
+        if sec.role in ("bone", "pleura"):
+            solid = inside | edge
+            first = np.where(solid.any(axis=0), solid.argmax(axis=0), h)
+            if sec.role == "bone":
+                shadow_from = np.minimum(shadow_from, first)
+            else:
+                pleura_from = np.minimum(pleura_from, first)
+    # posterior acoustic enhancement below vessels: brighter tissue behind the blood
+    if enhance.any():
+        behind = np.cumsum(enhance, axis=0) > 0
+        echo = np.where(behind & ~enhance, echo * 1.35, echo)
+    # echoes weaken with depth (a time-gain compensation leaves some of it); specular lines (bone,
+    # pleura, needle) weaken less
+    att = np.exp(-ATTENUATION_PER_MM * np.clip(dd, 0, None))
+    img = (echo * speckle + bright * (0.6 + 0.4 * speckle)) * att
+    rows = np.arange(h)[:, None]
+    # the pleural line, and below it only fading reverberations of it (A-lines) in grey noise
+    has_pleura = pleura_from < h
+    if has_pleura.any():
+        below = rows > pleura_from[None, :]
+        line_depth = np.where(has_pleura, depth[np.minimum(pleura_from, h - 1)], np.inf)
+        a_lines = np.zeros((h, w))
+        for k in (2, 3, 4):
+            # a reverberation at k times the pleura's depth below the skin
+            target = (k * np.maximum(line_depth, 1.0) - window.top) / mm_per_px
+            a_lines += (np.abs(rows - target[None, :]) <= px / 2) * (0.5 / k)
+        img = np.where(below, (0.08 * speckle + a_lines * (0.5 + 0.5 * speckle)) * att, img)
+        line = (rows >= pleura_from[None, :]) & (rows < pleura_from[None, :] + px)
+        img = np.where(line, (0.95 + 0.05 * speckle) * np.sqrt(att), img)
+    # bone: a bright surface line and a black acoustic shadow behind it
+    has_bone = shadow_from < h
+    if has_bone.any():
+        line = (rows >= shadow_from[None, :]) & (rows < shadow_from[None, :] + px)
+        behind = rows >= shadow_from[None, :] + px
+        img = np.where(behind, 0.006 * speckle, img)
+        img = np.where(line, np.sqrt(att), img)
+    # the needle: a bright line along the shaft (lateral 0), down to the tip; a bone shadow hides it
+    if needle_depth_mm is not None and needle_depth_mm > 0:
+        centre = (np.abs(lateral) <= max(0.35, mm_per_px))[None, :]
+        shaft = (dd >= 0) & (dd <= needle_depth_mm) & centre & (rows < shadow_from[None, :])
+        img = np.where(shaft, 0.95 * np.sqrt(att), img)
+    img = np.where(dd < 0, 0.0, img)  # nothing above the skin
+    img = np.clip(img, 0.0, 1.0) ** 0.8
+    return (img * 255).astype(np.uint8)
+
+
+# --- the picture --------------------------------------------------------------------------------
+
+def _label_points(loop: np.ndarray, window: SliceWindow, count: int = 6) -> np.ndarray:
+    """(k, 2) points well inside the loop and the window, best first (the inside grid points
+    farthest from the outline and off the needle's line); empty when too little is in view."""
+    from matplotlib.path import Path as MplPath
+
+    lo = np.maximum(loop.min(axis=0), [window.top, -window.half_width])
+    hi = np.minimum(loop.max(axis=0), [window.bottom, window.half_width])
+    if np.any(hi - lo < 2.0):
+        return np.empty((0, 2))
+    g = np.stack(np.meshgrid(np.linspace(lo[0], hi[0], 24), np.linspace(lo[1], hi[1], 24)), axis=-1).reshape(-1, 2)
+    inside = MplPath(loop).contains_points(g)
+    if not inside.any():
+        return np.empty((0, 2))
+    g = g[inside]
+    # distance to the outline's vertices, and keep labels off the needle's own line
+    seg = loop[np.linspace(0, len(loop) - 1, min(len(loop), 400)).astype(int)]
+    d = np.min(np.linalg.norm(g[:, None, :] - seg[None, :, :], axis=2), axis=1)
+    d = np.minimum(d, np.abs(g[:, 1]) * 1.5 + 1.0)
+    order = np.argsort(-d, kind="stable")
+    return g[order[: count * 8 : 8]] if len(order) > count else g[order]
+
+
+def _title(scene, plane: NeedlePlane) -> str:
+    return f"Needle plane, {scene.name} (turned {plane.angle_deg:g}° about the needle)"
+
+
+def render_slice_png(scene, needle, angle_deg: float = 0.0, ultrasound: bool = False,
+                     size: tuple[int, int] = DEFAULT_SIZE, report=None, slicer: Slicer | None = None,
+                     seed: int = 0) -> bytes:
+    """The needle plane picture as PNG bytes of exactly `size` (width, height) pixels.
+
+    scene      : AnatomyScene
+    needle     : Needle
+    angle_deg  : the plane's turn about the needle (geometry.slice.needle_plane)
+    ultrasound : draw the B-mode-like look instead of coloured sections
+    report     : the engine's ClearanceReport for `needle` (None: computed here) - its safe depth and
+                 its needle (clamped on a bone stop) are drawn
+    slicer     : a prepared Slicer of `scene` (None: one is made)
+    seed       : the ultrasound speckle's seed
+    """
+    import matplotlib as mpl
+    from matplotlib import patheffects
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MplPath
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    w_px, h_px = int(size[0]), int(size[1])
+    if not (200 <= w_px <= 8000 and 200 <= h_px <= 8000):
+        raise ValueError(f"picture size must be 200..8000 pixels each way, got {w_px} x {h_px}")
+    if report is None:
+        from needlesafe.geometry.clearance import ClearanceEngine
+
+        report = ClearanceEngine(scene).report(needle)
+    shown = report.needle if getattr(report, "needle", None) is not None else needle
+    plane = needle_plane(shown, angle_deg)
+    font = float(np.clip(min(w_px, h_px) / 75.0, 7.0, 12.0))
+
+    dpi = 100.0
+    fig = Figure(figsize=(w_px / dpi, h_px / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
+    left, right, bottom_m, top_m = 0.09, 0.98, 0.14, 0.88
+    ax = fig.add_axes((left, bottom_m, right - left, top_m - bottom_m))
+    aspect = (right - left) * w_px / ((top_m - bottom_m) * h_px)
+    win = window_for(shown, aspect)
+    slicer = slicer or Slicer(scene)
+    res = slicer.cross_sections(plane, win.extent_mm)
+    sections = _sections_in_order(res)
+    # data coordinates: x = -lateral (so +lateral is on the left), y = depth (down)
+    ax.set_xlim(win.half_width, -win.half_width)
+    ax.set_ylim(win.bottom, win.top)
+    ax.set_aspect("equal", adjustable="box")
+    mm_to_pt = (right - left) * w_px / (2 * win.half_width) * 72.0 / dpi
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+
+    def xy(q):  # (k, 2) (depth, lateral) -> matplotlib (x = lateral, y = depth); the axis is flipped
+        return np.stack([q[:, 1], q[:, 0]], axis=1)
+
+    if ultrasound:
+        shape = (int((top_m - bottom_m) * h_px), int((right - left) * w_px))
+        img = ultrasound_image(res, win, shape, needle_depth_mm=shown.depth_mm, seed=seed)
+        ax.imshow(img, cmap="gray", vmin=0, vmax=255, extent=(win.half_width, -win.half_width, win.bottom, win.top),
+                  interpolation="bilinear", zorder=0)
+        ax.set_facecolor("black")
+        # the probe's footprint on the skin
+        foot = min(win.half_width * 0.9, 25.0)
+        ax.add_patch(mpl.patches.Rectangle((-foot, win.top), 2 * foot, -win.top * 0.8, color="#707070", zorder=3))
+        ax.text(0, win.top * 0.45, "linear probe", color="white", ha="center", va="center", fontsize=font * 0.8,
+                zorder=4)
+        text_colour, label_halo = "#ffff99", [patheffects.withStroke(linewidth=2.0, foreground="black")]
+    else:
+        ax.set_facecolor("#f4f4f4")
+        text_colour, label_halo = "#111111", halo
+        for sec in sections:
+            if sec.loops:
+                verts = np.concatenate([np.vstack([xy(q), xy(q[:1])]) for q in sec.loops])
+                codes = np.concatenate([[MplPath.MOVETO] + [MplPath.LINETO] * (len(q) - 1) + [MplPath.CLOSEPOLY]
+                                        for q in sec.loops])
+                path = MplPath(verts, codes)
+                if sec.critical and sec.margin_mm > 0:
+                    ax.add_patch(PathPatch(path, facecolor="none", edgecolor=sec.colour, alpha=0.35,
+                                           linewidth=2 * sec.margin_mm * mm_to_pt, joinstyle="round", zorder=1))
+                ax.add_patch(PathPatch(path, facecolor=sec.colour, edgecolor="#333333", linewidth=0.6,
+                                       alpha=0.55 if sec.role == "skin" else 1.0, zorder=2))
+            for q in sec.open_chains:  # an open mesh: its outline only, dashed, never closed
+                p = xy(q)
+                if sec.critical and sec.margin_mm > 0:
+                    ax.plot(p[:, 0], p[:, 1], color=sec.colour, alpha=0.35, linewidth=2 * sec.margin_mm * mm_to_pt,
+                            solid_capstyle="round", zorder=1)
+                ax.plot(p[:, 0], p[:, 1], color=sec.colour, linewidth=2.5, zorder=2)
+                ax.plot(p[:, 0], p[:, 1], color="#333333", linewidth=0.8, linestyle=(0, (4, 3)), zorder=2)
+    for sec in sections:
+        if sec.role == "unmodelled":
+            for q in sec.loops:
+                p = xy(np.vstack([q, q[:1]]))
+                ax.plot(p[:, 0], p[:, 1], color=UNMODELLED_COLOUR, linewidth=1.5, linestyle=":", zorder=4)
+
+    # the needle and its marks first, then one label per structure at its largest loop in view,
+    # moved inside the axes and skipped where it would overlap another (listed in the caption)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    axes_box = ax.get_window_extent(renderer)
+    placed = _draw_needle(ax, shown, report, win, font, text_colour, label_halo, ultrasound, renderer)
+    unlabelled = []
+    for sec in sorted(sections, key=lambda s: -max([polygon_area(q) for q in s.loops] or [0.0])):
+        if sec.role == "skin":
+            continue
+        name = readout.structure_label(sec.name)
+        if sec.role == "unmodelled":
+            name += " (not modelled: danger)"
+        spots = [p for q in sorted(sec.loops, key=polygon_area, reverse=True) for p in _label_points(q, win)]
+        for spot in spots:
+            t = ax.text(spot[1], spot[0], name, fontsize=font * 0.85, ha="center", va="center", color=text_colour,
+                        path_effects=label_halo, zorder=6)
+            box = _inside_axes(t, ax, axes_box, renderer)
+            if not any(_overlap(box, o) for o in placed):
+                placed.append(box)
+                break
+            t.remove()
+        else:
+            # no room inside: beside the section with a leader line to it
+            if not (spots and _label_beside(ax, sec, spots[0], name, win, font, text_colour, label_halo, placed,
+                                            axes_box, renderer)):
+                if any(_meets(q, win) for q in sec.loops + sec.open_chains):
+                    unlabelled.append(name)
+
+    # axes: the depth ruler on the left, mm from the needle along the bottom, the sides in words
+    ax.yaxis.set_major_locator(MultipleLocator(10.0))
+    ax.yaxis.set_minor_locator(MultipleLocator(5.0 if win.bottom < 150 else 10.0))
+    ax.xaxis.set_major_locator(MultipleLocator(10.0 if win.half_width < 60 else 20.0))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{abs(x):g}"))
+    ax.tick_params(labelsize=font * 0.85)
+    ax.set_ylabel("depth from the skin along the needle (mm)", fontsize=font * 0.9)
+    ax.set_xlabel("mm from the needle", fontsize=font * 0.9)
+    plus, minus = plane.side_names()
+    fig.text(left, top_m + 0.01, f"◄ {plus}", fontsize=font, ha="left", va="bottom")
+    fig.text(right, top_m + 0.01, f"{minus} ►", fontsize=font, ha="right", va="bottom")
+    fig.text(0.5, 0.985, _title(scene, plane) + (" — ultrasound look" if ultrasound else ""), fontsize=font * 1.1,
+             ha="center", va="top", fontweight="bold")
+    lines = [readout.safe_depth_sentence(report)]
+    if unlabelled:
+        lines.append("Also in view: " + ", ".join(dict.fromkeys(unlabelled)))
+    if res.open_structures:
+        lines.append("Open meshes (outline only, dashed): " + ", ".join(
+            readout.structure_label(n) for n in res.open_structures))
+    lines.append("Educational model, not a clinical device. Patients vary; this model is one body.")
+    caption = "\n".join(_clip_text(s, w_px, font) for s in lines)
+    fig.text(0.01, 0.005, caption, fontsize=font * 0.8, ha="left", va="bottom",
+             color=UNKNOWN_COLOUR if report.path.safe_depth_mm is None else "#222222")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _label_beside(ax, sec: Section, spot, name: str, win: SliceWindow, font: float, colour: str, halo, placed,
+                  axes_box, renderer) -> bool:
+    """Label `sec` beside its largest loop with a leader line to `spot` (depth, lateral); False when
+    every place beside it overlaps another label."""
+    q = max(sec.loops, key=polygon_area)
+    gap = win.half_width * 0.06
+    mid_d = float(np.clip(spot[0], win.top, win.bottom))
+    lat_lo, lat_hi = float(q[:, 1].min()), float(q[:, 1].max())
+    d_lo, d_hi = float(q[:, 0].min()), float(q[:, 0].max())
+    # (depth, lateral, ha): screen right (-lateral) first, then screen left, then below, then above
+    for d, lat, ha in ((mid_d + gap, lat_lo - gap, "left"), (mid_d + gap, lat_hi + gap, "right"),
+                       (d_hi + gap, float(spot[1]), "center"), (d_lo - gap, float(spot[1]), "center")):
+        # the leader runs to the outline's point nearest the text, a little inside
+        k = int(np.argmin(np.hypot(q[:, 0] - d, q[:, 1] - lat)))
+        anchor = q[k] + 0.15 * (np.asarray(spot) - q[k])
+        t = ax.text(lat, d, name, fontsize=font * 0.85, ha=ha, va="center", color=colour, path_effects=halo, zorder=6)
+        box = _inside_axes(t, ax, axes_box, renderer)
+        where = t.get_position()
+        t.remove()
+        if not any(_overlap(box, o) for o in placed):
+            ax.annotate(name, xy=(anchor[1], anchor[0]), xytext=where, fontsize=font * 0.85, ha=ha, va="center",
+                        color=colour, path_effects=halo, zorder=6,
+                        arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.8})
+            placed.append(box)
+            return True
+    return False
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _inside_axes(t, ax, axes_box, renderer) -> tuple[float, float, float, float]:
+    """Move text `t` (display units) so its box lies inside the axes; returns the box (of the text
+    alone: an annotation's leader line may cross other things)."""
+    from matplotlib.text import Text
+
+    bb = Text.get_window_extent(t, renderer)
+    dx = max(0.0, axes_box.x0 + 2 - bb.x0) - max(0.0, bb.x1 - (axes_box.x1 - 2))
+    dy = max(0.0, axes_box.y0 + 2 - bb.y0) - max(0.0, bb.y1 - (axes_box.y1 - 2))
+    if dx or dy:
+        x, y = ax.transData.transform(t.get_position())
+        t.set_position(ax.transData.inverted().transform((x + dx, y + dy)))
+        bb = Text.get_window_extent(t, renderer)
+    return (bb.x0 - 2, bb.y0 - 1, bb.x1 + 2, bb.y1 + 1)
+
+
+def _draw_needle(ax, shown, report, win: SliceWindow, font: float, text_colour: str, label_halo, ultrasound: bool,
+                 renderer) -> list[tuple[float, float, float, float]]:
+    """The needle (the shaft to the tip, the length still ahead dashed), its tip, the engine's safe
+    depth (or UNKNOWN), the skin line and a tick every 10 mm along the needle. Returns the display
+    boxes labels must avoid."""
+    from matplotlib import patheffects
+
+    axes_box = ax.get_window_extent(renderer)
+    depth = shown.depth_mm
+    ax.plot([0, 0], [0, depth], color=NEEDLE_COLOUR, linewidth=2.2, solid_capstyle="butt", zorder=7,
+            path_effects=[patheffects.withStroke(linewidth=4.0, foreground="white")])
+    if shown.length_mm > depth:
+        ax.plot([0, 0], [depth, shown.length_mm], color="white" if ultrasound else AHEAD_COLOUR, linewidth=1.0,
+                linestyle=(0, (3, 3)), zorder=7)
+    ax.plot([0], [depth], marker="v", markersize=font * 0.9, color="#D55E00", markeredgecolor="black", zorder=8)
+    boxes = []
+    # the needle's own strip (with its ruler ticks)
+    x0, y0 = ax.transData.transform((win.half_width * 0.03, 0.0))
+    x1, y1 = ax.transData.transform((-win.half_width * 0.03, max(shown.length_mm, depth)))
+    boxes.append((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+    t = ax.text(-win.half_width * 0.03, depth, f"tip {readout.format_mm(depth)} mm", fontsize=font * 0.9,
+                color=text_colour, ha="left", va="center", path_effects=label_halo, zorder=8)
+    boxes.append(_inside_axes(t, ax, axes_box, renderer))
+    safe = report.path.safe_depth_mm
+    bar = win.half_width * 0.12
+    if safe is not None:
+        ax.plot([-bar, bar], [safe, safe], color=SAFE_COLOUR, linewidth=3.0, zorder=7,
+                path_effects=[patheffects.withStroke(linewidth=5.0, foreground="white")])
+        t = ax.text(bar * 1.1, safe, f"safe depth {readout.format_mm(safe)} mm", fontsize=font * 0.9,
+                    color=SAFE_COLOUR, ha="right", va="center", fontweight="bold",
+                    path_effects=[patheffects.withStroke(linewidth=2.5, foreground="black" if ultrasound else "white")],
+                    zorder=8)
+    else:
+        t = ax.text(bar * 1.1, min(depth, win.bottom) / 2, "safe depth UNKNOWN:\ntreat as danger", fontsize=font * 0.9,
+                    color=UNKNOWN_COLOUR, ha="right", va="center", fontweight="bold",
+                    path_effects=[patheffects.withStroke(linewidth=2.5, foreground="black" if ultrasound else "white")],
+                    zorder=8)
+    boxes.append(_inside_axes(t, ax, axes_box, renderer))
+    stop = report.path.bone_stop_mm
+    if stop is not None and stop <= win.bottom:
+        ax.plot([-bar * 0.6, bar * 0.6], [stop, stop], color="black", linewidth=2.0, zorder=7,
+                path_effects=[patheffects.withStroke(linewidth=4.0, foreground="white")])
+        t = ax.text(-bar * 0.7, stop, f"bone stop {readout.format_mm(stop)} mm", fontsize=font * 0.85,
+                    color=text_colour, ha="left", va="center", path_effects=label_halo, zorder=8)
+        boxes.append(_inside_axes(t, ax, axes_box, renderer))
+    ax.axhline(0.0, color="#bbbbbb" if ultrasound else "#888888", linewidth=0.8, linestyle=":", zorder=5)
+    tick = win.half_width * 0.02
+    for d in np.arange(10.0, win.bottom, 10.0):
+        ax.plot([-tick, tick], [d, d], color=text_colour, linewidth=0.8, zorder=7)
+    return boxes
+
+
+def _meets(q: np.ndarray, win: SliceWindow) -> bool:
+    return bool(q[:, 0].max() >= win.top and q[:, 0].min() <= win.bottom
+                and q[:, 1].max() >= -win.half_width and q[:, 1].min() <= win.half_width)
+
+
+def _clip_text(s: str, w_px: int, font: float) -> str:
+    """`s` cut to what fits the picture's width at `font` points (about 0.55 em per character)."""
+    most = max(20, int(w_px / (font * 0.8 * 0.55 * 100 / 72)))
+    return s if len(s) <= most else s[: most - 1] + "…"
