@@ -151,9 +151,26 @@ def needle_section(title: str, report, depths, curves, score=None, scene=None) -
 
 
 def section_for(engine, title: str, needle, score=None) -> str:
-    """`needle_section` for one needle of `engine`'s scene: its report and its clearance profile."""
+    """`needle_section` for one needle of `engine`'s scene: its report, its clearance profile and
+    the picture of the plane through the needle (`slice_figure`)."""
     depths, curves = engine.profile(needle)
-    return needle_section(title, engine.report(needle), depths, curves, score, engine.scene)
+    report = engine.report(needle)
+    return needle_section(title, report, depths, curves, score, engine.scene) + "\n" + slice_figure(
+        engine.scene, needle, report)
+
+
+def slice_figure(scene, needle, report) -> str:
+    """The needle plane (app/slice_picture.py) as an embedded PNG, or a note saying why it is missing."""
+    from .slice_picture import render_slice_png
+
+    try:
+        png = render_slice_png(scene, needle, report=report, size=(760, 560))
+    except (ValueError, RuntimeError) as exc:
+        return f"<p class='note'>The needle plane picture could not be drawn: {html.escape(str(exc))}</p>"
+    return ('<figure><img alt="The plane through the needle: sections, danger margins, safe depth" '
+            f'src="data:image/png;base64,{base64.b64encode(png).decode()}" style="max-width:100%; '
+            'border:1px solid #ccc"><figcaption class="note">The plane through the needle (as an ultrasound probe '
+            'held along it would show it): depth from the skin down, the safe depth in green.</figcaption></figure>')
 
 
 def build_report(title: str, pack_name: str, sections: list, image_png: bytes | None = None) -> str:

@@ -227,3 +227,19 @@ def test_slice_of_an_atlas_region(atlas_data, monkeypatch, tmp_path):
     assert img.shape[:2] == (700, 900)
     assert _has_colour(img, DEFAULT_COLOUR["muscle"], at_least=1000)
     assert _has_colour(img, DEFAULT_COLOUR["bone"], at_least=200)
+
+
+def test_html_report_section_embeds_the_needle_plane_picture():
+    import base64
+    import re
+
+    from needlesafe.app.report_html import section_for
+    from needlesafe.geometry.clearance import ClearanceEngine
+
+    engine = ClearanceEngine(analytic_scene())
+    text = section_for(engine, "Needle", Needle([0, 60, 0], [0, -1, 0], 40.0, 75.0))
+    found = re.search(r'<img alt="The plane through the needle[^"]*" src="data:image/png;base64,([^"]+)"', text)
+    assert found
+    img = iio.imread(base64.b64decode(found.group(1)))
+    assert img.shape[:2] == (560, 760)
+    assert _has_colour(img, DEFAULT_COLOUR["nerve"])
