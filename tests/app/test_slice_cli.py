@@ -243,3 +243,15 @@ def test_html_report_section_embeds_the_needle_plane_picture():
     img = iio.imread(base64.b64decode(found.group(1)))
     assert img.shape[:2] == (560, 760)
     assert _has_colour(img, DEFAULT_COLOUR["nerve"])
+
+
+def test_slice_never_imports_qt(pack, tmp_path):
+    """`needlesafe slice` runs without a display: no Qt binding and none of the window's modules
+    (checked in a fresh interpreter)."""
+    from .test_cli import run_fresh_listing_gui
+
+    argv = ["slice", "--pack", pack, "--entry", *ENTRY, "--direction", *DIRECTION, "--depth", "40", "--length", "75",
+            "--ultrasound", "--out", str(tmp_path / "s.png")]
+    proc = run_fresh_listing_gui(f"from needlesafe.app.cli import main\nrc = main({argv!r})")
+    assert proc.returncode == 0, proc.stderr
+    assert "GUI []" in proc.stdout and "ultrasound look" in proc.stdout
