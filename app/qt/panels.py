@@ -144,14 +144,15 @@ class ClearancePanel(QtWidgets.QWidget):
                     self._marks[k].setData([depths[off_scale_at(y, top)]], [top])
                     self._marks[k].setVisible(True)
                     mark = f"&nbsp;(▲&nbsp;up&nbsp;to&nbsp;{_mm(off_names[r.name][0], 0)}&nbsp;mm)"
-                else:
+                elif self._marks[k].isVisible():
                     self._marks[k].setVisible(False)  # hidden, not emptied: nothing to paint or reset
                 entries.append(f"<span style='color:{self.PALETTE[k]}'>■■</span>&nbsp;{html.escape(r.name)}{mark}")
-            else:
+            elif curve.isVisible():
                 curve.setData([], [])
                 self._marks[k].setVisible(False)
-            curve.setVisible(k < len(rows))
-            margin.setVisible(k < len(rows))
+            if curve.isVisible() != (k < len(rows)):
+                curve.setVisible(k < len(rows))
+                margin.setVisible(k < len(rows))
         n = report.needle
         self._depth_line.setValue(n.depth_mm)
         safe = report.path.safe_depth_mm
@@ -166,6 +167,12 @@ class ClearancePanel(QtWidgets.QWidget):
         self.plot.setYRange(0, top, padding=0.05)
         self.off_scale = off
         self.legend.setText(" &nbsp; ".join(entries))
+
+    @staticmethod
+    def _text(label, text: str) -> None:
+        """Set a label's text only when it changes: each set lays the panel out again."""
+        if label.text() != text:
+            label.setText(text)
 
     @staticmethod
     def _style(widget, sheet: str) -> None:
@@ -189,30 +196,34 @@ class ClearancePanel(QtWidgets.QWidget):
         rows = readout.rows_by_danger(report)
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            colour = QtGui.QColor(LEVEL_COLOUR[r.level])
-            cells = readout.structure_cells(r)
-            for j, text in enumerate(cells):
-                item = QtWidgets.QTableWidgetItem(text)
-                if j == 3:
-                    item.setBackground(colour)
-                    item.setForeground(QtGui.QColor("black"))
-                if j in (1, 2):
-                    item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
-                self.table.setItem(i, j, item)
+            for j, text in enumerate(readout.structure_cells(r)):
+                item = self.table.item(i, j)
+                if item is None:  # made once per row; a move only changes texts and colours
+                    item = QtWidgets.QTableWidgetItem(text)
+                    if j == 3:
+                        item.setForeground(QtGui.QColor("black"))
+                    if j in (1, 2):
+                        item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
+                    self.table.setItem(i, j, item)
+                elif item.text() != text:
+                    item.setText(text)
+                if j == 3 and item.data(QtCore.Qt.UserRole) != r.level:
+                    item.setData(QtCore.Qt.UserRole, r.level)
+                    item.setBackground(QtGui.QColor(LEVEL_COLOUR[r.level]))
         lvl = report.level
-        self.overall.setText(readout.overall_sentence(report))
+        self._text(self.overall, readout.overall_sentence(report))
         self._style(self.overall, f"background:{LEVEL_COLOUR[lvl]}; color:black; padding:4px;")
-        self.needle_label.setText(readout.needle_sentence(report))
-        self.safe_depth.setText(readout.safe_depth_sentence(report))
+        self._text(self.needle_label, readout.needle_sentence(report))
+        self._text(self.safe_depth, readout.safe_depth_sentence(report))
         published = readout.published_sentence(report, scene)
-        self.published.setText(published)
+        self._text(self.published, published)
         self.published.setVisible(bool(published))
         if lvl == "unknown" or report.path.safe_depth_mm is None:
             self._style(self.safe_depth, f"background:{LEVEL_COLOUR['unknown']}; color:black; padding:2px;")
         else:
             self._style(self.safe_depth, "")
-        self.bracketing.setText(readout.bracketing_sentence(report))
-        self.path.setText(readout.path_sentence(report))
+        self._text(self.bracketing, readout.bracketing_sentence(report))
+        self._text(self.path, readout.path_sentence(report))
 
 
 class ExercisePanel(QtWidgets.QWidget):

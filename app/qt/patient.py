@@ -100,7 +100,7 @@ class PatientView:
 
     def on_new(self, new) -> None:
         text = self.panel.say(new)
-        if text:
+        if any(readout.patient_words(e) for e in new):  # the patient speaks: the status bar says it too
             self.win.statusBar().showMessage(text, 6000)
         for e in new:
             if e.kind == "twitch" and e.structure:
