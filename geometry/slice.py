@@ -144,36 +144,43 @@ class PlaneSlice:
         return [s.name for s in self.sections if not s.closed]
 
 
-def _cut(vertices: np.ndarray, faces: np.ndarray, plane: NeedlePlane) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The plane's crossing of one mesh: (p, 2) crossing points (depth, lateral) mm, one per crossed
-    edge, (s, 2) int64 segments (pairs of point indices, one per cut triangle), and whether a crossed
-    edge is shared by more than two triangles."""
-    empty = np.empty((0, 2)), np.empty((0, 2), dtype=np.int64), False
+def _cut(vertices: np.ndarray, faces: np.ndarray, plane: NeedlePlane
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The plane's crossing of a mesh (or of several meshes in one vertex array).
+
+    returns : pts (p, 2) crossing points (depth, lateral) mm, one per crossed edge;
+              seg (s, 2) int64 segments, pairs of point indices, one per cut triangle;
+              vertex (p,) int64 the lower vertex index of each point's edge;
+              count (p,) int64 how many cut triangles share each point's edge (> 2: non-manifold)
+    """
+    empty = (np.empty((0, 2)), np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.int64),
+             np.empty(0, dtype=np.int64))
     if not len(faces):
         return empty
-    # signed distance of every vertex (one matrix-vector product: cheaper than per corner);
+    # signed distance of every vertex, then of every corner; element-wise arithmetic on the
+    # coordinates, not a BLAS product (whose threads thrash on a busy machine: 10x slower here);
     # a vertex on the plane counts as the positive side
-    dist = vertices @ plane.normal - float(plane.origin @ plane.normal)
-    pos = (dist >= 0.0).view(np.int8)
-    s0, s1, s2 = pos[faces[:, 0]], pos[faces[:, 1]], pos[faces[:, 2]]
-    n_pos = s0 + s1 + s2
+    vt = vertices.T
+    n = plane.normal
+    vdist = vt[0] * n[0] + vt[1] * n[1] + vt[2] * n[2] - float(plane.origin @ n)
+    dist = np.take(vdist, faces.ravel()).reshape(-1, 3)
+    side = dist >= 0.0
+    n_pos = side.sum(axis=1, dtype=np.int8)
     cut = (n_pos == 1) | (n_pos == 2)
     if not np.any(cut):
         return empty
-    s = np.stack([s0[cut], s1[cut], s2[cut]], axis=1)
     f = faces[cut]
-    # the lone vertex (alone on its side) of each cut triangle: the crossed edges are lone-b, lone-c
-    lone = np.where(n_pos[cut] == 1, np.argmax(s, axis=1), np.argmin(s, axis=1))
+    # the lone corner (alone on its side) of each cut triangle: the crossed edges are lone-b, lone-c
+    lone = np.where(n_pos[cut] == 1, np.argmax(side[cut], axis=1), np.argmin(side[cut], axis=1))
     rows = np.arange(len(f))
-    a = f[rows, lone]
-    b = f[rows, (lone + 1) % 3]
-    c = f[rows, (lone + 2) % 3]
+    ka, kb, kc = lone, (lone + 1) % 3, (lone + 2) % 3
+    a, b, c = f[rows, ka], f[rows, kb], f[rows, kc]
     # crossed edges as (lower vertex, higher vertex) and one integer key each
     lo_v = np.concatenate([np.minimum(a, b), np.minimum(a, c)])
     hi_v = np.concatenate([np.maximum(a, b), np.maximum(a, c)])
     n_v = np.int64(len(vertices))
-    uniq, first, inverse, counts = np.unique(lo_v * n_v + hi_v, return_index=True, return_inverse=True,
-                                             return_counts=True)
+    _, first, inverse, counts = np.unique(lo_v * n_v + hi_v, return_index=True, return_inverse=True,
+                                          return_counts=True)
     seg = inverse.reshape(2, -1).T.astype(np.int64)
     # orient each segment by the triangle's winding (a, b, c): from the edge where the winding
     # leaves the positive side to the edge where it comes back; on a consistently wound mesh every
@@ -183,41 +190,48 @@ def _cut(vertices: np.ndarray, faces: np.ndarray, plane: NeedlePlane) -> tuple[n
     # the crossing point of each crossed edge, from its lower-index end (the same in every triangle)
     i0 = lo_v[first]
     i1 = hi_v[first]
+    d0 = vdist[i0]
+    d1 = vdist[i1]
     p0 = vertices[i0] - plane.origin
     p1 = vertices[i1] - plane.origin
-    d0 = dist[i0]
-    d1 = dist[i1]
     t = (d0 / (d0 - d1))[:, None]
     x = p0 + t * (p1 - p0)
-    pts = np.stack([x @ plane.u, x @ plane.v], axis=1)
-    return pts, seg, bool(np.any(counts > 2))
+    pts = np.stack([_dot(x, plane.u), _dot(x, plane.v)], axis=1)
+    return pts, seg, i0, counts.astype(np.int64)
 
 
 def _chain(n_points: int, seg: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Chain segments (pairs of point indices) into closed loops and open chains of point indices.
     Open chains start at points of odd degree (a boundary), loops at any point with a free segment."""
-    if len(seg) == n_points:
-        # fast path: the segments, oriented by a consistently wound closed mesh, make a permutation
-        # (each point starts one segment and ends one): follow it
-        starts = np.bincount(seg[:, 0], minlength=n_points)
-        ends = np.bincount(seg[:, 1], minlength=n_points)
-        if np.all(starts == 1) and np.all(ends == 1):
-            succ = np.empty(n_points, dtype=np.int64)
-            succ[seg[:, 0]] = seg[:, 1]
-            succ_l = succ.tolist()
-            seen = bytearray(n_points)
-            cycles: list[np.ndarray] = []
-            for p0 in range(n_points):
-                if seen[p0]:
-                    continue
-                path = []
-                p = p0
-                while not seen[p]:
-                    seen[p] = 1
-                    path.append(p)
-                    p = succ_l[p]
-                cycles.append(np.asarray(path, dtype=np.int64))
-            return [c for c in cycles if len(c) >= 3], [c for c in cycles if len(c) < 3]
+    starts = np.bincount(seg[:, 0], minlength=n_points)
+    ends = np.bincount(seg[:, 1], minlength=n_points)
+    if starts.max(initial=0) <= 1 and ends.max(initial=0) <= 1:
+        # fast path: segments oriented by a consistently wound mesh start and end at most once at each
+        # point: follow them, from the points nothing ends at (a boundary: open chains) then around
+        # what is left (closed loops)
+        succ = np.full(n_points, -1, dtype=np.int64)
+        succ[seg[:, 0]] = seg[:, 1]
+        succ_l = succ.tolist()
+        seen = bytearray(n_points)
+        loops: list[np.ndarray] = []
+        chains: list[np.ndarray] = []
+        heads = np.flatnonzero((ends == 0) & (starts == 1)).tolist()
+        for p0 in heads + list(range(n_points)):
+            if seen[p0]:
+                continue
+            path = []
+            p = p0
+            while p >= 0 and not seen[p]:
+                seen[p] = 1
+                path.append(p)
+                p = succ_l[p]
+            closed = p == p0
+            if closed and len(path) < 3:
+                path.append(path[0])  # a closed walk of two segments (a doubled face): keep both, as a chain
+            (loops if closed and len(path) >= 3 and path[-1] != path[0] else chains).append(
+                np.asarray(path, dtype=np.int64))
+        return loops, [c for c in chains if len(c) > 1]
+    # general path (inconsistent winding, or edges of more than two triangles): walk the undirected graph
     deg = np.bincount(seg.ravel(), minlength=n_points)
     # incidence lists: for each point, the segments that touch it (CSR), and the far end of each
     order = np.argsort(seg.ravel(), kind="stable")
@@ -226,8 +240,8 @@ def _chain(n_points: int, seg: np.ndarray) -> tuple[list[np.ndarray], list[np.nd
     start = np.concatenate([[0], np.cumsum(deg)]).tolist()
     nxt_free = start[:-1]  # per point: the first incidence not yet known to be used
     used = [False] * len(seg)
-    loops: list[np.ndarray] = []
-    chains: list[np.ndarray] = []
+    loops = []
+    chains = []
 
     def take(p: int) -> int:
         """Use p's next free segment; its far end, or -1 when p has none left."""
@@ -260,37 +274,18 @@ def _chain(n_points: int, seg: np.ndarray) -> tuple[list[np.ndarray], list[np.nd
     for i, p in enumerate(seg[:, 0].tolist()):
         while not used[i]:
             path, closed = walk(p)
-            (loops if closed and len(path) >= 3 else chains).append(np.asarray(path, dtype=np.int64))
+            if closed and len(path) < 3:
+                path.append(path[0])  # a closed walk of two segments (a doubled face): keep both, as a chain
+            (loops if closed and len(path) >= 3 and path[-1] != path[0] else chains).append(
+                np.asarray(path, dtype=np.int64))
     return loops, chains
 
 
-def _bbox_meets_plane(lo: np.ndarray, hi: np.ndarray, plane: NeedlePlane, origin_dist_mm: float) -> bool:
-    """True when the box [lo, hi] straddles (or touches) the plane and comes within `origin_dist_mm`
-    of the plane's origin."""
-    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-    d = (corners - plane.origin) @ plane.normal
-    if d.min() > 0.0 or d.max() < 0.0:
-        return False
-    nearest = np.clip(plane.origin, lo, hi)
-    return bool(np.linalg.norm(nearest - plane.origin) <= origin_dist_mm)
-
-
-def section_of(structure: Structure, plane: NeedlePlane) -> Section:
-    """The section of one structure by `plane` (loops and open chains in plane mm)."""
-    v = np.asarray(structure.vertices, dtype=np.float64)
-    f = np.asarray(structure.faces, dtype=np.int64)
-    pts, seg, nonmanifold = _cut(v, f, plane)
-    sec = Section(structure.name, structure.role, structure.colour, bool(structure.critical),
-                  float(structure.margin_mm), nonmanifold=nonmanifold)
-    if len(seg):
-        loops, chains = _chain(len(pts), seg)
-        sec.loops = [pts[i] for i in loops]
-        sec.open_chains = [pts[i] for i in chains]
-    return sec
-
-
+#: Slack (mm) added to every box before the plane is tested against it, so rounding in the box's
+#: centre and half-size never drops a triangle whose vertex lies exactly on the plane.
+BOX_PAD_MM = 1e-6
 #: Triangles per chunk of a Slicer: the plane is tested against each chunk's box before its triangles.
-CHUNK_TRIANGLES = 128
+CHUNK_TRIANGLES = 32
 
 
 class _Mesh:
@@ -325,15 +320,12 @@ class _Mesh:
         clo = tlo.reshape(n_chunks, CHUNK_TRIANGLES, 3).min(axis=1)
         chi = thi.reshape(n_chunks, CHUNK_TRIANGLES, 3).max(axis=1)
         self.centre = (clo + chi) / 2.0
-        self.half = (chi - clo) / 2.0
+        self.half = (chi - clo) / 2.0 + BOX_PAD_MM
 
-    def faces_near(self, plane: NeedlePlane) -> np.ndarray:
-        """The faces of the chunks whose boxes the plane meets (a superset of the faces it cuts)."""
-        reach = np.abs(self.half) @ np.abs(plane.normal)
-        hit = np.abs((self.centre - plane.origin) @ plane.normal) <= reach
-        if hit.all():
-            return self.faces
-        return self.chunks[hit].reshape(-1, 3)
+
+def _dot(a: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """(k, 3) · (3,) element-wise (no BLAS threads)."""
+    return a[:, 0] * n[0] + a[:, 1] * n[1] + a[:, 2] * n[2]
 
 
 def _meets_window(q: np.ndarray, extent: float) -> bool:
@@ -342,12 +334,28 @@ def _meets_window(q: np.ndarray, extent: float) -> bool:
 
 
 class Slicer:
-    """`cross_sections` for one scene, with each structure's arrays, bounding box and chunk boxes
-    prepared once (for the live view: one Slicer per scene, one call per needle update)."""
+    """`cross_sections` for one scene, prepared once (for the live view: one Slicer per scene, one
+    call per needle update): every structure's faces in Morton-ordered chunks with their boxes, all
+    structures in one vertex array, so one plane is one pass of array operations, not one per
+    structure."""
 
     def __init__(self, scene: AnatomyScene):
         self.scene = scene
-        self._meshes = [_Mesh(s) for s in scene.structures if len(s.vertices) and len(s.faces)]
+        meshes = [_Mesh(s) for s in scene.structures if len(s.vertices) and len(s.faces)]
+        self._structures = [m.structure for m in meshes]
+        sizes = [len(m.vertices) for m in meshes]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        # (3, n) so each coordinate is contiguous for `_cut`'s element-wise distance; `.T` is (n, 3) again
+        self._vertices_t = np.ascontiguousarray(
+            (np.concatenate([m.vertices for m in meshes]) if meshes else np.empty((0, 3))).T)
+        self._chunks = (np.concatenate([m.chunks + off for m, off in zip(meshes, self._offsets[:-1], strict=True)])
+                        if meshes else np.empty((0, CHUNK_TRIANGLES, 3), dtype=np.int64))
+        self._chunk_structure = np.concatenate(
+            [np.full(len(m.chunks), k, dtype=np.int64) for k, m in enumerate(meshes)]) if meshes else np.empty(0, int)
+        self._centre = np.concatenate([m.centre for m in meshes]) if meshes else np.empty((0, 3))
+        self._half = np.concatenate([m.half for m in meshes]) if meshes else np.empty((0, 3))
+        self._lo = np.array([m.lo for m in meshes]).reshape(-1, 3)
+        self._hi = np.array([m.hi for m in meshes]).reshape(-1, 3)
 
     def cross_sections(self, plane: NeedlePlane, extent_mm: float) -> PlaneSlice:
         """Every structure's section within the square window |depth|, |lateral| <= extent_mm
@@ -356,22 +364,47 @@ class Slicer:
         extent = float(extent_mm)
         if not (np.isfinite(extent) and extent > 0):
             raise ValueError(f"extent must be a positive finite number of mm, got {extent_mm}")
-        reach = extent * np.sqrt(2.0)
+        return self._slice(plane, extent)
+
+    def _slice(self, plane: NeedlePlane, extent: float) -> PlaneSlice:
+        n = plane.normal
+        # structures: the box straddles the plane and comes within the window's circle of the origin
+        centre, half = (self._lo + self._hi) / 2.0, (self._hi - self._lo) / 2.0 + BOX_PAD_MM
+        straddle = np.abs(_dot(centre - plane.origin, n)) <= _dot(half, np.abs(n))
+        near = np.linalg.norm(np.clip(plane.origin, self._lo, self._hi) - plane.origin, axis=1) <= extent * np.sqrt(2)
+        wanted = straddle & near
+        # chunks of those structures whose boxes the plane meets: a superset of the cut triangles
+        hit = (np.abs(_dot(self._centre - plane.origin, n)) <= _dot(self._half, np.abs(n))) \
+            & wanted[self._chunk_structure]
+        faces = self._chunks[hit].reshape(-1, 3)
+        pts, seg, vertex, count = _cut(self._vertices_t.T, faces, plane)
+        if not len(seg):
+            return PlaneSlice(plane, extent, [])
+        loops, chains = _chain(len(pts), seg)
+        owner = np.searchsorted(self._offsets, vertex, side="right") - 1     # structure of each point
+        bad = set(owner[count > 2].tolist())
+        per: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        for idx_list, slot in ((loops, 0), (chains, 1)):
+            for idx in idx_list:
+                q = pts[idx]
+                if _meets_window(q, extent):
+                    per.setdefault(int(owner[idx[0]]), ([], []))[slot].append(q)
         sections = []
-        for m in self._meshes:
-            s = m.structure
-            if not _bbox_meets_plane(m.lo, m.hi, plane, reach):
-                continue
-            pts, seg, nonmanifold = _cut(m.vertices, m.faces_near(plane), plane)
-            if not len(seg):
-                continue
-            loops, chains = _chain(len(pts), seg)
-            kept_loops = [q for q in (pts[i] for i in loops) if _meets_window(q, extent)]
-            kept_chains = [q for q in (pts[i] for i in chains) if _meets_window(q, extent)]
-            if kept_loops or kept_chains:
-                sections.append(Section(s.name, s.role, s.colour, bool(s.critical), float(s.margin_mm),
-                                        kept_loops, kept_chains, nonmanifold))
+        for k in sorted(per):
+            s = self._structures[k]
+            kept_loops, kept_chains = per[k]
+            sections.append(Section(s.name, s.role, s.colour, bool(s.critical), float(s.margin_mm),
+                                    kept_loops, kept_chains, k in bad))
         return PlaneSlice(plane, extent, sections)
+
+
+def section_of(structure: Structure, plane: NeedlePlane) -> Section:
+    """The whole section of one structure by `plane` (loops and open chains in plane mm, no window)."""
+    found = Slicer(AnatomyScene(structure.name, [structure])).cross_sections(plane, 1e12).sections
+    if found:
+        return found[0]
+    return Section(structure.name, structure.role, structure.colour, bool(structure.critical),
+                   float(structure.margin_mm))
 
 
 def cross_sections(scene: AnatomyScene, plane: NeedlePlane, extent_mm: float) -> PlaneSlice:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from needlesafe.geometry.needle import Needle
@@ -182,6 +182,7 @@ def test_section_of_one_structure_equals_the_slicer():
 
 @settings(max_examples=40, deadline=None)
 @given(angle=st.floats(-720.0, 720.0), dx=st.floats(-0.5, 0.5), dz=st.floats(-0.5, 0.5))
+@example(angle=0.0, dx=-0.4929189269759968, dz=0.0)  # vertices exactly on the plane: once dropped by a box test
 def test_any_plane_through_a_sphere_centre_is_a_closed_circle(angle, dx, dz):
     """Whatever the needle's tilt and the plane's turn, a plane holding the sphere's centre cuts a
     closed circle of the sphere's radius (to the chord error)."""
@@ -195,3 +196,35 @@ def test_any_plane_through_a_sphere_centre_is_a_closed_circle(angle, dx, dz):
     centre = pl.to_plane(np.zeros((1, 3)))[0]
     r = np.linalg.norm(sec.loops[0] - centre, axis=1)
     assert r.max() <= R + 1e-9 and r.min() >= R - chord_error(mesh, R) - 1e-9
+
+
+def test_inconsistent_winding_still_closes_the_loop():
+    """A mesh whose triangles are wound both ways (common in atlas meshes) takes the general chaining
+    and still gives the one closed loop of the right area."""
+    mesh = sphere((0.0, 0.0, 0.0), R, 3)
+    v, f = mesh
+    f = f.copy()
+    f[::3] = f[::3, ::-1]  # every third triangle wound the other way
+    sec = only_section(scene_of(structure("ball", "muscle", (v, f))))
+    assert sec.closed and len(sec.loops) == 1 and not sec.nonmanifold
+    reference = only_section(scene_of(structure("ball", "muscle", mesh)))
+    assert polygon_area(sec.loops[0]) == pytest.approx(polygon_area(reference.loops[0]), rel=1e-12)
+
+
+def test_sheets_meeting_at_an_edge_are_flagged_nonmanifold():
+    """Two boxes sharing a face (x = 0) in one mesh: the plane crosses edges of that face, each
+    belonging to four triangles."""
+    a = box_mesh([0, -10, 0], [10, 10, 10])
+    b = box_mesh([-10, -10, 0], [0, 10, 10])
+    # one mesh of the two boxes, their corner vertices merged where they coincide
+    verts = np.concatenate([a[0], b[0]])
+    faces = np.concatenate([a[1], b[1] + 8])
+    uniq, inv = np.unique(verts.round(9), axis=0, return_inverse=True)
+    needle = Needle([3.0, 50.0, 2.0], [0.0, -1.0, 0.0], 10.0, 75.0)
+    pl = needle_plane(needle, 90.0)  # the plane z = 2 (holding the needle and x)
+    sec = section_of(structure("blocks", "bone", (uniq, inv.reshape(-1)[faces])), pl)
+    assert sec.nonmanifold
+    # every segment is still used once: the outlines' total length is the two rectangles'
+    total = sum(np.linalg.norm(np.diff(np.vstack([q, q[:1]]), axis=0), axis=1).sum() for q in sec.loops) + sum(
+        np.linalg.norm(np.diff(q, axis=0), axis=1).sum() for q in sec.open_chains)
+    assert total == pytest.approx(2 * (2 * 10 + 2 * 20), rel=1e-9)
