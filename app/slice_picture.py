@@ -274,11 +274,10 @@ def render_slice_png(scene, needle, angle_deg: float = 0.0, ultrasound: bool = F
     slicer     : a prepared Slicer of `scene` (None: one is made)
     seed       : the ultrasound speckle's seed
     """
-    import matplotlib as mpl
     from matplotlib import patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.patches import PathPatch
+    from matplotlib.patches import PathPatch, Rectangle
     from matplotlib.path import Path as MplPath
     from matplotlib.ticker import FuncFormatter, MultipleLocator
 
@@ -321,7 +320,7 @@ def render_slice_png(scene, needle, angle_deg: float = 0.0, ultrasound: bool = F
         ax.set_facecolor("black")
         # the probe's footprint on the skin
         foot = min(win.half_width * 0.9, 25.0)
-        ax.add_patch(mpl.patches.Rectangle((-foot, win.top), 2 * foot, -win.top * 0.8, color="#707070", zorder=3))
+        ax.add_patch(Rectangle((-foot, win.top), 2 * foot, -win.top * 0.8, color="#707070", zorder=3))
         ax.text(0, win.top * 0.45, "linear probe", color="white", ha="center", va="center", fontsize=font * 0.8,
                 zorder=4)
         text_colour, label_halo = "#ffff99", [patheffects.withStroke(linewidth=2.0, foreground="black")]
