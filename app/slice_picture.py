@@ -295,7 +295,11 @@ def render_slice_png(scene, needle, angle_deg: float = 0.0, ultrasound: bool = F
     dpi = 100.0
     fig = Figure(figsize=(w_px / dpi, h_px / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
-    left, right, bottom_m, top_m = 0.09, 0.98, 0.14, 0.88
+    # margins in pixels from the font: the title and side names above, the axis and a caption of up
+    # to four lines below, the depth ruler's numbers and name on the left
+    line_px = font * dpi / 72.0 * 1.3
+    left, right = 4.3 * line_px / w_px, 1.0 - 0.02
+    bottom_m, top_m = (4 * 0.8 * line_px + 2.3 * line_px + 6) / h_px, 1.0 - (2.2 * line_px + 10) / h_px
     ax = fig.add_axes((left, bottom_m, right - left, top_m - bottom_m))
     aspect = (right - left) * w_px / ((top_m - bottom_m) * h_px)
     win = window_for(shown, aspect)
@@ -385,11 +389,11 @@ def render_slice_png(scene, needle, angle_deg: float = 0.0, ultrasound: bool = F
     ax.xaxis.set_major_locator(MultipleLocator(10.0 if win.half_width < 60 else 20.0))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{abs(x):g}"))
     ax.tick_params(labelsize=font * 0.85)
-    ax.set_ylabel("depth from the skin along the needle (mm)", fontsize=font * 0.9)
+    ax.set_ylabel("depth from the skin (mm)", fontsize=font * 0.9)
     ax.set_xlabel("mm from the needle", fontsize=font * 0.9)
     plus, minus = plane.side_names()
-    fig.text(left, top_m + 0.01, f"◄ {plus}", fontsize=font, ha="left", va="bottom")
-    fig.text(right, top_m + 0.01, f"{minus} ►", fontsize=font, ha="right", va="bottom")
+    fig.text(left, top_m + 3 / h_px, f"◄ {plus}", fontsize=font, ha="left", va="bottom")
+    fig.text(right, top_m + 3 / h_px, f"{minus} ►", fontsize=font, ha="right", va="bottom")
     fig.text(0.5, 0.985, _title(scene, plane) + (" — ultrasound look" if ultrasound else ""), fontsize=font * 1.1,
              ha="center", va="top", fontweight="bold")
     lines = [readout.safe_depth_sentence(report)]
