@@ -77,32 +77,48 @@ def _sections_in_order(plane_slice: PlaneSlice) -> list[Section]:
 
 # --- the ultrasound look ------------------------------------------------------------------------
 
-def _raster(loops, window: SliceWindow, shape: tuple[int, int]) -> np.ndarray:
-    """(h, w) bool: inside the loops (even-odd: a loop inside another is a hole)."""
+def _box(chains, window: SliceWindow, shape: tuple[int, int], pad: int) -> tuple[int, int, int, int] | None:
+    """The pixel box (r0, r1, c0, c1) of the chains, `pad` pixels wider, clipped to the image; None
+    when it is empty."""
+    h, w = shape
+    pts = [_to_pixels(q, window, shape) for q in chains if len(q)]
+    if not pts:
+        return None
+    p = np.concatenate(pts)
+    c0, r0 = np.floor(p.min(axis=0)).astype(int) - pad
+    c1, r1 = np.ceil(p.max(axis=0)).astype(int) + pad + 1
+    r0, r1, c0, c1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
+    return (r0, r1, c0, c1) if r0 < r1 and c0 < c1 else None
+
+
+def _raster(loops, window: SliceWindow, shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """Within `box` (r0, r1, c0, c1): bool, inside the loops (even-odd: a loop inside another is a hole)."""
     from PIL import Image, ImageDraw
 
-    h, w = shape
-    mask = np.zeros((h, w), dtype=bool)
+    r0, r1, c0, c1 = box
+    mask = np.zeros((r1 - r0, c1 - c0), dtype=bool)
     for q in loops:
         if len(q) < 3:
             continue
-        px = _to_pixels(q, window, shape)
-        img = Image.new("1", (w, h), 0)
+        px = _to_pixels(q, window, shape) - [c0, r0]
+        img = Image.new("1", (c1 - c0, r1 - r0), 0)
         ImageDraw.Draw(img).polygon([tuple(p) for p in px.tolist()], fill=1)
         mask ^= np.asarray(img, dtype=bool)
     return mask
 
 
-def _outline(chains, window: SliceWindow, shape: tuple[int, int], width_px: int, closed: bool) -> np.ndarray:
+def _outline(chains, window: SliceWindow, shape: tuple[int, int], box: tuple[int, int, int, int], width_px: int,
+             closed: bool) -> np.ndarray:
+    """Within `box`: bool, the chains drawn as lines `width_px` wide."""
     from PIL import Image, ImageDraw
 
-    h, w = shape
-    img = Image.new("1", (w, h), 0)
+    r0, r1, c0, c1 = box
+    img = Image.new("1", (c1 - c0, r1 - r0), 0)
     draw = ImageDraw.Draw(img)
     for q in chains:
         if len(q) < 2:
             continue
-        px = [tuple(p) for p in _to_pixels(q, window, shape).tolist()]
+        px = [tuple(p) for p in (_to_pixels(q, window, shape) - [c0, r0]).tolist()]
         draw.line(px + ([px[0]] if closed else []), fill=1, width=max(1, width_px))
     return np.asarray(img, dtype=bool)
 
@@ -161,38 +177,44 @@ def ultrasound_image(plane_slice: PlaneSlice, window: SliceWindow, shape: tuple[
     pleura_from = np.full(w, h)   # per column: the first row of the pleural line
     enhance = np.zeros((h, w), dtype=bool)
     for sec in _sections_in_order(plane_slice):
-        inside = _raster(sec.loops, window, shape)
+        box = _box(sec.loops + sec.open_chains, window, shape, px + 1)
+        if box is None:
+            continue
+        r0, r1, c0, c1 = box
+        bh, bw = r1 - r0, c1 - c0
+        inside = _raster(sec.loops, window, shape, box)
         r = np.random.default_rng(_seed_of(sec.name, seed))
         if sec.role == "skin":
             # subcutaneous fat: dark, sparse bright septa roughly parallel to the skin
-            septa = _blur(r.standard_normal((h, w)), 1, 12)
+            septa = _blur(r.standard_normal((bh, bw)), 1, 12)
             tex = 0.22 + 0.35 * (septa > 0.45)
         elif sec.role in ("muscle", "other", "unmodelled"):
             tilt = np.radians(r.uniform(-20, 20))
-            phase = _blur(r.standard_normal((h, w)), 6, 6) * 8.0
-            stripes = np.sin(2 * np.pi * (dd * np.cos(tilt) + ll * np.sin(tilt)) / 2.2 + phase)
+            phase = _blur(r.standard_normal((bh, bw)), 6, 6) * 8.0
+            sd, sl = dd[r0:r1, c0:c1], ll[r0:r1, c0:c1]
+            stripes = np.sin(2 * np.pi * (sd * np.cos(tilt) + sl * np.sin(tilt)) / 2.2 + phase)
             tex = 0.26 + 0.30 * (stripes > 0.75)
         elif sec.role == "nerve":
-            blobs = _blur(r.standard_normal((h, w)), 2, 2)
+            blobs = _blur(r.standard_normal((bh, bw)), 2, 2)
             tex = np.where(blobs > 0.15, 0.12, 0.75)          # dark fascicles in bright epineurium
         elif sec.role == "vessel":
-            tex = np.full((h, w), 0.02)                          # anechoic blood
-            enhance |= inside
+            tex = np.full((bh, bw), 0.02)                        # anechoic blood
+            enhance[r0:r1, c0:c1] |= inside
         elif sec.role == "bone":
-            tex = np.full((h, w), 0.05)
+            tex = np.full((bh, bw), 0.05)
         else:  # pleura / lung
-            tex = np.full((h, w), 0.1)
-        echo = np.where(inside, tex, echo)
-        edge = _outline(sec.loops, window, shape, px, True) | _outline(sec.open_chains, window, shape, px, False)
+            tex = np.full((bh, bw), 0.1)
+        echo[r0:r1, c0:c1] = np.where(inside, tex, echo[r0:r1, c0:c1])
+        edge = (_outline(sec.loops, window, shape, box, px, True)
+                | _outline(sec.open_chains, window, shape, box, px, False))
         if sec.role in ("skin", "muscle", "nerve", "vessel", "other"):
-            bright = np.maximum(bright, edge * (0.85 if sec.role != "vessel" else 0.7))
+            sub = bright[r0:r1, c0:c1]
+            bright[r0:r1, c0:c1] = np.maximum(sub, edge * (0.85 if sec.role != "vessel" else 0.7))
         if sec.role in ("bone", "pleura"):
             solid = inside | edge
-            first = np.where(solid.any(axis=0), solid.argmax(axis=0), h)
-            if sec.role == "bone":
-                shadow_from = np.minimum(shadow_from, first)
-            else:
-                pleura_from = np.minimum(pleura_from, first)
+            first = np.where(solid.any(axis=0), solid.argmax(axis=0) + r0, h)
+            target = shadow_from if sec.role == "bone" else pleura_from
+            target[c0:c1] = np.minimum(target[c0:c1], first)
     # posterior acoustic enhancement below vessels: brighter tissue behind the blood
     if enhance.any():
         behind = np.cumsum(enhance, axis=0) > 0
