@@ -23,6 +23,7 @@ depth.
 """
 from __future__ import annotations
 
+import functools
 import io
 import zlib
 from dataclasses import dataclass
@@ -146,6 +147,23 @@ def _blur(a: np.ndarray, ry: int, rx: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _noise(h: int, w: int, seed: int) -> dict[str, np.ndarray]:
+    """The image's noise fields for one size and seed, made once (read-only): the speckle, and the
+    textures' fields (fat septa, muscle fibre phase, nerve fascicles). Anchored to the screen, so
+    the texture does not flicker as the needle moves."""
+    rng = np.random.default_rng(seed)
+    fields = {
+        "speckle": _blur(np.hypot(rng.standard_normal((h, w)), rng.standard_normal((h, w))), 0, 1) / 1.25,
+        "septa": _blur(rng.standard_normal((h, w)), 1, 12),
+        "phase": _blur(rng.standard_normal((h, w)), 6, 6) * 8.0,
+        "blobs": _blur(rng.standard_normal((h, w)), 2, 2),
+    }
+    for a in fields.values():
+        a.flags.writeable = False
+    return fields
+
+
 def _seed_of(name: str, seed: int) -> int:
     return (zlib.crc32(name.encode("utf-8")) ^ (seed * 2654435761)) & 0xFFFFFFFF
 
@@ -162,14 +180,13 @@ def ultrasound_image(plane_slice: PlaneSlice, window: SliceWindow, shape: tuple[
     returns         : (h, w) uint8 greyscale
     """
     h, w = shape
-    rng = np.random.default_rng(seed)
+    noise = _noise(int(h), int(w), int(seed))
     mm_per_px = (window.bottom - window.top) / h
     depth = window.top + (np.arange(h) + 0.5) * mm_per_px                 # (h,) mm
     lateral = window.half_width - (np.arange(w) + 0.5) * (2 * window.half_width / w)
     dd, ll = np.meshgrid(depth, lateral, indexing="ij")
     # speckle: Rayleigh noise, grains a little longer across than along the beam
-    speckle = np.hypot(rng.standard_normal((h, w)), rng.standard_normal((h, w)))
-    speckle = _blur(speckle, 0, 1) / 1.25
+    speckle = noise["speckle"]
     echo = np.zeros((h, w))
     px = max(1, int(round(0.8 / mm_per_px)))  # bright interfaces about 0.8 mm thick
     bright = np.zeros((h, w))
@@ -186,16 +203,16 @@ def ultrasound_image(plane_slice: PlaneSlice, window: SliceWindow, shape: tuple[
         r = np.random.default_rng(_seed_of(sec.name, seed))
         if sec.role == "skin":
             # subcutaneous fat: dark, sparse bright septa roughly parallel to the skin
-            septa = _blur(r.standard_normal((bh, bw)), 1, 12)
+            septa = noise["septa"][r0:r1, c0:c1]
             tex = 0.22 + 0.35 * (septa > 0.45)
         elif sec.role in ("muscle", "other", "unmodelled"):
             tilt = np.radians(r.uniform(-20, 20))
-            phase = _blur(r.standard_normal((bh, bw)), 6, 6) * 8.0
+            phase = noise["phase"][r0:r1, c0:c1]
             sd, sl = dd[r0:r1, c0:c1], ll[r0:r1, c0:c1]
             stripes = np.sin(2 * np.pi * (sd * np.cos(tilt) + sl * np.sin(tilt)) / 2.2 + phase)
             tex = 0.26 + 0.30 * (stripes > 0.75)
         elif sec.role == "nerve":
-            blobs = _blur(r.standard_normal((bh, bw)), 2, 2)
+            blobs = noise["blobs"][r0:r1, c0:c1]
             tex = np.where(blobs > 0.15, 0.12, 0.75)          # dark fascicles in bright epineurium
         elif sec.role == "vessel":
             tex = np.full((bh, bw), 0.02)                        # anechoic blood

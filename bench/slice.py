@@ -9,7 +9,8 @@ Prints, per pack, the median and 90th percentile time of one plane (all structur
   Slicer.cross_sections            prepared once per scene, sections chained into loops (ours)
   trimesh mesh_plane               trimesh.intersections.mesh_plane per structure (segments only, no chaining)
   trimesh section                  Trimesh.section per structure (segments chained into a Path3D)
-and the total section length (mm) of each, without the window: they agree. Figures only, no asserts.
+and the total section length (mm) of each, without the window: they agree. Then the ultrasound look
+(app/slice_picture.ultrasound_image) at 520 x 400 pixels, for the live view's budget. Figures only, no asserts.
 """
 from __future__ import annotations
 
@@ -94,6 +95,17 @@ def bench(pack: str) -> None:
     print(f"  trimesh mesh_plane      {ms(tm_seg)}   x{statistics.median(tm_seg) / statistics.median(ours):.1f}")
     print(f"  trimesh section         {ms(tm_sec)}   x{statistics.median(tm_sec) / statistics.median(ours):.1f}")
     print(f"  section length, mm: ours {len_ours:,.1f}, mesh_plane {len_seg:,.1f}, section {len_sec:,.1f}")
+    from needlesafe.app.slice_picture import ultrasound_image, window_for
+
+    us = []
+    for n in needles:
+        pl = needle_plane(n, 0.0)
+        win = window_for(n, 1.3)
+        res = slicer.cross_sections(pl, win.extent_mm)
+        t0 = time.perf_counter()
+        ultrasound_image(res, win, (400, 520), needle_depth_mm=n.depth_mm, seed=0)
+        us.append(time.perf_counter() - t0)
+    print(f"  ultrasound_image 520x400 {ms(us)}")
 
 
 def main(argv=None) -> int:
