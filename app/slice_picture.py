@@ -433,8 +433,9 @@ def render_slice_png(scene, needle, angle_deg: float = 0.0, ultrasound: bool = F
     plus, minus = plane.side_names()
     fig.text(left, top_m + 3 / h_px, f"◄ {plus}", fontsize=font, ha="left", va="bottom")
     fig.text(right, top_m + 3 / h_px, f"{minus} ►", fontsize=font, ha="right", va="bottom")
-    fig.text(0.5, 0.985, _title(scene, plane) + (" — ultrasound look" if ultrasound else ""), fontsize=font * 1.1,
-             ha="center", va="top", fontweight="bold")
+    # the title is 1.1 times the font and bold: about 1.5 times the caption font (0.8) in width
+    title = _clip_text(_title(scene, plane) + (" — ultrasound look" if ultrasound else ""), w_px, font * 1.5)
+    fig.text(0.5, 0.985, title, fontsize=font * 1.1, ha="center", va="top", fontweight="bold")
     lines = [readout.safe_depth_sentence(report)]
     if unlabelled:
         lines.append("Also in view: " + ", ".join(dict.fromkeys(unlabelled)))
