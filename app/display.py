@@ -15,13 +15,15 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pyvista as pv
+from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+from vtkmodules.vtkFiltersCore import vtkTubeFilter
+from vtkmodules.vtkFiltersSources import vtkLineSource, vtkSphereSource
 
 from needlesafe.meshes.builtin import cache_dir
 from needlesafe.meshes.io import atomic_write_bytes
 from needlesafe.meshes.types import vertex_normals
-
-from .render import to_polydata
 
 # triangles drawn per structure, by role; a mesh with fewer triangles is drawn unchanged
 TRIANGLE_BUDGET = {
@@ -118,7 +120,7 @@ def _write_cached(path: Path, v: np.ndarray, f: np.ndarray) -> None:
 
 
 def display_mesh(vertices, faces, role: str | None = None, max_triangles: int | None = None,
-                 cache: bool = True) -> pv.PolyData:
+                 cache: bool = True) -> vtkPolyData:
     """The mesh the view draws for a structure: (vertices (n, 3) mm, faces (m, 3)) decimated to its
     role's triangle budget (or `max_triangles`), with point normals for Gouraud shading. With
     `cache`, a decimated mesh is kept under the user's cache folder ($NEEDLESAFE_CACHE/display), so a
@@ -134,10 +136,51 @@ def display_mesh(vertices, faces, role: str | None = None, max_triangles: int | 
         v, f = decimate(vertices, faces, target)
         if path is not None:
             _write_cached(path, v, f)
-    poly = to_polydata(v, f)
-    poly.point_data["Normals"] = vertex_normals(v, f)  # area-weighted, like VTK's (no split, no reorder)
-    poly.point_data.active_normals_name = "Normals"
+    normals = numpy_to_vtk(np.ascontiguousarray(vertex_normals(v, f), np.float64), deep=True)
+    normals.SetName("Normals")  # area-weighted, like VTK's (no split, no reorder)
+    poly = vtk_polydata(v, f)
+    poly.GetPointData().SetNormals(normals)
     return poly
+
+
+def vtk_polydata(vertices, faces) -> vtkPolyData:
+    """A triangle mesh (vertices (n, 3) mm, faces (m, 3)) as vtkPolyData (copied; pyvista's
+    `wrap` reads it as a PolyData)."""
+    v = np.ascontiguousarray(vertices, np.float64).reshape(-1, 3)
+    f = np.ascontiguousarray(faces, np.int64).reshape(-1, 3)
+    points = vtkPoints()
+    points.SetData(numpy_to_vtk(v, deep=True))
+    cells = vtkCellArray()
+    offsets = np.arange(0, 3 * len(f) + 1, 3, dtype=np.int64)
+    cells.SetData(numpy_to_vtkIdTypeArray(offsets, deep=True), numpy_to_vtkIdTypeArray(f.ravel(), deep=True))
+    poly = vtkPolyData()
+    poly.SetPoints(points)
+    poly.SetPolys(cells)
+    return poly
+
+
+def sphere(radius: float, center=(0.0, 0.0, 0.0), resolution: int = 30) -> vtkPolyData:
+    """A UV sphere (as pyvista's `Sphere` draws it: `resolution` in theta and phi)."""
+    src = vtkSphereSource()
+    src.SetRadius(float(radius))
+    src.SetCenter(*(float(x) for x in center))
+    src.SetThetaResolution(resolution)
+    src.SetPhiResolution(resolution)
+    src.Update()
+    return src.GetOutput()
+
+
+def tube(a, b, radius: float, sides: int = 20) -> vtkPolyData:
+    """A tube of `radius` (mm) around the segment a-b (3,) (as pyvista's `Line(a, b).tube` draws it)."""
+    line = vtkLineSource()
+    line.SetPoint1(*(float(x) for x in a))
+    line.SetPoint2(*(float(x) for x in b))
+    t = vtkTubeFilter()
+    t.SetInputConnection(line.GetOutputPort())
+    t.SetRadius(float(radius))
+    t.SetNumberOfSides(sides)
+    t.Update()
+    return t.GetOutput()
 
 
 HEADLIGHT_INTENSITY = 0.5  # with the light kit's key light: close to the kit's look (see tune_renderer)

@@ -9,13 +9,14 @@ renders once per update. Sizes and colours come from `theme` (mm, LPS).
 from __future__ import annotations
 
 import numpy as np
-import pyvista as pv
 from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+from vtkmodules.vtkFiltersSources import vtkDiskSource
 from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
 
 from .. import theme
+from ..display import sphere as unit_sphere
 
 TUBE_SIDES = 20  # as pyvista's `tube` draws it
 SPHERE_RESOLUTION = 30  # as pyvista's `Sphere` draws it
@@ -104,13 +105,18 @@ class NeedleView:
         self._outline = _Shape(np.zeros((2, 3)), lines=_lines(1))
         self._tube_offsets, self._tube_along, _, cells = _tube_template()
         self._shaft = _Shape(np.zeros((2 * TUBE_SIDES, 3)), polys=cells)
-        sphere = pv.Sphere(radius=1.0, theta_resolution=SPHERE_RESOLUTION, phi_resolution=SPHERE_RESOLUTION)
-        self._unit_sphere = np.asarray(sphere.points, float)
+        sphere = unit_sphere(1.0, resolution=SPHERE_RESOLUTION)
+        self._unit_sphere = vtk_to_numpy(sphere.GetPoints().GetData()).astype(float)
         self._tip = _Shape(self._unit_sphere * theme.TIP_RADIUS_MM, polys=self._cells_of(sphere))
         self._entry = _Shape(self._unit_sphere * theme.ENTRY_HANDLE_RADIUS_MM, polys=self._cells_of(sphere))
         inner, outer = theme.CONTACT_RING_MM
-        disc = pv.Disc(center=(0.0, 0.0, 0.0), inner=inner, outer=outer, normal=(0.0, 0.0, 1.0), c_res=RING_RESOLUTION)
-        self._unit_disc = np.asarray(disc.points, float)  # in the plane z = 0
+        disc = vtkDiskSource()
+        disc.SetInnerRadius(inner)
+        disc.SetOuterRadius(outer)
+        disc.SetCircumferentialResolution(RING_RESOLUTION)
+        disc.Update()
+        disc = disc.GetOutput()
+        self._unit_disc = vtk_to_numpy(disc.GetPoints().GetData()).astype(float)  # in the plane z = 0
         self._ring = _Shape(self._unit_disc, polys=self._cells_of(disc))
         # shapes whose number of cells changes: points and cells replaced on each update
         self._ahead = vtkPolyData()

@@ -8,14 +8,13 @@ contact ring).
 from __future__ import annotations
 
 import numpy as np
-import pyvista as pv
 from vtkmodules.vtkRenderingCore import vtkActor, vtkCellPicker, vtkPolyDataMapper, vtkRenderer
 
 from needlesafe.meshes.types import signed_volume
 
 from .. import camera, theme
-from ..display import display_mesh, scene_budgets, tune_renderer
-from ..render import add_safety_map, map_polydata, to_polydata
+from ..display import display_mesh, scene_budgets, sphere, tube, tune_renderer, vtk_polydata
+from ..render import add_safety_map, map_polydata
 from .vtk_widget import make_plotter
 
 MAP_ACTORS = ("safety_map", "safety_map:outline")
@@ -90,7 +89,7 @@ class SceneView:
                 actor.GetProperty().BackfaceCullingOn()
             self.actors[s.name] = actor
         for tp in scene.trigger_points:  # targets are drawn in the overlay: always visible
-            actor = self.top_actor(pv.Sphere(radius=theme.TRIGGER_POINT_RADIUS_MM, center=tp.point),
+            actor = self.top_actor(sphere(theme.TRIGGER_POINT_RADIUS_MM, tp.point),
                                    theme.TRIGGER_POINT_COLOUR, f"trigger:{tp.name}")
             actor.PickableOn()
             self.markers[tp.name] = (actor, tp)
@@ -139,7 +138,7 @@ class SceneView:
         if self.scene is None or not on or not self.scene.landmarks:
             return
         for lm in self.scene.landmarks:
-            dot = self.top_actor(pv.Sphere(radius=theme.LANDMARK_RADIUS_MM, center=lm.point), theme.LANDMARK_COLOUR,
+            dot = self.top_actor(sphere(theme.LANDMARK_RADIUS_MM, lm.point), theme.LANDMARK_COLOUR,
                                  f"landmark:{lm.name}")
             dot.GetProperty().SetEdgeVisibility(False)
         pts = np.array([lm.point for lm in self.scene.landmarks], float)
@@ -151,7 +150,7 @@ class SceneView:
 
     def mark_target(self, point, radius_mm: float) -> None:
         """An exercise's target: a translucent sphere in the overlay."""
-        self.top_actor(pv.Sphere(radius=radius_mm, center=point), theme.TARGET_COLOUR, "exercise:target",
+        self.top_actor(sphere(radius_mm, point), theme.TARGET_COLOUR, "exercise:target",
                        opacity=theme.TARGET_OPACITY)
 
     def draw_pins(self, needles) -> None:
@@ -161,9 +160,9 @@ class SceneView:
         for k, n in enumerate(needles):
             colour = theme.PIN_COLOURS[k % len(theme.PIN_COLOURS)]
             if n.depth_mm > 0:
-                self.plotter.add_mesh(pv.Line(n.entry_lps, n.tip_lps).tube(radius=theme.SHAFT_RADIUS_MM), color=colour,
+                self.plotter.add_mesh(tube(n.entry_lps, n.tip_lps, theme.SHAFT_RADIUS_MM), color=colour,
                                       name=f"pin:{k}:shaft", pickable=False, render=False)
-            self.plotter.add_mesh(pv.Sphere(radius=theme.PIN_ENTRY_RADIUS_MM, center=n.entry_lps), color=colour,
+            self.plotter.add_mesh(sphere(theme.PIN_ENTRY_RADIUS_MM, n.entry_lps), color=colour,
                                   name=f"pin:{k}:entry", pickable=False, render=False)
 
     # ----- overlays: danger shells and the safety map ----------------------------------------------
@@ -171,7 +170,7 @@ class SceneView:
         self.remove_top("shell:")
         self.shells = shells
         for name, (v, f) in shells.items():
-            actor = self.top_actor(to_polydata(v, f), self.scene.structure(name).colour, f"shell:{name}",
+            actor = self.top_actor(vtk_polydata(v, f), self.scene.structure(name).colour, f"shell:{name}",
                                    opacity=theme.SHELL_OPACITY)
             actor.SetVisibility(visible)
 

@@ -1,16 +1,36 @@
 """Display meshes: decimated for drawing to a budget per role, close to the full surface, with normals."""
 import numpy as np
 import pytest
+import pyvista as pv
 
+from needlesafe.app import display
 from needlesafe.app.display import (
     DISPLAY_TOLERANCE_MM,
     MIN_TRIANGLES,
     TRIANGLE_BUDGET,
     budget_for,
-    display_mesh,
     tune_renderer,
+    vtk_polydata,
 )
 from needlesafe.app.render import to_polydata
+
+
+def display_mesh(*args, **kwargs):
+    """`display.display_mesh` (plain VTK, as the window draws it) read through pyvista."""
+    return pv.wrap(display.display_mesh(*args, **kwargs))
+
+
+def test_vtk_shapes_match_pyvistas():
+    """The window builds its meshes with VTK alone (no pyvista at start-up): exact vertices and faces,
+    spheres and tubes of the asked size."""
+    v = np.random.default_rng(0).random((6, 3))
+    f = np.array([[0, 1, 2], [2, 3, 4], [3, 4, 5]])
+    mine = pv.wrap(vtk_polydata(v, f))
+    assert np.array_equal(mine.points, v) and np.array_equal(mine.regular_faces, f)
+    ball = pv.wrap(display.sphere(2.0, (1, 2, 3)))
+    assert ball.n_points == 842 and np.allclose(np.linalg.norm(ball.points - (1, 2, 3), axis=1), 2.0)
+    t = pv.wrap(display.tube((0, 0, 0), (0, 0, 10), 1.5))
+    assert t.n_cells == 20 and np.allclose(np.linalg.norm(t.points[:, :2], axis=1), 1.5)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from PySide6 import QtWidgets
 
 from needlesafe.app import readout
 from needlesafe.app.packs import forget_prepared
-from needlesafe.app.qt.vtk_widget import NativeInteractor
+from needlesafe.app.qt.vtk_widget import NativePlotter
 from needlesafe.app.theme import LEVEL_COLOUR
 
 from .test_window import dispose
@@ -36,7 +36,7 @@ def test_first_frame_shows_the_anatomy_before_the_engine(staged, qtbot):
     assert set(win.scene_view.actors) == {s.name for s in prepared.scene.structures}
     img = win.grab().toImage()
     view = win.plotter
-    assert isinstance(view, NativeInteractor)
+    assert isinstance(view, NativePlotter)
     corner = view.mapTo(win, view.rect().center())
     colours = {img.pixelColor(corner.x() + dx, corner.y() + dy).name() for dx in range(-40, 41, 10)
                for dy in range(-40, 41, 10)}
@@ -73,11 +73,13 @@ def test_a_pack_that_cannot_be_read_falls_back_to_the_default(qtbot, tmp_path, m
 
 def test_the_window_imports_no_engine_kernels_or_plot_library():
     """What the first frame does not need is imported after it: numba (the engine's kernels, with
-    scipy) and pyqtgraph (the clearance plot). A fresh interpreter checks the window's imports."""
+    scipy), pyqtgraph (the clearance plot), pyvista and matplotlib (the 3D view is drawn with VTK
+    alone). A fresh interpreter checks the window's imports."""
     import subprocess
     import sys
 
     code = ("import sys, needlesafe.app.qt.main_window, needlesafe.app.qt.startup; "
-            "print(sorted(m for m in ('numba', 'scipy', 'pyqtgraph', 'trimesh') if m in sys.modules))")
+            "print(sorted(m for m in ('numba', 'scipy', 'pyqtgraph', 'trimesh', 'pyvista', 'matplotlib') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
