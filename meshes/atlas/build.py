@@ -30,6 +30,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -516,7 +517,7 @@ def build_scene(recipe: Recipe, atlas, habitus: str = DEFAULT) -> AnatomyScene:
     cache: dict = {}
     triggers = [_trigger_point(recipe, k, t, parts, cache) for k, t in enumerate(recipe.trigger_points)]
     h = HABITUS_PRESETS[habitus]
-    metadata = {
+    metadata: dict[str, Any] = {
         "units": "mm",
         "frame": "LPS",
         "title": f"{recipe.title} (atlas, {habitus})",

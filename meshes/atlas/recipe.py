@@ -350,10 +350,10 @@ def load_recipe(path: str | Path) -> Recipe:
         generated.append(GeneratedRule(r.text(g["name"], f"{key}.name"), r.point(g["centre"], f"{key}.centre"),
                                        size, np.stack([axis, width, np.cross(axis, width)]),
                                        r.text(g["source"], f"{key}.source")))
-    for g in generated:
-        for end in (g.start, g.end) if isinstance(g, CapsuleRule) else ():
+    for rule in generated:
+        for end in (rule.start, rule.end) if isinstance(rule, CapsuleRule) else ():
             if end.landmark is not None and end.landmark not in [lm.name for lm in landmarks]:
-                raise r.fail(f"generated.{g.name}", f"no [[landmark]] named '{end.landmark}' in this recipe")
+                raise r.fail(f"generated.{rule.name}", f"no [[landmark]] named '{end.landmark}' in this recipe")
     for key, names in (("landmark", [lm.name for lm in landmarks]), ("trigger_point", [t.name for t in triggers]),
                        ("generated", [g.name for g in generated])):
         dup = {n for n in names if names.count(n) > 1}
