@@ -33,6 +33,7 @@ import numpy as np
 from needlesafe.meshes.types import AnatomyScene, Structure
 
 from .needle import Needle
+from .tolerances import BOUND_SLACK_MM, COINCIDENT_MM
 
 #: A needle closer than this (degrees) to the superior axis orients its plane by the patient's left.
 NEAR_AXIAL_DEG = 8.0
@@ -283,7 +284,7 @@ def _chain(n_points: int, seg: np.ndarray) -> tuple[list[np.ndarray], list[np.nd
 
 #: Slack (mm) added to every box before the plane is tested against it, so rounding in the box's
 #: centre and half-size never drops a triangle whose vertex lies exactly on the plane.
-BOX_PAD_MM = 1e-6
+BOX_PAD_MM = COINCIDENT_MM
 #: Triangles per chunk of a Slicer: the plane is tested against each chunk's box before its triangles.
 CHUNK_TRIANGLES = 32
 
@@ -301,7 +302,7 @@ class _Mesh:
         self.hi = v.max(axis=0)
         # Morton order of the centroids (10 bits per axis) keeps each chunk's triangles together
         cen = v[f].mean(axis=1)
-        q = ((cen - self.lo) / np.maximum(self.hi - self.lo, 1e-9) * 1023).astype(np.int64)
+        q = ((cen - self.lo) / np.maximum(self.hi - self.lo, BOUND_SLACK_MM) * 1023).astype(np.int64)
         code = np.zeros(len(f), dtype=np.int64)
         for bit in range(10):
             for axis in range(3):
