@@ -215,10 +215,12 @@ class SceneBVH:
                                int(decisive))
         return odd / cast
 
-    def profile(self, entry, direction, ts) -> np.ndarray:
-        """(k, m) distance (mm) from each point entry + t direction, t in ts (m,), to each critical mesh."""
+    def profile(self, entry, direction, ts, only=None) -> np.ndarray:
+        """(k, m) distance (mm) from each point entry + t direction, t in ts (m,), to each critical mesh
+        (inf for the others, and for those `only` ((k,) bool, optional) leaves out)."""
+        mask = self.critical if only is None else (self.critical & np.asarray(only, dtype=np.bool_))
         return _scene_profile(
-            self._nodes, self.roots, self.critical, _tuple3(entry), _tuple3(direction),
+            self._nodes, self.roots, np.ascontiguousarray(mask), _tuple3(entry), _tuple3(direction),
             np.ascontiguousarray(ts, dtype=np.float64),
         )
 

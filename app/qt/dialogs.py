@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -185,3 +186,13 @@ class ReviewDialog(QtWidgets.QDialog):
             error(self, f"Could not write the CSV file:\n{exc}")
             return False
         return True
+
+
+@contextmanager
+def busy():
+    """A wait cursor while a pack is prepared or switched (nestable)."""
+    QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
+    try:
+        yield
+    finally:
+        QtWidgets.QApplication.restoreOverrideCursor()

@@ -3,7 +3,6 @@ what the session says; the panels read it; actions, interaction, overlays and pr
 live in their own module."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -14,6 +13,7 @@ from ..session import Session, needle_name
 from . import dialogs
 from .actions import ask_and_open, build_keys, build_menus, build_toolbars, sync_controls
 from .atlas_banner import AtlasBanner
+from .dialogs import busy
 from .docks import build_docks
 from .exercise_flow import ExerciseFlow
 from .exports import export_image, export_report
@@ -26,15 +26,7 @@ from .scene_view import SceneView
 from .vtk_widget import composite_grab
 from .workers import Latest
 
-
-@contextmanager
-def busy():
-    """A wait cursor while a pack is prepared or switched (nestable)."""
-    QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
-    try:
-        yield
-    finally:
-        QtWidgets.QApplication.restoreOverrideCursor()
+PLOT_SAMPLES = 61  # points per profile curve: 0.83 mm apart on a 50 mm needle, 8 px on the plot
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -50,6 +42,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resize(1280, 800)
         self.session = Session()
         self._controls_show = None  # (pack key, needle name) the toolbar boxes show
+        self._profile_of = (None, None)  # (line key, profile) of the last needle
         self.settings = QtCore.QSettings("NeedleSafe", "NeedleSafe")
         self.statusBar().setSizeGripEnabled(False)  # made now: the 3D view keeps its size on the first message
         self.scene_view = SceneView(self, multi_samples)
@@ -112,7 +105,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_needle(self, report) -> None:
         n = report.needle
         self.panel.show_report(report, self.session.scene)
-        self.panel.show_profile(*self.engine.profile(n), report)
+        self.panel.show_profile(*self._profile(n), report)
         self.depth_slider.blockSignals(True)
         self.depth_slider.setRange(0, int(round(n.length_mm * 10)))
         self.depth_slider.setValue(int(round(n.depth_mm * 10)))
@@ -130,6 +123,15 @@ class MainWindow(QtWidgets.QMainWindow):
             sync_controls(self)
         self.redraw()
         self.needle_changed.emit(report)
+
+    def _profile(self, n):
+        """The clearance profile of `n`'s line for the plot (it does not depend on the depth): the
+        nearest structures the plot can show, every 50/60 mm of a 50 mm needle; computed again only
+        when the line, the needle or the pack changes. Exact numbers are the report's."""
+        key = (self.engine, tuple(n.entry_lps), tuple(n.direction), n.length_mm, n.gauge_mm)
+        if self._profile_of[0] != key:
+            self._profile_of = (key, self.engine.profile(n, PLOT_SAMPLES, nearest=len(self.panel.PALETTE)))
+        return self._profile_of[1]
 
     def _on_pins(self) -> None:
         self.scene_view.draw_pins(self.session.pinned)

@@ -86,6 +86,8 @@ class ClearancePanel(QtWidgets.QWidget):
         self.plot.setMinimumHeight(200)
         layout.replaceWidget(self._plot_slot, self._plot)
         self._plot_slot.deleteLater()
+        self._shown_curves, self._ranges, self._top = None, None, 1.0
+        self._mark_at = [None] * len(self.PALETTE)
         self._marks = []  # a triangle at the top edge where a curve goes off scale
         for colour in self.PALETTE:
             mark = pg.ScatterPlotItem([], [], symbol="t1", size=12, brush=pg.mkBrush(colour), pen=pg.mkPen("#000000"))
@@ -123,6 +125,26 @@ class ClearancePanel(QtWidgets.QWidget):
         depth and the safe depth."""
         if self._plot is None:
             self._make_plot()
+        if curves is not self._shown_curves:  # a new line; a move along the same line moves the marks only
+            self._shown_curves = curves
+            self._draw_curves(depths, curves, report)
+        n = report.needle
+        self._depth_line.setValue(n.depth_mm)
+        safe = report.path.safe_depth_mm
+        self._safe_line.setVisible(safe is not None)
+        bone = report.path.bone_stop_mm
+        self._bone_line.setVisible(bone is not None)
+        if bone is not None:
+            self._bone_line.setValue(bone)
+        if safe is not None:
+            self._safe_line.setValue(safe)
+        ranges = (n.length_mm, self._top)
+        if ranges != self._ranges:
+            self._ranges = ranges
+            self.plot.setXRange(0, n.length_mm, padding=0.02)
+            self.plot.setYRange(0, self._top, padding=0.05)
+
+    def _draw_curves(self, depths, curves: dict, report) -> None:
         slots = self._slots
         rows = sorted(
             (r for r in report.structures if r.name in curves),
@@ -141,7 +163,10 @@ class ClearancePanel(QtWidgets.QWidget):
                 self.curves[r.name] = curve
                 mark = ""
                 if r.name in off_names:  # off scale: a triangle where it leaves, its real top in the legend
-                    self._marks[k].setData([depths[off_scale_at(y, top)]], [top])
+                    at = (float(depths[off_scale_at(y, top)]), float(top))
+                    if self._mark_at[k] != at:
+                        self._mark_at[k] = at
+                        self._marks[k].setData([at[0]], [at[1]])
                     self._marks[k].setVisible(True)
                     mark = f"&nbsp;(▲&nbsp;up&nbsp;to&nbsp;{_mm(off_names[r.name][0], 0)}&nbsp;mm)"
                 elif self._marks[k].isVisible():
@@ -153,20 +178,9 @@ class ClearancePanel(QtWidgets.QWidget):
             if curve.isVisible() != (k < len(rows)):
                 curve.setVisible(k < len(rows))
                 margin.setVisible(k < len(rows))
-        n = report.needle
-        self._depth_line.setValue(n.depth_mm)
-        safe = report.path.safe_depth_mm
-        self._safe_line.setVisible(safe is not None)
-        bone = report.path.bone_stop_mm
-        self._bone_line.setVisible(bone is not None)
-        if bone is not None:
-            self._bone_line.setValue(bone)
-        if safe is not None:
-            self._safe_line.setValue(safe)
-        self.plot.setXRange(0, n.length_mm, padding=0.02)
-        self.plot.setYRange(0, top, padding=0.05)
+        self._top = top
         self.off_scale = off
-        self.legend.setText(" &nbsp; ".join(entries))
+        self._text(self.legend, " &nbsp; ".join(entries))
 
     @staticmethod
     def _text(label, text: str) -> None:
@@ -194,6 +208,7 @@ class ClearancePanel(QtWidgets.QWidget):
         """The report's table and sentences; with `scene`, the published depths at its site."""
         self.report = report
         rows = readout.rows_by_danger(report)
+        self.table.setUpdatesEnabled(False)  # one repaint for all the cells that change
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
             for j, text in enumerate(readout.structure_cells(r)):
@@ -210,6 +225,7 @@ class ClearancePanel(QtWidgets.QWidget):
                 if j == 3 and item.data(QtCore.Qt.UserRole) != r.level:
                     item.setData(QtCore.Qt.UserRole, r.level)
                     item.setBackground(QtGui.QColor(LEVEL_COLOUR[r.level]))
+        self.table.setUpdatesEnabled(True)
         lvl = report.level
         self._text(self.overall, readout.overall_sentence(report))
         self._style(self.overall, f"background:{LEVEL_COLOUR[lvl]}; color:black; padding:4px;")

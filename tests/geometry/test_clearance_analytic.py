@@ -256,6 +256,27 @@ def test_profile_matches_reports(nerve_and_bone):
         assert c <= row.shaft_distance_mm + 2.0 + 1e-9  # within one sample step (2 mm) of it
 
 
+def test_profile_of_the_nearest_structures_only():
+    """`nearest=k` draws the k critical tubes nearest to the whole line, with exactly the curves of
+    the full profile; the others get none."""
+    from needlesafe.geometry.clearance import ClearanceEngine
+    from needlesafe.meshes.shapes import tube
+    from needlesafe.meshes.types import AnatomyScene, Structure
+
+    tubes = []
+    for k, x in enumerate((4.0, -9.0, 15.0, -22.0, 30.0)):  # nerves beside the line x = 0, nearest first: 0, 1, 2 ...
+        v, f = tube(np.array([(x, -50.0, 0.0), (x, 50.0, 0.0)]), 1.0, sides=16)
+        tubes.append(Structure(f"nerve{k}", "nerve", v, f, critical=True, margin_mm=3.0))
+    engine = ClearanceEngine(AnatomyScene("tubes", tubes))
+    n = Needle((0.0, 0.0, 40.0), (0.0, 0.0, -1.0), 10.0, 60.0, 0.30)
+    depths, every = engine.profile(n, 41)
+    d2, two = engine.profile(n, 41, nearest=2)
+    assert np.array_equal(depths, d2) and set(two) == {"nerve0", "nerve1"}
+    for name in two:
+        assert np.array_equal(two[name], every[name])
+    assert set(engine.profile(n, 41, nearest=10)[1]) == set(every)
+
+
 @pytest.mark.parametrize("x, decimals, text", [
     (2.999, 2, "2.99"), (0.3, 2, "0.30"), (57.06, 1, "57.0"), (0.0, 2, "0.00"), (None, 2, "unknown"),
     (float("nan"), 1, "unknown"), (12.3456, 2, "12.34"),
