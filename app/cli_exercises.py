@@ -39,16 +39,9 @@ def exercises_command(args) -> int:
 def score_command(args) -> int:
     import json
 
+    from needlesafe.app.attempt_log import append_attempt, attempt_record, log_path
     from needlesafe.app.exercise_check import check_target
-    from needlesafe.app.exercises import (
-        MAX_FILE_BYTES,
-        ExerciseError,
-        append_attempt,
-        attempt_record,
-        log_path,
-        parse_exercise,
-        score_attempt,
-    )
+    from needlesafe.app.exercises import MAX_FILE_BYTES, ExerciseError, parse_exercise, score_attempt
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.needle import Needle
     from needlesafe.meshes.io import read_json
@@ -92,7 +85,8 @@ def score_command(args) -> int:
 
 
 def attempts_command(args) -> int:
-    from needlesafe.app.exercises import ExerciseError, attempts_csv, read_attempts, summary
+    from needlesafe.app.attempt_log import attempts_csv, read_attempts, summary
+    from needlesafe.app.exercises import ExerciseError
     from needlesafe.meshes.io import atomic_write_text
 
     try:
@@ -118,7 +112,8 @@ def attempts_command(args) -> int:
 def report_command(args) -> int:
     import tempfile
 
-    from needlesafe.app.exercises import ExerciseError, read_attempts
+    from needlesafe.app.attempt_log import read_attempts
+    from needlesafe.app.exercises import ExerciseError
     from needlesafe.app.render import render_scene
     from needlesafe.app.report_html import build_report, section_for
     from needlesafe.app.scenario import ScenarioError, load_scenario

@@ -9,7 +9,7 @@ import numpy as np
 
 from needlesafe.meshes.io import atomic_write_bytes, atomic_write_text
 
-from .exercises import csv_cell
+from .attempt_log import csv_cell
 from .render import map_polydata, render_safety_map
 
 

@@ -32,18 +32,9 @@ from needlesafe.meshes.errors import NeedleSafeError, PackError
 from needlesafe.meshes.io import read_json
 
 from . import camera, readout
+from .attempt_log import append_attempt, attempt_record, log_path
 from .exercise_check import check_target, start_needle
-from .exercises import (
-    MAX_FILE_BYTES,
-    Exercise,
-    ExerciseError,
-    Score,
-    append_attempt,
-    attempt_record,
-    log_path,
-    parse_exercise,
-    score_attempt,
-)
+from .exercises import MAX_FILE_BYTES, Exercise, ExerciseError, Score, parse_exercise, score_attempt
 from .packs import PreparedPack, prepare_pack, same_region
 from .scenario import Scenario, load_scenario, save_scenario
 

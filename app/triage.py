@@ -36,7 +36,7 @@ from needlesafe.geometry.events import KINDS
 from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import read_json
 
-from .exercises import TRIAGE_ACTIONS
+from .attempt_log import TRIAGE_ACTIONS
 
 FORMAT = "needlesafe-triage"
 TRIAGE_DIR = Path(__file__).resolve().parent / "triage"
@@ -300,7 +300,7 @@ def triage_record(student: str, case: TriageCase, score: TriageScore) -> dict:
 
 def log_triage(student: str, case: TriageCase, score: TriageScore) -> Path:
     """Append the answer to the student's attempt log; returns the log's path."""
-    from .exercises import append_attempt, log_path
+    from .attempt_log import append_attempt, log_path
 
     path = log_path(student)
     append_attempt(path, triage_record(student, case, score))

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
+from needlesafe.app.attempt_log import attempts_csv, log_path
 from needlesafe.app.cli import main
-from needlesafe.app.exercises import attempts_csv, log_path
 from needlesafe.meshes.io import (
     TMP_PREFIX,
     OutputPathError,

@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtWidgets
 from needlesafe.meshes.errors import NeedleSafeError
 from needlesafe.meshes.io import atomic_write_text
 
-from ..exercises import attempts_csv, summary
+from ..attempt_log import attempts_csv, summary
 from ..readout import ATLAS_CREDIT, DISCLAIMER
 from ..theme import LEVEL_COLOUR, NOTE_BACKGROUND
 

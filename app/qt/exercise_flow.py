@@ -6,7 +6,7 @@ from PySide6 import QtWidgets
 
 from needlesafe.meshes.errors import NeedleSafeError
 
-from ..exercises import read_attempts
+from ..attempt_log import read_attempts
 from . import dialogs
 from .patient import debrief
 

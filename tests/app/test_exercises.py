@@ -4,19 +4,9 @@ import json
 import numpy as np
 import pytest
 
+from needlesafe.app.attempt_log import append_attempt, attempt_record, attempts_csv, read_attempts, summary
 from needlesafe.app.exercise_check import approaches, mistake_needle, start_needle, verify_exercise
-from needlesafe.app.exercises import (
-    ExerciseError,
-    append_attempt,
-    attempt_record,
-    attempts_csv,
-    builtin_exercises,
-    load_exercise,
-    parse_exercise,
-    read_attempts,
-    score_attempt,
-    summary,
-)
+from needlesafe.app.exercises import ExerciseError, builtin_exercises, load_exercise, parse_exercise, score_attempt
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
 from needlesafe.meshes.resolve import load_pack

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from needlesafe.app import camera, readout
-from needlesafe.app.exercises import ExerciseError, builtin_exercises, read_attempts
+from needlesafe.app.attempt_log import read_attempts
+from needlesafe.app.exercises import ExerciseError, builtin_exercises
 from needlesafe.app.packs import prepare_pack
 from needlesafe.app.scenario import ScenarioError
 from needlesafe.app.session import FIRST_DEPTH_MM, Session, needle_name, needle_size
@@ -757,7 +758,8 @@ def test_events_fire_once_per_pass_and_a_nerve_contact_fails_the_attempt():
     """The session computes the patient's responses with each move: each event once per pass (the
     same line), new ones signalled; in an exercise the attempt keeps its whole history, so a nerve
     touched and then withdrawn from still fails the attempt, with the event in the log record."""
-    from needlesafe.app.exercises import attempt_record, builtin_exercises
+    from needlesafe.app.attempt_log import attempt_record
+    from needlesafe.app.exercises import builtin_exercises
 
     path = next(p for p in builtin_exercises() if p.name == "gluteal-gluteus-medius.json")
     s = Session()

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from needlesafe.app.attempt_log import TRIAGE_ACTIONS, append_attempt, log_path, read_attempts
 from needlesafe.app.cli import main
-from needlesafe.app.exercises import TRIAGE_ACTIONS, append_attempt, builtin_exercises, log_path, read_attempts
+from needlesafe.app.exercises import builtin_exercises
 from needlesafe.app.triage import (
     EVENT_KINDS,
     EVENT_SEVERITY,

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from needlesafe.app import readout, theme
+from needlesafe.app.attempt_log import read_attempts
 from needlesafe.app.exercise_check import mistake_needle
-from needlesafe.app.exercises import builtin_exercises, read_attempts
+from needlesafe.app.exercises import builtin_exercises
 
 from .test_flows import shots
 

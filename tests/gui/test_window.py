@@ -466,7 +466,8 @@ def test_safety_map_with_progress_and_cancel(window, qtbot, tmp_path):
 
 
 def test_exercise_end_to_end_and_review(window, qtbot, tmp_path, monkeypatch):
-    from needlesafe.app.exercises import builtin_exercises, log_path, read_attempts, score_attempt
+    from needlesafe.app.attempt_log import log_path, read_attempts
+    from needlesafe.app.exercises import builtin_exercises, score_attempt
     from needlesafe.geometry.placement import tilt
 
     from ..app.test_exercises import approaches
