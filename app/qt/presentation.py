@@ -33,6 +33,7 @@ class Presentation:
             banner.setPointSize(big.pointSize() + 6)
             win.panel.overall.setFont(banner)
             win.panel.table.resizeRowsToContents()
+            win.panel.fit_columns()
             win.panel.set_plot_text(big.pointSize() - 4)
             key = QtGui.QFont(self.state["font"])
             key.setPointSize(max(10, key.pointSize()))  # set explicitly, or the large panel font is inherited
@@ -53,6 +54,7 @@ class Presentation:
             win.panel.setFont(state.pop("font"))
             win.panel.overall.setFont(state.pop("overall_font"))
             win.panel.table.setFont(win.panel.font())
+            win.panel.fit_columns()
             win.panel.legend.setFont(win.panel.font())
             win.panel.set_plot_text(None)
             win.panel.plot.setMinimumHeight(200)
