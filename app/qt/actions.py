@@ -50,6 +50,8 @@ MENUS = {
         Act("Show the needle through tissue", "set_xray", "xray_action", checkable=True, checked=True),
         Act("Show landmarks", "show_landmarks", "landmarks_action", checkable=True,
             tip="Bony landmarks as white dots with their names"),
+        Act("Show the needle plane", "show_plane", "plane_action", "Ctrl+U", True,
+            tip="The plane through the needle, as an ultrasound probe along it would show it"),
     ],
     "&Exercises": [
         Act("", "<exercises>"), SEP,
