@@ -21,6 +21,9 @@ from ..ultrasound import sections_in_order, ultrasound_image, window_for
 
 MARGIN_ALPHA = 90  # 0..255: the danger margin band under a critical structure's section
 RULER_STEP_MM = 10.0
+#: While the needle moves, the plane is cut at most this often (the first move at once, the last one
+#: always): on the largest atlas region a cut and its picture take about 20 ms a move.
+MIN_INTERVAL_MS = 100
 
 
 class PlaneView(QtWidgets.QWidget):
@@ -54,6 +57,11 @@ class PlaneView(QtWidgets.QWidget):
         layout.addLayout(controls)
         layout.addStretch(1)
         self.plane = None
+        self._cooldown = QtCore.QTimer(self)
+        self._cooldown.setSingleShot(True)
+        self._cooldown.setInterval(MIN_INTERVAL_MS)
+        self._cooldown.timeout.connect(self._catch_up)
+        self._stale = False
 
     # ----- state -----------------------------------------------------------------------------------
     def set_angle(self, degrees) -> None:
@@ -69,7 +77,17 @@ class PlaneView(QtWidgets.QWidget):
         if scene is not self._scene:
             self._scene, self._slicer = scene, None
         self.report = report
+        if self._cooldown.isActive():  # drawn moments ago: the latest needle is drawn when it ends
+            self._stale = True
+            return
         self._recompute()
+        if self.isVisible():
+            self._cooldown.start()
+
+    def _catch_up(self) -> None:
+        if self._stale:
+            self._stale = False
+            self._recompute()
 
     def _area(self) -> QtCore.QRect:
         top = self.layout().itemAt(0).geometry().bottom() + 4

@@ -59,9 +59,13 @@ def test_needle_plane_follows_the_needle_and_the_pack(window, qtbot):
     qtbot.waitUntil(lambda: win.plane_view.slice is not None, timeout=5000)
     first = win.plane_view.slice
     win.session.set_depth(20.0)
-    assert win.plane_view.slice is not first and win.plane_view.report.needle.depth_mm == pytest.approx(20.0)
+    win.session.set_depth(25.0)  # moves in quick succession: the plane catches up with the last one
+    qtbot.waitUntil(lambda: win.plane_view.slice is not first and not win.plane_view._stale, timeout=3000)
+    assert win.plane_view.report.needle.depth_mm == pytest.approx(25.0)
     win.open_pack("shoulder")
     assert win.plane_view._scene is win.scene
+    qtbot.waitUntil(lambda: not win.plane_view._stale, timeout=3000)
+    assert win.plane_view.report is win.report
     assert any(s.name == "skin" for s in win.plane_view.slice.sections)
     win.show_plane(False)
     assert not win.plane_dock.isVisible()
