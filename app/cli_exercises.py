@@ -101,6 +101,15 @@ def attempts_command(args) -> int:
     for ex_id, s in summary(attempts).items():
         print(f"summary {ex_id}: {s['attempts']} attempts, {s['passed']} passed, "
               f"best {s['best']}, mean {s['mean']:.0f}")
+    answers, _ = read_attempts(args.log, kind="triage")  # its damaged lines are the ones reported above
+    for a in answers:
+        s = a["score"]
+        print(f"{a.get('time', ''):<26} {a.get('student', ''):<16} triage {a['case']:<21} {s['score']:>3} "
+              f"{s.get('verdict', 'correct' if s.get('passed') else '')} (answered {a['answer']}, "
+              f"right: {a['correct_action']})")
+    if answers:
+        right = sum(1 for a in answers if a["score"].get("passed"))
+        print(f"summary triage: {len(answers)} answered, {right} right")
     for p in problems:
         print(f"warning: {p}", file=sys.stderr)
     if args.csv:

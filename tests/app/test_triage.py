@@ -194,14 +194,25 @@ def test_record_holds_the_explanation():
     json.dumps(rec, allow_nan=False)
 
 
-def test_attempts_command_ignores_triage_lines(attempts_dir, capsys):
+def test_attempts_command_lists_triage_answers_apart(attempts_dir, capsys):
+    """An instructor sees a student's triage answers under the attempts, each with the right action,
+    and a line of totals; the exercise summary counts exercise attempts only."""
     case = find_case("bruise-after-needling")
+    other = find_case("breathless-after-upper-back")
     path = log_path("Bo")
     log_triage("Bo", case, score_triage(case, "reassure"))
+    log_triage("Bo", other, score_triage(other, "advise_review"))
     append_attempt(path, GOOD_ATTEMPT)
     assert main(["attempts", str(path)]) == 0
     out, err = capsys.readouterr()
-    assert GOOD_ATTEMPT["exercise"] in out and case.id not in out and err == ""
+    assert GOOD_ATTEMPT["exercise"] in out and err == ""
+    lines = out.splitlines()
+    mine = next(line for line in lines if f"triage {case.id}" in line)
+    assert " 100 correct (answered reassure, right: reassure)" in mine
+    under = next(line for line in lines if f"triage {other.id}" in line)
+    assert "   0 under-triage (answered advise_review, right: emergency)" in under
+    assert "summary triage: 2 answered, 1 right" in lines
+    assert f"summary {GOOD_ATTEMPT['exercise']}: 1 attempts" in out
 
 
 # ----- the debrief's question ------------------------------------------------------------------
