@@ -298,17 +298,7 @@ def load_recipe(path: str | Path) -> Recipe:
         key = f"landmark[{i}]"
         r.keys(lm, _LANDMARK, key)
         name = r.text(lm.get("name"), f"{key}.name")
-        extreme = near = None
-        if "extreme" in lm:
-            extreme = r.point(lm["extreme"], f"{key}.extreme")
-            if np.linalg.norm(extreme) == 0:
-                raise r.fail(f"{key}.extreme", "a direction must not be zero")
-            extreme = extreme / np.linalg.norm(extreme)
-        if "near" in lm:
-            near = r.point(lm["near"], f"{key}.near")
-        if extreme is None and near is None:
-            raise r.fail(key, f"landmark '{name}' needs 'extreme', 'near' or both")
-        within = r.number(lm.get("within_mm", 30.0), f"{key}.within_mm", 0.1, 1000.0)
+        extreme, near, within = _bone_point(r, lm, key, f"landmark '{name}'")
         landmarks.append(LandmarkRule(name, r.text(lm.get("bone"), f"{key}.bone"), extreme, near, within))
     triggers = []
     for i, tp in enumerate(_list_of_tables(r, data.get("trigger_point", []), "trigger_point")):
@@ -371,6 +361,23 @@ def load_recipe(path: str | Path) -> Recipe:
     )
 
 
+def _bone_point(r: _Reader, table: dict, key: str, what: str):
+    """(extreme unit direction or None, near point or None, within_mm) of a point on a bone's surface
+    (a landmark, or a capsule end given by its bone); `what` names it in the error when both are missing."""
+    extreme = near = None
+    if "extreme" in table:
+        extreme = r.point(table["extreme"], f"{key}.extreme")
+        if np.linalg.norm(extreme) == 0:
+            raise r.fail(f"{key}.extreme", "a direction must not be zero")
+        extreme = extreme / np.linalg.norm(extreme)
+    if "near" in table:
+        near = r.point(table["near"], f"{key}.near")
+    if extreme is None and near is None:
+        raise r.fail(key, f"{what} needs 'extreme', 'near' or both")
+    within = r.number(table.get("within_mm", 30.0), f"{key}.within_mm", 0.1, 1000.0)
+    return extreme, near, within
+
+
 def _point_rule(r: _Reader, value: Any, key: str) -> PointRule:
     """A capsule's end: [x, y, z], "landmark name", or {landmark | bone (+ extreme, near,
     within_mm), offset}."""
@@ -387,17 +394,7 @@ def _point_rule(r: _Reader, value: Any, key: str) -> PointRule:
         if extra:
             raise r.fail(f"{key}.{extra[0]}", "belongs to a 'bone' point, not a 'landmark' one")
         return PointRule(landmark=r.text(value["landmark"], f"{key}.landmark"), offset=offset)
-    extreme = near = None
-    if "extreme" in value:
-        extreme = r.point(value["extreme"], f"{key}.extreme")
-        if np.linalg.norm(extreme) == 0:
-            raise r.fail(f"{key}.extreme", "a direction must not be zero")
-        extreme = extreme / np.linalg.norm(extreme)
-    if "near" in value:
-        near = r.point(value["near"], f"{key}.near")
-    if extreme is None and near is None:
-        raise r.fail(key, "a 'bone' point needs 'extreme', 'near' or both")
-    within = r.number(value.get("within_mm", 30.0), f"{key}.within_mm", 0.1, 1000.0)
+    extreme, near, within = _bone_point(r, value, key, "a 'bone' point")
     bone = LandmarkRule(key, r.text(value["bone"], f"{key}.bone"), extreme, near, within)
     return PointRule(bone=bone, offset=offset)
 
