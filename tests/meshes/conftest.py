@@ -12,3 +12,34 @@ def atlas(atlas_data, tmp_path_factory):
     from needlesafe.meshes.atlas.convert import load_atlas
 
     return load_atlas(atlas_data, tmp_path_factory.mktemp("atlas-cache"))
+
+
+@pytest.fixture(scope="module")
+def scenes(atlas):
+    """(region, habitus="average") -> the atlas region's AnatomyScene, built once per module
+    (`build.atlas_scene` also keeps built scenes in memory across modules)."""
+    from needlesafe.meshes.atlas import build
+
+    cache: dict = {}
+
+    def get(region, habitus="average"):
+        if (region, habitus) not in cache:
+            cache[region, habitus] = build.atlas_scene(f"atlas:{region}:{habitus}", atlas=atlas)
+        return cache[region, habitus]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def engines(scenes):
+    """(region, habitus="average") -> ClearanceEngine of that scene, built once per module."""
+    from needlesafe.geometry.clearance import ClearanceEngine
+
+    cache: dict = {}
+
+    def get(region, habitus="average"):
+        if (region, habitus) not in cache:
+            cache[region, habitus] = ClearanceEngine(scenes(region, habitus))
+        return cache[region, habitus]
+
+    return get

@@ -38,20 +38,6 @@ LANDMARKS = {
 }
 
 
-@pytest.fixture(scope="module")
-def scenes(atlas):
-    """atlas:REGION:HABITUS -> AnatomyScene, built once from the session's atlas (and cached)."""
-    cache = {}
-
-    def get(region, habitus):
-        name = f"atlas:{region}:{habitus}"
-        if name not in cache:
-            cache[name] = build.atlas_scene(name, atlas=atlas)
-        return cache[name]
-
-    return get
-
-
 def tri(s):
     return trimesh.Trimesh(s.vertices, s.faces, process=False)
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.measure import surface_distance
-from needlesafe.meshes.atlas import build, sources
+from needlesafe.meshes.atlas import sources
 from needlesafe.meshes.atlas.recipe import load_recipe, recipe_path
 from needlesafe.meshes.facts import read_facts
 from needlesafe.meshes.habitus import HABITUS_PRESETS
@@ -68,32 +67,6 @@ MIRRORED = {
     "posterior_neck": {"ascending_part_of_trapezius_muscle_l", "levator_scapulae_l", "longissimus_colli_muscle_l",
                        "sternocleidomastoid_muscle_l", "internal_carotid_artery_l"},
 }
-
-
-@pytest.fixture(scope="module")
-def scenes(atlas):
-    """(region, habitus) -> AnatomyScene, built once from the session's atlas (and cached)."""
-    cache = {}
-
-    def get(region, habitus="average"):
-        if (region, habitus) not in cache:
-            cache[region, habitus] = build.atlas_scene(f"atlas:{region}:{habitus}", atlas=atlas)
-        return cache[region, habitus]
-
-    return get
-
-
-@pytest.fixture(scope="module")
-def engines(scenes):
-    """(region, habitus) -> ClearanceEngine of that scene, built once."""
-    cache = {}
-
-    def get(region, habitus="average"):
-        if (region, habitus) not in cache:
-            cache[region, habitus] = ClearanceEngine(scenes(region, habitus))
-        return cache[region, habitus]
-
-    return get
 
 
 def part(engine, name):

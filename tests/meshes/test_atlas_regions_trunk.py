@@ -27,9 +27,7 @@ import numpy as np
 import pytest
 
 from needlesafe.app import camera
-from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.needle import Needle
-from needlesafe.meshes.atlas import build
 from needlesafe.meshes.atlas.recipe import load_recipe, recipe_path
 from needlesafe.meshes.facts import read_facts
 from needlesafe.meshes.habitus import HABITUS_PRESETS
@@ -38,19 +36,6 @@ HABITUS = list(HABITUS_PRESETS)
 REGIONS = ("gluteal", "interscapular", "lumbar")
 BACK = np.array([0.0, -1.0, 0.0])  # from behind (patient prone), into the body
 FRONT = np.array([0.0, 1.0, 0.0])  # from the front (patient supine), into the body
-
-
-@pytest.fixture(scope="module")
-def engines(atlas):
-    """(region, habitus) -> ClearanceEngine of that atlas scene, built once."""
-    cache = {}
-
-    def get(region, habitus="average"):
-        if (region, habitus) not in cache:
-            cache[region, habitus] = ClearanceEngine(build.atlas_scene(f"atlas:{region}:{habitus}", atlas=atlas))
-        return cache[region, habitus]
-
-    return get
 
 
 # --- helpers -----------------------------------------------------------------------------------------

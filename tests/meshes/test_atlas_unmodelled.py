@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.measure import surface_distance
 from needlesafe.geometry.needle import Needle
-from needlesafe.meshes.atlas import build
 from needlesafe.meshes.atlas.recipe import CapsuleRule, load_recipe, recipe_path
 from needlesafe.meshes.facts import read_facts
 from needlesafe.meshes.types import PackError, faces_closed, signed_volume
@@ -31,30 +29,6 @@ ZONES = {
 }
 UP = np.array([[0.0, 0.0, 1.0]])
 CASES = [(region, f"unmodelled_{z}") for region, zs in ZONES.items() for z in zs]
-
-
-@pytest.fixture(scope="module")
-def scenes(atlas):
-    cache = {}
-
-    def get(region, habitus="average"):
-        if (region, habitus) not in cache:
-            cache[region, habitus] = build.atlas_scene(f"atlas:{region}:{habitus}", atlas=atlas)
-        return cache[region, habitus]
-
-    return get
-
-
-@pytest.fixture(scope="module")
-def engines(scenes):
-    cache = {}
-
-    def get(region):
-        if region not in cache:
-            cache[region] = ClearanceEngine(scenes(region))
-        return cache[region]
-
-    return get
 
 
 def fact(fact_id):
