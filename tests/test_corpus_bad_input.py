@@ -66,6 +66,17 @@ def _json(path: Path, data) -> Path:
     return path
 
 
+def _document(path: Path, template, change=None, make=None) -> Path:
+    """Write a deep copy of `template` with `change(copy)` applied (its return value replaces the copy
+    when not None) to `path`, or let `make(path)` write the file."""
+    if make is not None:
+        make(path)
+        return path
+    data = json.loads(json.dumps(template))
+    out = change(data) if change is not None else None
+    return _json(path, data if out is None else out)
+
+
 def _pack(tmp: Path, structures=None, meshes=None, **manifest) -> Path:
     """A one-bone pack folder with `manifest` keys changed; `meshes` maps file names to (v, f)."""
     folder = tmp / "pack"
@@ -113,18 +124,15 @@ def mesh_file(make):
     return setup
 
 
+SCENARIO = {"format": "needlesafe-scenario", "version": 1, "pack": "default",
+            "needles": [{"entry_lps": [0, 0, 0], "direction": [0, 0, 1], "depth_mm": 5, "length_mm": 50,
+                         "gauge_mm": 0.3}]}
+
+
 def scenario(change=None, make=None):
     """`report --scenario` of the default scenario with `change(data)` applied, or a file `make(path)` makes."""
     def setup(tmp):
-        path = tmp / "s.json"
-        if make is not None:
-            make(path)
-        else:
-            data = {"format": "needlesafe-scenario", "version": 1, "pack": "default",
-                    "needles": [{"entry_lps": [0, 0, 0], "direction": [0, 0, 1], "depth_mm": 5,
-                                 "length_mm": 50, "gauge_mm": 0.3}]}
-            out = change(data)
-            _json(path, data if out is None else out)
+        path = _document(tmp / "s.json", SCENARIO, change, make)
         return ["report", "--scenario", str(path), "--out", str(tmp / "r.html")], str(path)
     return setup
 
@@ -132,13 +140,7 @@ def scenario(change=None, make=None):
 def exercise(change=None, make=None):
     """`score FILE` of the piriformis exercise with `change(data)` applied, or a file `make(path)` makes."""
     def setup(tmp):
-        path = tmp / "e.json"
-        if make is not None:
-            make(path)
-        else:
-            data = json.loads(json.dumps(EXERCISE))
-            out = change(data)
-            _json(path, data if out is None else out)
+        path = _document(tmp / "e.json", EXERCISE, change, make)
         return ["score", str(path), *NEEDLE], str(path)
     return setup
 
@@ -154,12 +156,12 @@ GOOD_ATTEMPT = {
 }
 
 
-def attempt(change=None, line=None):
-    """`attempts LOG` of a log whose second line is bad (a changed record or a raw `line`); the
-    first and third lines stay readable and are listed."""
+def attempt(change=None, line=None, record=None):
+    """`attempts LOG` of a log whose second line is bad (a changed copy of `record`, default a good
+    attempt, or a raw `line`); the first and third lines stay readable and are listed."""
     def setup(tmp):
         path = tmp / "log.jsonl"
-        bad = json.loads(json.dumps(GOOD_ATTEMPT))
+        bad = json.loads(json.dumps(GOOD_ATTEMPT if record is None else record))
         if change is not None:
             change(bad)
         good2 = dict(GOOD_ATTEMPT, exercise="shoulder-upper-trapezius")
@@ -275,13 +277,7 @@ def triage_case(change=None, make=None):
     """`triage --case FILE --answer refer` of a shipped case with `change(data)` applied, or a file
     `make(path)` makes."""
     def setup(tmp):
-        path = tmp / "t.json"
-        if make is not None:
-            make(path)
-        else:
-            data = json.loads(json.dumps(TRIAGE))
-            out = change(data)
-            _json(path, data if out is None else out)
+        path = _document(tmp / "t.json", TRIAGE, change, make)
         return ["triage", "--case", str(path), "--answer", "refer"], str(path)
     return setup
 
@@ -295,14 +291,7 @@ GOOD_TRIAGE = {"kind": "triage", "time": "2026-01-01T10:00:00+00:00", "student":
 def triage_line(change):
     """`attempts LOG` of a log whose second line is a triage record with `change` applied; the attempts
     on the first and third lines are still listed."""
-    def setup(tmp):
-        path = tmp / "log.jsonl"
-        bad = json.loads(json.dumps(GOOD_TRIAGE))
-        change(bad)
-        good2 = dict(GOOD_ATTEMPT, exercise="shoulder-upper-trapezius")
-        path.write_text(json.dumps(GOOD_ATTEMPT) + "\n" + json.dumps(bad) + "\n" + json.dumps(good2) + "\n")
-        return ["attempts", str(path)], f"{path}: line 2"
-    return setup
+    return attempt(change, record=GOOD_TRIAGE)
 
 
 def _triage_student_log(make):
