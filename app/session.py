@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from psygnal import Signal
 
-from needlesafe.geometry.events import events_for
+from needlesafe.geometry.events import events_for, same_line
 from needlesafe.geometry.needle import NEEDLE_PRESETS, Needle, NeedleError
 from needlesafe.geometry.placement import aim, skin_entry, tilt
 from needlesafe.geometry.report import ClearanceReport
@@ -161,8 +161,7 @@ class Session:
         target = ex.target_name if ex is not None else None
         margins = dict(ex.clearance_mm) if ex is not None else None
         self.events = events_for(self.engine, needle, target=target, report=report, margins=margins)
-        if previous is None or not (np.array_equal(previous.entry_lps, needle.entry_lps)
-                                    and np.array_equal(previous.direction, needle.direction)):
+        if previous is None or not same_line(previous, needle):
             self._pass_keys = set()
         new = [e for e in self.events if e.key not in self._pass_keys]
         self._pass_keys.update(e.key for e in self.events)

@@ -294,7 +294,8 @@ def _trigger_points(scene, target) -> list[TriggerPoint]:
     return [tp for tp in tps if tp.name == name or tp.muscle == name]
 
 
-def _same_line(a: Needle, b: Needle) -> bool:
+def same_line(a: Needle, b: Needle) -> bool:
+    """Do `a` and `b` lie on one pass (the same entry and direction, to the engine's tolerances)?"""
     return bool(np.allclose(a.entry_lps, b.entry_lps, rtol=0.0, atol=SAME_DEPTH_MM)
                 and np.allclose(a.direction, b.direction, rtol=0.0, atol=EPS))
 
@@ -405,7 +406,7 @@ def _events_for(engine, needle: Needle, previous, target, report, margins: dict)
         why = "; ".join(rep.errors) or "the model cannot tell what lies at the tip"
         out.append(Event("unknown", None, depth_floor_mm(depth), f"Unknown: {why}: treat as danger.",
                          _pt(ps.at(depth)), detail={"exact_depth_mm": float(depth)}))
-    if previous is not None and _same_line(previous, needle):
+    if previous is not None and same_line(previous, needle):
         if previous.depth_mm >= needle.depth_mm:
             return []
         before = previous.depth_mm if stop is None else min(previous.depth_mm, stop)

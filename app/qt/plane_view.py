@@ -185,7 +185,7 @@ class PlaneView(QtWidgets.QWidget):
             if sec.role == "skin" or not sec.loops:
                 continue
             loop = max(sec.loops, key=lambda lp: abs(polygon_area(lp)))
-            if abs(polygon_area(loop)) * (area.height() / (self.window.bottom - self.window.top)) ** 2 < 300:
+            if abs(polygon_area(loop)) * px_per_mm**2 < 300:
                 continue  # too small on screen to name
             x, y = self._xy(loop.mean(axis=0)[None, :], area)[0]
             name = readout.structure_label(sec.name)

@@ -42,6 +42,8 @@ from vtkmodules.vtkRenderingCore import (
 )
 from vtkmodules.vtkRenderingLabel import vtkLabelPlacementMapper, vtkPointSetToLabelHierarchy
 
+from ..theme import rgb
+
 #: Qt platforms where VTK draws into the widget's native window
 NATIVE_PLATFORMS = ("xcb", "windows", "cocoa")
 BACKGROUND = "white"
@@ -52,8 +54,7 @@ def colour3(colour) -> tuple[float, float, float]:
     """(r, g, b) in 0..1 of a colour name ("white"), "#rrggbb" or a 3-sequence in 0..1."""
     if isinstance(colour, str):
         if colour.startswith("#"):
-            h = colour.lstrip("#")
-            return tuple(int(h[i:i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
+            return rgb(colour)
         c = vtkNamedColors().GetColor3d(colour)
         return (c.GetRed(), c.GetGreen(), c.GetBlue())
     r, g, b = (float(x) for x in colour)
