@@ -132,7 +132,7 @@ class ClearanceEngine:
         """
         ts = np.linspace(0.0, needle.length_mm, n_samples)
         only = None
-        critical = np.array([s.critical for s in self.structures], dtype=bool)
+        critical = self.bvh.critical  # (k,) bool, one per structure
         if nearest is not None and critical.sum() > nearest:
             q = self.bvh.query(needle.entry_lps, needle.direction, needle.length_mm, needle.length_mm,
                                needle.radius_mm)
