@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import re
 import stat
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,8 @@ from needlesafe.geometry.needle import Needle, NeedleError
 from needlesafe.meshes.io import read_regular_bytes
 from needlesafe.meshes.paths import user_dir
 
-from .exercises import MAX_LOG_BYTES, ExerciseError
+from .exercises import HARMFUL_EVENTS, MAX_LOG_BYTES, ExerciseError
+from .metrics import ceil2
 
 if TYPE_CHECKING:
     from .exercises import Exercise, Score
@@ -71,9 +73,10 @@ def append_attempt(path, record: dict) -> None:
         os.close(fd)
 
 
-def attempt_record(student: str, exercise: Exercise, report, score: Score, events=()) -> dict:
-    """A log record of a scored attempt, with the events of its history (kind, structure, depth, message)."""
-    return {
+def attempt_record(student: str, exercise: Exercise, report, score: Score, events=(), metrics=None) -> dict:
+    """A log record of a scored attempt, with the events of its history (kind, structure, depth, message)
+    and, when given, its grading metrics (app/metrics.py `AttemptTracker.result`)."""
+    record = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "student": student,
         "exercise": exercise.id,
@@ -86,6 +89,9 @@ def attempt_record(student: str, exercise: Exercise, report, score: Score, event
         "events": [{"kind": e.kind, "structure": e.structure, "depth_mm": e.depth_mm, "message": e.message}
                    for e in events],
     }
+    if metrics is not None:
+        record["metrics"] = metrics
+    return record
 
 
 #: The kinds of record an attempt log holds: a scored needle ("attempt"; old logs have no "kind")
@@ -121,6 +127,42 @@ def _check_triage_record(rec: dict) -> None:
 
 
 MAX_LOG_EVENTS = 100  # events kept in one attempt record (an attempt fires each event once)
+MAX_NEAR_MISSES = 500  # structures in one record's near misses (a scene's danger structures)
+
+
+def _finite(x, low=None) -> bool:
+    return (not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+            and (low is None or x >= low))
+
+
+def _check_metrics(m) -> None:
+    """Raise ValueError naming the first metric of a record's "metrics" with a wrong type or value
+    (app/metrics.py; metrics are optional: old logs have none; unknown keys are left alone)."""
+    if not isinstance(m, dict):
+        raise ValueError("'metrics' must be an object")
+    if "first_pass" in m and not isinstance(m["first_pass"], bool):
+        raise ValueError("'metrics.first_pass' must be true or false")
+    r = m.get("redirections", 0)
+    if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+        raise ValueError("'metrics.redirections' must be a whole number from 0")
+    for key, low in (("time_s", 0.0), ("depth_error_mm", None), ("angle_error_deg", 0.0)):
+        if m.get(key) is not None and not _finite(m[key], low):
+            raise ValueError(f"'metrics.{key}' must be a finite number{'' if low is None else ' from 0'} or null")
+    for key in ("path_mm", "margin_time_s", "deepest_intrusion_mm"):
+        if key in m and not _finite(m[key], 0.0):
+            raise ValueError(f"'metrics.{key}' must be a finite number from 0")
+    near = m.get("near_misses", {})
+    if not isinstance(near, dict) or len(near) > MAX_NEAR_MISSES:
+        raise ValueError(f"'metrics.near_misses' must map at most {MAX_NEAR_MISSES} structures to mm")
+    for k, v in near.items():
+        if not _finite(v, 0.0):
+            raise ValueError(f"'metrics.near_misses.{k[:40]}' must be a finite number from 0")
+    ev = m.get("events", {})
+    if not isinstance(ev, dict) or len(ev) > MAX_LOG_EVENTS:
+        raise ValueError(f"'metrics.events' must map at most {MAX_LOG_EVENTS} event kinds to counts")
+    for k, v in ev.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"'metrics.events.{k[:40]}' must be a whole number from 0")
 
 
 def _check_record(rec) -> None:
@@ -184,6 +226,8 @@ def _check_record(rec) -> None:
         d = e.get("depth_mm")
         if isinstance(d, bool) or not isinstance(d, number) or not math.isfinite(d):
             raise ValueError(f"'events[{k}].depth_mm' must be a finite number")
+    if rec.get("metrics") is not None:
+        _check_metrics(rec["metrics"])
 
 
 def read_attempts(path, kind: str = "attempt") -> tuple[list, list]:
@@ -241,6 +285,144 @@ def attempts_csv(attempts: list) -> str:
                n["depth_mm"]]
         w.writerow([csv_cell(x) for x in row])
     return buf.getvalue()
+
+
+def read_logs(path) -> tuple[list, list, list]:
+    """(attempts, triage answers, problems) of one log file, or of every `*.jsonl` log in a folder (a
+    class: one log per student). In a folder a log that cannot be read is a problem, not an error;
+    a record without a student takes its log's file name. Raises ExerciseError for a single file
+    that cannot be read or a folder holding no log."""
+    path = Path(path)
+    if not path.is_dir():
+        attempts, problems = read_attempts(path)
+        return attempts, read_attempts(path, kind="triage")[0], problems
+    logs = sorted(p for p in path.glob("*.jsonl"))
+    if not logs:
+        raise ExerciseError(f"{path}: a folder with no *.jsonl attempt log in it")
+    attempts, answers, problems = [], [], []
+    for log in logs:
+        try:
+            got, bad = read_attempts(log)
+            tri = read_attempts(log, kind="triage")[0]
+        except ExerciseError as exc:
+            problems.append(str(exc)[:500])
+            continue
+        for rec in got + tri:
+            if not rec.get("student"):
+                rec["student"] = log.stem
+        attempts += got
+        answers += tri
+        problems += bad
+    return attempts, answers, problems
+
+
+def _metric(rec, key):
+    m = rec.get("metrics")
+    return m.get(key) if isinstance(m, dict) else None
+
+
+def _redirections(rec):
+    r = _metric(rec, "redirections")
+    return rec["score"].get("redirections") if r is None else r
+
+
+def _counts_text(counts: dict) -> str:
+    return "; ".join(f"{k}:{v}" for k, v in sorted(counts.items()))
+
+
+def _mean(values, up=False):
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return ""
+    m = sum(values) / len(values)
+    return ceil2(m) if up else round(m, 2)
+
+
+GRADEBOOK_COLUMNS = [
+    "row_type", "student", "exercise", "time",
+    # one attempt ("attempt" rows)
+    "score", "passed", "first_pass", "redirections", "time_s", "depth_error_mm", "angle_error_deg", "path_mm",
+    "margin_time_s", "deepest_intrusion_mm", "near_misses", "events",
+    # one student and exercise ("exercise" rows)
+    "attempts", "passes", "pass_rate", "best", "mean", "first_pass_rate", "mean_redirections", "mean_time_s",
+    "mean_abs_depth_error_mm", "mean_angle_error_deg", "mean_margin_time_s",
+]
+
+
+def gradebook_rows(records: list) -> list[dict]:
+    """The gradebook: one "exercise" row per student and exercise (attempts, passes, pass rate, best
+    and mean score, first-pass rate, means of redirections, time, |depth error|, angle error and
+    margin time over the attempts that recorded them, events summed), then one "attempt" row per
+    attempt. Rates are 0..1; errors and times are rounded up (toward danger) to 0.01."""
+    groups: dict = {}
+    for rec in records:
+        groups.setdefault((str(rec.get("student", "")), rec["exercise"]), []).append(rec)
+    rows = []
+    for (student, exercise), recs in sorted(groups.items()):
+        scores = [r["score"]["score"] for r in recs]
+        passes = sum(1 for r in recs if r["score"].get("passed"))
+        firsts = [_metric(r, "first_pass") for r in recs if _metric(r, "first_pass") is not None]
+        events: dict = {}
+        for r in recs:
+            for k, v in (_metric(r, "events") or {}).items():
+                events[k] = events.get(k, 0) + v
+        depth = [_metric(r, "depth_error_mm") for r in recs]
+        rows.append({
+            "row_type": "exercise", "student": student, "exercise": exercise, "attempts": len(recs),
+            "passes": passes, "pass_rate": round(passes / len(recs), 3), "best": max(scores),
+            "mean": round(sum(scores) / len(scores), 1),
+            "first_pass_rate": round(sum(map(bool, firsts)) / len(firsts), 3) if firsts else "",
+            "mean_redirections": _mean(_redirections(r) for r in recs),
+            "mean_time_s": _mean((_metric(r, "time_s") for r in recs), up=True),
+            "mean_abs_depth_error_mm": _mean((abs(d) for d in depth if d is not None), up=True),
+            "mean_angle_error_deg": _mean((_metric(r, "angle_error_deg") for r in recs), up=True),
+            "mean_margin_time_s": _mean((_metric(r, "margin_time_s") for r in recs), up=True),
+            "events": _counts_text(events),
+        })
+    for (student, exercise), recs in sorted(groups.items()):
+        for r in recs:
+            near = _metric(r, "near_misses") or {}
+            rows.append({
+                "row_type": "attempt", "student": student, "exercise": exercise, "time": r.get("time", ""),
+                "score": r["score"]["score"], "passed": bool(r["score"].get("passed")),
+                "first_pass": _metric(r, "first_pass"), "redirections": _redirections(r),
+                **{k: _metric(r, k) for k in ("time_s", "depth_error_mm", "angle_error_deg", "path_mm",
+                                              "margin_time_s", "deepest_intrusion_mm")},
+                "near_misses": "; ".join(f"{k}:{v:.2f}" for k, v in sorted(near.items())),
+                "events": _counts_text(_metric(r, "events") or {}),
+            })
+    return rows
+
+
+def gradebook_csv(records: list) -> str:
+    """`gradebook_rows` as CSV with a header (GRADEBOOK_COLUMNS); empty cells where a value does not
+    apply or was not recorded (old logs have no metrics); every cell through `csv_cell`."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(GRADEBOOK_COLUMNS)
+    for row in gradebook_rows(records):
+        w.writerow([csv_cell("" if row.get(c) is None else row.get(c, "")) for c in GRADEBOOK_COLUMNS])
+    return buf.getvalue()
+
+
+_GOOD_FEEDBACK = ("Target reached", "Every danger structure", "Good bracketing", "Local twitch")
+
+
+def common_mistakes(records: list, n: int = 3) -> list[tuple[str, int]]:
+    """The `n` most frequent mistakes of `records`: harmful event kinds ("nerve contact") and the
+    failing feedback lines of attempts that did not pass, numbers replaced by '#' so the same
+    mistake counts once per attempt; (text, attempts) most frequent first."""
+    counts: dict = {}
+    for r in records:
+        seen = {str(e.get("kind", "")).replace("_", " ") for e in r.get("events", ())
+                if e.get("kind") in HARMFUL_EVENTS}
+        if not r["score"].get("passed"):
+            for line in r["score"].get("feedback", ()):
+                if not line.startswith(_GOOD_FEEDBACK) and not line.startswith("During the attempt"):
+                    seen.add(re.sub(r"\d+(\.\d+)?", "#", line)[:160])
+        for k in seen:
+            counts[k] = counts.get(k, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
 def csv_cell(value):

@@ -18,6 +18,7 @@ pinned needle's report is computed once. The scenario file is the session's save
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from . import camera, readout
 from .attempt_log import append_attempt, attempt_record, log_path
 from .exercise_check import check_target, start_needle
 from .exercises import MAX_FILE_BYTES, Exercise, ExerciseError, Score, parse_exercise, score_attempt
+from .metrics import AttemptTracker
 from .packs import PreparedPack, prepare_pack, same_region
 from .scenario import Scenario, load_scenario, save_scenario
 
@@ -83,6 +85,9 @@ class Session:
         self._ref_direction: np.ndarray | None = None
         self.last_score: Score | None = None
         self.last_events: list = []  # the events of the attempt scored last
+        self.tracker: AttemptTracker | None = None  # the grading metrics of the attempt in progress
+        self.last_metrics: dict | None = None  # app/metrics.py: the metrics of the attempt scored last
+        self.clock: Callable[[], float] = time.monotonic  # the tracker's seconds (tests may set their own)
         self.maps: dict = {}  # (pack key, "normal" | direction tuple) -> SafetyMap
         self.scenario_camera: dict | None = None  # the camera of the scenario opened last
         self.events: list = []  # the current pass's events (geometry.events.Event), by depth
@@ -124,6 +129,8 @@ class Session:
         self.exercise_path = Path(exercise_path) if exercise_path is not None else None
         self.redirections, self._ref_direction = 0, None
         self.events, self.attempt_events, self._pass_keys, self._attempt_keys = [], [], set(), set()
+        self.tracker = (AttemptTracker.for_exercise(exercise, self.exercise_start(prepared, exercise))
+                        if exercise is not None else None)
         self.scene_changed.emit(prepared)
         self.pins_changed.emit()
         self.exercise_changed.emit(exercise)
@@ -148,6 +155,8 @@ class Session:
                     self._ref_direction = needle.direction
         previous = self.needle
         self.needle, self.report = needle, report
+        if self.tracker is not None and self.exercise is not None:
+            self.tracker.add(self.clock(), needle, report)
         new = self._update_events(previous, needle, report)
         self.needle_changed.emit(report)
         if new:
@@ -308,6 +317,10 @@ class Session:
         score = score_attempt(self.exercise, self.report, self.redirections, events=self.attempt_events)
         self.last_score = score
         self.last_events = list(self.attempt_events)
+        tracker, now = self.tracker, self.clock()
+        self.last_metrics = tracker.result(now, self.last_events) if tracker is not None else None
+        if tracker is not None:  # the next attempt starts from this needle
+            self.tracker = tracker.next_attempt(now, self.needle, self.report)
         self.redirections, self._ref_direction = 0, None
         self.attempt_events, self._attempt_keys = [], set()
         return score
@@ -319,14 +332,15 @@ class Session:
         if self.exercise is None or self.report is None:
             raise ExerciseError("no exercise is in progress")
         path = log_path(student)
-        record = attempt_record(student, self.exercise, self.report, score, self.last_events)
+        record = attempt_record(student, self.exercise, self.report, score, self.last_events,
+                                metrics=self.last_metrics)
         record["pack"] = self.pack_source
         append_attempt(path, record)
         return path
 
     def end_exercise(self) -> None:
         if self.exercise is not None:
-            self.exercise, self.exercise_path = None, None
+            self.exercise, self.exercise_path, self.tracker = None, None, None
             self.exercise_changed.emit(None)
 
     def keeps_exercise(self, name: str) -> bool:
