@@ -83,9 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--student", help="also append the attempt to this student's log")
     sc.add_argument("--json", action="store_true")
 
-    at = sub.add_parser("attempts", help="read a student's attempt log: table, summary, CSV export")
-    at.add_argument("log", help="a .jsonl attempt log")
-    at.add_argument("--csv", help="write the attempts as CSV here")
+    at = sub.add_parser("attempts", help="read a student's attempt log or a class folder of logs: table, "
+                                         "metrics, summary, gradebook CSV")
+    at.add_argument("log", help="a .jsonl attempt log, or a folder of them (every *.jsonl: a class)")
+    at.add_argument("--csv", help="write the gradebook here (one row per student and exercise, then per attempt)")
 
     rp = sub.add_parser("report", help="HTML report of a scenario or of one logged attempt")
     src = rp.add_mutually_exclusive_group(required=True)

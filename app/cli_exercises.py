@@ -71,7 +71,8 @@ def score_command(args) -> int:
     score = score_attempt(ex, report, args.redirections)
     if args.student:
         try:
-            append_attempt(log_path(args.student), attempt_record(args.student, ex, report, score))
+            metrics = _one_needle_metrics(ex, engine, report, args)
+            append_attempt(log_path(args.student), attempt_record(args.student, ex, report, score, metrics=metrics))
         except (ExerciseError, OSError) as exc:
             print(f"needlesafe: error: could not log the attempt: {exc}", file=sys.stderr)
             return 2
@@ -84,24 +85,56 @@ def score_command(args) -> int:
     return 0
 
 
+def _one_needle_metrics(ex, engine, report, args) -> dict:
+    """The metrics of a needle scored on the command line: inserted straight from the skin to its
+    depth at one moment (no history), with the redirections the command was told."""
+    from needlesafe.app.exercise_check import start_needle
+    from needlesafe.app.metrics import AttemptTracker
+
+    tracker = AttemptTracker.for_exercise(ex, start_needle(ex, engine))
+    tracker.add(0.0, report.needle.at_depth(0.0), None)
+    tracker.add(0.0, report.needle, report)
+    m = tracker.result(0.0)
+    m["redirections"] = int(args.redirections)
+    m["first_pass"] = bool(m["first_pass"] and args.redirections == 0)
+    return m
+
+
+def _metric_cells(a) -> str:
+    """A log line's metric columns, where the attempt recorded them (old logs have none)."""
+    m = a.get("metrics")
+    if not isinstance(m, dict):
+        return ""
+    cells = [f"redir {m.get('redirections', 0)}", "first-pass" if m.get("first_pass") else ""]
+    for key, label, unit in (("time_s", "time", "s"), ("depth_error_mm", "depth err", "mm"),
+                             ("angle_error_deg", "angle err", "deg"), ("margin_time_s", "in margin", "s")):
+        if m.get(key) is not None:
+            cells.append(f"{label} {m[key]:.2f} {unit}")
+    return "  " + ", ".join(c for c in cells if c)
+
+
 def attempts_command(args) -> int:
-    from needlesafe.app.attempt_log import attempts_csv, read_attempts, summary
+    from needlesafe.app.attempt_log import gradebook_csv, read_logs, summary
     from needlesafe.app.exercises import ExerciseError
     from needlesafe.meshes.io import atomic_write_text
 
     try:
-        attempts, problems = read_attempts(args.log)
+        attempts, answers, problems = read_logs(args.log)  # a log, or a folder of logs (a class)
     except ExerciseError as exc:
         print(f"needlesafe: error: {exc}", file=sys.stderr)
         return 2
     for a in attempts:
         s = a["score"]
         print(f"{a.get('time', ''):<26} {a.get('student', ''):<16} {a['exercise']:<28} {s['score']:>3} "
-              f"{'passed' if s.get('passed') else ''}")
-    for ex_id, s in summary(attempts).items():
-        print(f"summary {ex_id}: {s['attempts']} attempts, {s['passed']} passed, "
-              f"best {s['best']}, mean {s['mean']:.0f}")
-    answers, _ = read_attempts(args.log, kind="triage")  # its damaged lines are the ones reported above
+              f"{'passed' if s.get('passed') else ''}{_metric_cells(a)}")
+    by_student: dict = {}
+    for a in attempts:
+        by_student.setdefault(a.get("student", ""), []).append(a)
+    for student, recs in sorted(by_student.items()):
+        who = f" {student}" if len(by_student) > 1 else ""
+        for ex_id, s in summary(recs).items():
+            print(f"summary{who} {ex_id}: {s['attempts']} attempts, {s['passed']} passed, "
+                  f"best {s['best']}, mean {s['mean']:.0f}")
     for a in answers:
         s = a["score"]
         print(f"{a.get('time', ''):<26} {a.get('student', ''):<16} triage {a['case']:<21} {s['score']:>3} "
@@ -113,7 +146,7 @@ def attempts_command(args) -> int:
     for p in problems:
         print(f"warning: {p}", file=sys.stderr)
     if args.csv:
-        atomic_write_text(Path(args.csv), attempts_csv(attempts))
+        atomic_write_text(Path(args.csv), gradebook_csv(attempts))
         print(f"wrote {args.csv}")
     return 0
 

@@ -436,7 +436,7 @@ CORPUS = [
         rc=0, out="shoulder-upper-trapezius"),
     Bad("attempt log is a FIFO", "attempt log", log_file(_fifo), "not a regular file"),
     Bad("attempt log is /dev/zero", "attempt log", log_file(_zero), "not a regular file"),
-    Bad("attempt log is a directory", "attempt log", log_file(_dir), "not a regular file"),
+    Bad("attempt log is a directory", "attempt log", log_file(_dir), "no *.jsonl attempt log"),
     Bad("attempt log is huge", "attempt log", log_file(_sparse), "too large"),
     Bad("attempt log path holds NUL", "attempt log", args(["attempts", "l\0.jsonl"], "l"), "NUL"),
     *[Bad(f"score --student whose log is {label}", "attempt log", _student_log(make), "not a regular file")
@@ -597,6 +597,26 @@ CORPUS = [
         ["build-region", "gluteal", "--out", "{tmp}/file/p"], "{tmp}/file/p"), "not a folder"),
     Bad("build-region --out unwritable", "output", args(["build-region", "gluteal", "--out", "/proc/p"], "/proc/p"),
         "cannot write"),
+
+    # ----- attempt metrics (app/metrics.py): a bad metric skips its line, the others are still listed
+    Bad("attempt metrics is a list", "attempt log", attempt(_set("metrics", [1])), "metrics", rc=0,
+        out="shoulder-upper-trapezius"),
+    *[Bad(f"attempt metrics.{key} is {label}", "attempt log",
+          attempt(lambda d, key=key, value=value: d.update(metrics={
+              "first_pass": False, "redirections": 0, "time_s": 1.0, "depth_error_mm": 0.5, "angle_error_deg": 2.0,
+              "path_mm": 20.0, "margin_time_s": 0.0, "deepest_intrusion_mm": 0.0, "near_misses": {}, "events": {},
+              key: value})), key, rc=0, out="shoulder-upper-trapezius")
+      for key, value, label in [
+          ("first_pass", 1, "a number"), ("redirections", 1.5, "a fraction"), ("time_s", -3, "negative"),
+          ("depth_error_mm", "deep", "text"), ("angle_error_deg", 1e400, "infinite"), ("path_mm", None, "null"),
+          ("near_misses", {"sciatic_nerve": "close"}, "text"), ("events", {"twitch": -1}, "negative"),
+          ("near_misses", {f"s{k}": 1.0 for k in range(10000)}, "10000 structures"),
+      ]],
+    Bad("attempts of a folder with a FIFO log", "attempt log",
+        lambda tmp: (_fifo(_dir(tmp / "class") / "x.jsonl"),
+                     (tmp / "class" / "ok.jsonl").write_text(json.dumps(GOOD_ATTEMPT) + "\n"),
+                     (["attempts", str(tmp / "class")], str(tmp / "class" / "x.jsonl")))[2],
+        "not a regular file", rc=0, out="gluteal-piriformis"),
 ]
 
 

@@ -177,7 +177,8 @@ def test_exercise_commands_score_log_and_report(tmp_path, monkeypatch, capsys):
     assert main(["attempts", str(log), "--csv", str(tmp_path / "bo.csv")]) == 0
     out = capsys.readouterr().out
     assert "summary gluteal-piriformis: 2 attempts" in out
-    assert (tmp_path / "bo.csv").read_text().count("\n") == 3
+    gradebook = (tmp_path / "bo.csv").read_text()  # header, Bo on the exercise, then each attempt
+    assert gradebook.count("\n") == 4 and gradebook.startswith("row_type,") and gradebook.count("attempt,Bo,") == 2
     proc = run_cli("report", "--log", log, "--attempt", "1", "--out", tmp_path / "a.html")
     assert proc.returncode == 0, proc.stderr
     html = (tmp_path / "a.html").read_text()
