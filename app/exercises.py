@@ -21,6 +21,19 @@ needle waits when the exercise opens: on the skin the target is reached from alo
 not inserted, pointing at the target.
 `clearance_mm` raises (never lowers) a structure's margin for this exercise. Attempts are appended
 to a JSON Lines log, one object a line; a damaged line never hides the others.
+
+When not to needle: `decline` (optional) makes "do not needle here" an answer::
+
+    "decline": {"expected": true, "reasons": ["pleura_in_reach_no_backstop"], "why": "..."}
+
+`expected: true` makes declining the right answer: needling the site fails whatever the needle did
+(`score_attempt`, with `why` in the feedback), and `score_decline` gives 100 for a decline with one
+of the listed `reasons` (ids of `DECLINE_REASONS`; at least one), less for a decline with another
+reason (the feedback names the listed one). `expected: false` (or no `decline`) means the site can
+be needled safely: declining it is a needless decline and scores 0. The engine verifies a decline
+exercise (app/exercise_check.py): no approach scores 100 and each listed reason is measured.
+`benchmark` (optional text with its source) is a published figure the exercise rests on (e.g.
+cadaver contact rates); it is shown in the exercise panel and the score's feedback.
 """
 from __future__ import annotations
 
@@ -66,6 +79,24 @@ class Exercise:
     source: str = ""
     classic_mistake: dict | None = None
     start_direction: tuple = (0.0, -1.0, 0.0)
+    decline: dict | None = None  # {"expected": bool, "reasons": [ids], "why": text}, see the module docstring
+    benchmark: str = ""
+
+    @property
+    def decline_expected(self) -> bool:
+        """Is "do not needle here" the right answer for this exercise?"""
+        return bool(self.decline and self.decline["expected"])
+
+
+#: Why a student declines to needle (id -> the label the student picks). The engine measures each
+#: but "other" when it verifies a decline exercise (app/exercise_check.py).
+DECLINE_REASONS = {
+    "pleura_in_reach_no_backstop": "The pleura is within the needle's reach here and no bone lies beneath to stop it",
+    "danger_margin_on_path": "The target can only be reached through a danger structure's safety margin",
+    "nerve_on_path": "A major nerve lies on the only path to the target",
+    "needle_too_long": "The needle is long enough to reach a danger structure in this patient",
+    "other": "Another reason",
+}
 
 
 def _num(value, where, positive=True, maximum=None):
@@ -111,10 +142,11 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
     redirections = cons.get("max_redirections", 3)
     if isinstance(redirections, bool) or not isinstance(redirections, int) or redirections < 0:
         raise ExerciseError(f"{where}: constraints.max_redirections must be a whole number >= 0")
-    for key in ("teaching", "source"):
+    for key in ("teaching", "source", "benchmark"):
         if not isinstance(data.get(key, ""), str):
             raise ExerciseError(f"{where}: '{key}' must be text")
     mistake = _classic_mistake(data.get("classic_mistake"), where)
+    decline = _decline(data.get("decline"), where)
     start = data.get("start", {"direction": [0.0, -1.0, 0.0]})
     if not isinstance(start, dict) or not isinstance(start.get("direction"), list) or len(start["direction"]) != 3:
         raise ExerciseError(f"{where}: 'start' must be {{\"direction\": [dx, dy, dz]}}")
@@ -144,8 +176,35 @@ def parse_exercise(data, scene=None, where="exercise") -> Exercise:
                 raise ExerciseError(f"{where}: '{s}' is not a structure of pack '{data['pack']}'")
     return Exercise(
         data["id"], data["title"], data["pack"], point, name, structure, tolerance, length, gauge, clearance,
-        backstop, redirections, data.get("teaching", ""), data.get("source", ""), mistake, start_dir,
+        backstop, redirections, data.get("teaching", ""), data.get("source", ""), mistake, start_dir, decline,
+        data.get("benchmark", ""),
     )
+
+
+def _decline(value, where):
+    """Validate the optional decline object (see the module docstring)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ExerciseError(f"{where}: 'decline' must be an object")
+    expected = value.get("expected")
+    if not isinstance(expected, bool):
+        raise ExerciseError(f"{where}: decline.expected must be true or false")
+    reasons = value.get("reasons", [])
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise ExerciseError(f"{where}: decline.reasons must be a list of reason ids")
+    for r in reasons:
+        if r not in DECLINE_REASONS:
+            raise ExerciseError(f"{where}: decline.reasons: unknown reason {r[:60]!r} "
+                                f"(one of {', '.join(DECLINE_REASONS)})")
+    if len(set(reasons)) != len(reasons):
+        raise ExerciseError(f"{where}: decline.reasons lists a reason twice")
+    if expected and not reasons:
+        raise ExerciseError(f"{where}: decline.reasons must name at least one reason when declining is expected")
+    why = value.get("why", "")
+    if not isinstance(why, str) or (expected and not why.strip()):
+        raise ExerciseError(f"{where}: decline.why must be text (and say why, when declining is expected)")
+    return {"expected": expected, "reasons": list(reasons), "why": why}
 
 
 def _classic_mistake(value, where):
@@ -199,9 +258,17 @@ class Score:
     feedback: list
     twitch: bool = False  # a local twitch response was elicited (the trigger point was found)
     harmed: list = field(default_factory=list)  # kinds of harmful events during the attempt
+    declined: str | None = None  # the student declined to needle, for this reason (a DECLINE_REASONS id)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The score as JSON-ready data; a needled attempt's has the keys it always had (no
+        'declined'), a decline's has 'declined' and no target distance (no needle went in)."""
+        d = asdict(self)
+        if d["declined"] is None:
+            del d["declined"]
+        if not math.isfinite(d["target_distance_mm"]):
+            del d["target_distance_mm"]
+        return d
 
 
 #: Events that fail an attempt wherever they happened along its history, even when the final needle
@@ -281,7 +348,56 @@ def score_attempt(exercise: Exercise, report, redirections: int = 0, events=()) 
         )
     score = 40 * reached + 40 * clearance_ok + 10 * backstop_ok + 10 * redir_ok
     passed = bool(reached and clearance_ok and backstop_ok)
+    if exercise.decline_expected:  # needling here is the mistake, whatever the needle did
+        feedback.insert(0, f"Not passed: this patient should not be needled here. {exercise.decline['why']}")
+        feedback.insert(1, "The right answer was \"Do not needle here\": "
+                        + "; ".join(DECLINE_REASONS[r].lower() for r in exercise.decline["reasons"]) + ".")
+        score, passed = 0, False
+    if exercise.benchmark:
+        feedback.append(f"Published benchmark: {exercise.benchmark}")
     return Score(
         int(score), passed, bool(reached), dist, bool(clearance_ok), bool(backstop_ok), int(redirections), feedback,
         bool(twitch), harmed,
     )
+
+
+#: Points for declining with a reason the exercise does not list (declining was right; the reason was not).
+OTHER_REASON_SCORE = 60
+
+
+def score_decline(exercise: Exercise, reason: str) -> Score:
+    """Score "do not needle here" with `reason` (a DECLINE_REASONS id; ExerciseError otherwise).
+
+    On a decline exercise a listed reason scores 100, another reason passes with
+    OTHER_REASON_SCORE and the feedback names the listed one. Where the site can be needled
+    safely the decline is needless: 0, and the feedback says how to needle it.
+    """
+    if reason not in DECLINE_REASONS:
+        raise ExerciseError(f"unknown decline reason {str(reason)[:60]!r} (one of {', '.join(DECLINE_REASONS)})")
+    label = DECLINE_REASONS[reason]
+    feedback = []
+    if exercise.decline_expected:
+        listed = exercise.decline["reasons"]
+        if reason in listed:
+            score = 100
+            feedback.append(f"Correct: do not needle here. {label}.")
+        else:
+            score = OTHER_REASON_SCORE
+            feedback.append(f"Right to decline, but not for the main reason (you chose: {label.lower()}).")
+            feedback.append("The reason here: " + "; ".join(DECLINE_REASONS[r].lower() for r in listed) + ".")
+        feedback.append(exercise.decline["why"])
+        passed = True
+    else:
+        score, passed = 0, False
+        feedback.append(f"Needless decline: this site can be needled safely (you chose: {label.lower()}).")
+        how = (f"Reach the {exercise.target_name} target (within {exercise.tolerance_mm:g} mm) with the "
+               f"{exercise.needle_gauge_mm:.2f} x {exercise.needle_length_mm:g} mm needle, keeping every margin"
+               + (" and with a bone beneath the tip as a backstop" if exercise.backstop_required else "") + ".")
+        feedback.append(how)
+        if exercise.teaching:
+            feedback.append(exercise.teaching)
+        if exercise.decline and exercise.decline["why"]:
+            feedback.append(exercise.decline["why"])
+    if exercise.benchmark:
+        feedback.append(f"Published benchmark: {exercise.benchmark}")
+    return Score(score, passed, False, math.inf, True, passed, 0, feedback, declined=reason)
