@@ -76,9 +76,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("score", help="score one needle against an exercise")
     sc.add_argument("exercise", help="exercise id (shipped) or path to an exercise file")
-    sc.add_argument("--entry", type=float, nargs=3, required=True, metavar=("X", "Y", "Z"))
-    sc.add_argument("--direction", type=float, nargs=3, required=True, metavar=("DX", "DY", "DZ"))
-    sc.add_argument("--depth", type=float, required=True)
+    sc.add_argument("--entry", type=float, nargs=3, metavar=("X", "Y", "Z"), help="needed unless --decline")
+    sc.add_argument("--direction", type=float, nargs=3, metavar=("DX", "DY", "DZ"), help="needed unless --decline")
+    sc.add_argument("--depth", type=float, help="needed unless --decline")
+    sc.add_argument("--decline", metavar="REASON",
+                    help="decline to needle instead (\"Do not needle here\"), for REASON: one of "
+                         "pleura_in_reach_no_backstop, danger_margin_on_path, nerve_on_path, needle_too_long, other")
     sc.add_argument("--redirections", type=int, default=0)
     sc.add_argument("--student", help="also append the attempt to this student's log")
     sc.add_argument("--json", action="store_true")

@@ -30,7 +30,8 @@ def exercises_command(args) -> int:
     for p in paths:
         try:
             e = load_exercise(p)
-            print(f"{p.stem:<{width}} {e.pack:<24} {e.title}")
+            mark = " [decline]" if e.decline_expected else ""  # "do not needle here" is the right answer
+            print(f"{p.stem:<{width}} {e.pack:<24} {e.title}{mark}")
         except ExerciseError as exc:
             print(f"{p.stem:<{width}} INVALID: {exc}")
     return 0
@@ -40,14 +41,30 @@ def score_command(args) -> int:
     import json
 
     from needlesafe.app.attempt_log import append_attempt, attempt_record, log_path
-    from needlesafe.app.exercise_check import check_target
-    from needlesafe.app.exercises import MAX_FILE_BYTES, ExerciseError, parse_exercise, score_attempt
+    from needlesafe.app.exercise_check import check_target, start_needle
+    from needlesafe.app.exercises import (
+        DECLINE_REASONS,
+        MAX_FILE_BYTES,
+        ExerciseError,
+        parse_exercise,
+        score_attempt,
+        score_decline,
+    )
     from needlesafe.geometry.clearance import ClearanceEngine
     from needlesafe.geometry.needle import Needle
     from needlesafe.meshes.io import read_json
     from needlesafe.meshes.resolve import load_pack
     from needlesafe.meshes.types import PackError
 
+    decline = getattr(args, "decline", None)
+    if decline is not None and decline not in DECLINE_REASONS:
+        print(f"needlesafe: error: score: --decline: unknown reason {decline!r} (one of {', '.join(DECLINE_REASONS)})",
+              file=sys.stderr)
+        return 2
+    if decline is None and (args.entry is None or args.direction is None or args.depth is None):
+        print("needlesafe: error: score: --entry, --direction and --depth are needed (or --decline REASON)",
+              file=sys.stderr)
+        return 2
     path = _exercise_path(args.exercise)
     try:
         data = read_json(path, MAX_FILE_BYTES, ExerciseError, "exercise")  # read once, parsed twice
@@ -60,18 +77,24 @@ def score_command(args) -> int:
     except (ExerciseError, ValueError) as exc:
         print(f"needlesafe: error: {exc}", file=sys.stderr)
         return 2
-    needle = Needle(args.entry, args.direction, args.depth, ex.needle_length_mm, ex.needle_gauge_mm)
     engine = ClearanceEngine(scene)
     try:
         check_target(ex, engine)
     except ExerciseError as exc:
         print(f"needlesafe: error: {path}: {exc}", file=sys.stderr)
         return 2
-    report = engine.report(needle)
-    score = score_attempt(ex, report, args.redirections)
+    if decline is not None:  # no needle goes in: the log records where it waited, on the skin
+        needle = start_needle(ex, engine) or Needle(ex.target_point + (0, 0, 1), (0, 0, -1), 0.0,
+                                                   ex.needle_length_mm, ex.needle_gauge_mm)
+        report = engine.report(needle)
+        score = score_decline(ex, decline)
+    else:
+        needle = Needle(args.entry, args.direction, args.depth, ex.needle_length_mm, ex.needle_gauge_mm)
+        report = engine.report(needle)
+        score = score_attempt(ex, report, args.redirections)
     if args.student:
         try:
-            metrics = _one_needle_metrics(ex, engine, report, args)
+            metrics = None if decline is not None else _one_needle_metrics(ex, engine, report, args)
             append_attempt(log_path(args.student), attempt_record(args.student, ex, report, score, metrics=metrics))
         except (ExerciseError, OSError) as exc:
             print(f"needlesafe: error: could not log the attempt: {exc}", file=sys.stderr)
@@ -79,7 +102,8 @@ def score_command(args) -> int:
     if args.json:
         print(json.dumps(score.to_dict()))
     else:
-        print(f"{ex.title}: {score.score}/100, {'PASSED' if score.passed else 'not passed'}")
+        declined = f" (declined: {decline})" if decline is not None else ""
+        print(f"{ex.title}: {score.score}/100, {'PASSED' if score.passed else 'not passed'}{declined}")
         for line in score.feedback:
             print(f"  - {line}")
     return 0

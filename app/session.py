@@ -35,7 +35,7 @@ from needlesafe.meshes.io import read_json
 from . import camera, readout
 from .attempt_log import append_attempt, attempt_record, log_path
 from .exercise_check import check_target, start_needle
-from .exercises import MAX_FILE_BYTES, Exercise, ExerciseError, Score, parse_exercise, score_attempt
+from .exercises import MAX_FILE_BYTES, Exercise, ExerciseError, Score, parse_exercise, score_attempt, score_decline
 from .metrics import AttemptTracker
 from .packs import PreparedPack, prepare_pack, same_region
 from .scenario import Scenario, load_scenario, save_scenario
@@ -321,6 +321,19 @@ class Session:
         self.last_metrics = tracker.result(now, self.last_events) if tracker is not None else None
         if tracker is not None:  # the next attempt starts from this needle
             self.tracker = tracker.next_attempt(now, self.needle, self.report)
+        self.redirections, self._ref_direction = 0, None
+        self.attempt_events, self._attempt_keys = [], set()
+        return score
+
+    def decline(self, reason: str) -> Score:
+        """Decline to needle ("Do not needle here") for `reason` (an exercises.DECLINE_REASONS id): scored by
+        `score_decline` and logged like an attempt (`log_attempt`); the attempt starts again."""
+        if self.exercise is None or self.report is None:
+            raise ExerciseError("no exercise is in progress")
+        score = score_decline(self.exercise, reason)
+        self.last_score, self.last_events = score, []
+        if hasattr(self, "last_metrics"):
+            self.last_metrics = None  # no needle went in: nothing to measure
         self.redirections, self._ref_direction = 0, None
         self.attempt_events, self._attempt_keys = [], set()
         return score
