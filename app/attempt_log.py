@@ -405,6 +405,26 @@ def gradebook_csv(records: list) -> str:
     return buf.getvalue()
 
 
+#: The metrics a learning curve can show (key, label with unit), after the score.
+CURVE_METRICS = (("time_s", "time (s)"), ("redirections", "redirections"), ("depth_error_mm", "depth error (mm)"),
+                 ("angle_error_deg", "angle error (deg)"), ("path_mm", "path in tissue (mm)"),
+                 ("margin_time_s", "time inside a margin (s)"), ("deepest_intrusion_mm", "deepest intrusion (mm)"))
+
+
+def learning_curve(records: list, student: str, exercise: str, metric: str = "score") -> tuple[list, list]:
+    """(attempt numbers from 1, values) of `student`'s attempts at `exercise`, in log order: the score,
+    or a metric (CURVE_METRICS; attempts that did not record it are left out, keeping their number)."""
+    xs, ys = [], []
+    recs = [r for r in records if str(r.get("student", "")) == student and r["exercise"] == exercise]
+    for k, r in enumerate(recs, start=1):
+        v = r["score"]["score"] if metric == "score" else (
+            _redirections(r) if metric == "redirections" else _metric(r, metric))
+        if v is not None:
+            xs.append(k)
+            ys.append(float(v))
+    return xs, ys
+
+
 _GOOD_FEEDBACK = ("Target reached", "Every danger structure", "Good bracketing", "Local twitch")
 
 

@@ -334,6 +334,8 @@ class Session:
         self.last_score, self.last_events = score, []
         if hasattr(self, "last_metrics"):
             self.last_metrics = None  # no needle went in: nothing to measure
+        if self.tracker is not None:  # the next attempt's metrics start from here
+            self.tracker = self.tracker.next_attempt(self.clock(), self.needle, self.report)
         self.redirections, self._ref_direction = 0, None
         self.attempt_events, self._attempt_keys = [], set()
         return score

@@ -56,7 +56,9 @@ MENUS = {
     "&Exercises": [
         Act("", "<exercises>"), SEP,
         Act("Open exercise file…", "ask_and_open", arg="exercise"),
-        Act("Review attempts…", "ask_and_open", arg="attempts"), SEP,
+        Act("Review attempts…", "ask_and_open", arg="attempts"),
+        Act("Open a class folder…", "ask_and_open", arg="class",
+            tip="A folder of students' attempt logs: pass rates, common mistakes, learning curves, gradebook"), SEP,
         Act("Triage: what to do afterwards…", "patient.triage", "triage_action",
             tip="A patient's report after a session: reassure, advise and review, refer, or emergency?"),
     ],
@@ -270,7 +272,7 @@ def sync_controls(win) -> None:
 # what a chosen file is for: the window method that takes it
 FILE_ACTIONS = {"pack": "open_pack", "scenario_open": "open_scenario", "scenario_save": "save_scenario",
                 "image": "export_image", "report": "export_report", "exercise": "exercises.start",
-                "attempts": "exercises.review"}
+                "attempts": "exercises.review", "class": "exercises.review"}
 
 
 def ask_and_open(win, what: str) -> None:

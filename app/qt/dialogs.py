@@ -1,18 +1,17 @@
-"""Dialogs and messages: errors, the quick guide, About, the first-start hint, the attempt review."""
+"""Dialogs and messages: errors, the quick guide, About, the first-start hint (the attempt review is
+in review.py)."""
 from __future__ import annotations
 
 import html
 from contextlib import contextmanager
-from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
 from needlesafe.meshes.errors import NeedleSafeError
-from needlesafe.meshes.io import atomic_write_text
 
-from ..attempt_log import attempts_csv, summary
 from ..readout import ATLAS_CREDIT, DISCLAIMER
-from ..theme import LEVEL_COLOUR, NOTE_BACKGROUND
+from ..theme import NOTE_BACKGROUND
+from .review import ReviewDialog  # noqa: F401 - the review moved to review.py; still importable here
 
 QUICK_GUIDE = """<h3>Quick guide</h3>
 <ol>
@@ -76,6 +75,7 @@ FILE_DIALOGS = {
     "report": (True, "Export report", "report.html", "HTML (*.html)"),
     "exercise": (False, "Open exercise", "", "Exercise (*.json)"),
     "attempts": (False, "Review attempts", "", "Attempt log (*.jsonl)"),
+    "class": (None, "Open a class folder (one attempt log per student)", "", ""),
 }
 
 
@@ -122,70 +122,6 @@ class FirstHint(QtWidgets.QFrame):
         self.settings.setValue("hint_seen", True)
         self.hide()
         self.deleteLater()
-
-
-class ReviewDialog(QtWidgets.QDialog):
-    """An instructor's view of an attempt log: a table, a summary per exercise, replay, CSV export."""
-
-    replay = QtCore.Signal(dict)
-
-    def __init__(self, attempts, problems, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Review attempts")
-        self.resize(900, 500)
-        self.attempts = attempts
-        layout = QtWidgets.QVBoxLayout(self)
-        self.table = QtWidgets.QTableWidget(len(attempts), 6)
-        self.table.setHorizontalHeaderLabels(["time", "student", "exercise", "score", "passed", "level"])
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
-        for i, a in enumerate(attempts):
-            s = a["score"]
-            for j, text in enumerate([a.get("time", ""), a.get("student", ""), a["exercise"], str(s["score"]),
-                                      "yes" if s.get("passed") else "no", a.get("level", "")]):
-                self.table.setItem(i, j, QtWidgets.QTableWidgetItem(text))
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
-        layout.addWidget(self.table, 1)
-        lines = [f"{ex}: {v['attempts']} attempts, {v['passed']} passed, best {v['best']}, mean {v['mean']:.0f}"
-                 for ex, v in summary(attempts).items()]
-        self.summary = QtWidgets.QLabel("\n".join(lines) or "no attempts")
-        self.summary.setTextFormat(QtCore.Qt.PlainText)
-        layout.addWidget(self.summary)
-        if problems:
-            warn = QtWidgets.QLabel(f"{len(problems)} damaged line(s) skipped: " + "; ".join(problems[:3]))
-            warn.setTextFormat(QtCore.Qt.PlainText)
-            warn.setWordWrap(True)
-            warn.setStyleSheet(f"color: {LEVEL_COLOUR['danger']};")
-            layout.addWidget(warn)
-        buttons = QtWidgets.QHBoxLayout()
-        self.replay_button = QtWidgets.QPushButton("Replay in 3D")
-        self.replay_button.clicked.connect(self._replay)
-        self.export_button = QtWidgets.QPushButton("Export CSV…")
-        self.export_button.clicked.connect(self._export_dialog)
-        buttons.addWidget(self.replay_button)
-        buttons.addWidget(self.export_button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
-
-    def _replay(self):
-        row = self.table.currentRow()
-        if 0 <= row < len(self.attempts):
-            self.replay.emit(self.attempts[row])
-
-    def _export_dialog(self):
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export attempts", "attempts.csv", "CSV (*.csv)")
-        if path:
-            self.export_csv(path)
-
-    def export_csv(self, path) -> bool:
-        try:
-            if Path(path).is_dir():
-                raise OSError(f"{path} is a folder")
-            atomic_write_text(Path(path), attempts_csv(self.attempts))
-        except OSError as exc:
-            error(self, f"Could not write the CSV file:\n{exc}")
-            return False
-        return True
 
 
 @contextmanager

@@ -6,9 +6,10 @@ from PySide6 import QtWidgets
 
 from needlesafe.meshes.errors import NeedleSafeError
 
-from ..attempt_log import read_attempts
+from ..attempt_log import read_logs
 from . import dialogs
 from .patient import debrief
+from .review import ReviewDialog
 
 
 class ExerciseFlow:
@@ -49,13 +50,14 @@ class ExerciseFlow:
         return score
 
     def review(self, path):
-        """Open an attempt log in the review dialog (non-modal); returns the dialog or None."""
+        """Open an attempt log, or a class folder of logs, in the review dialog (non-modal); returns
+        the dialog or None."""
         try:
-            attempts, problems = read_attempts(path)
+            attempts, answers, problems = read_logs(path)
         except NeedleSafeError as exc:
             self.win.error(f"Cannot open the attempt log:\n{exc}")
             return None
-        self.dialog = dialogs.ReviewDialog(attempts, problems, self.win)
+        self.dialog = ReviewDialog(attempts, problems, self.win, answers=answers, source=path)
         self.dialog.replay.connect(self.replay)
         self.dialog.show()
         return self.dialog
