@@ -11,7 +11,6 @@ from needlesafe.meshes.errors import NeedleSafeError
 
 from ..readout import ATLAS_CREDIT, DISCLAIMER
 from ..theme import NOTE_BACKGROUND
-from .review import ReviewDialog  # noqa: F401 - the review moved to review.py; still importable here
 
 QUICK_GUIDE = """<h3>Quick guide</h3>
 <ol>

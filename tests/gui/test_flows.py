@@ -361,7 +361,7 @@ def hex_colour(rgb) -> str:
 
 
 def test_exports_to_unwritable_paths_give_dialogs(window, tmp_path, monkeypatch):
-    from needlesafe.app.qt.dialogs import ReviewDialog
+    from needlesafe.app.qt.review import ReviewDialog
 
     shown = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
