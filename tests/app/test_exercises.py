@@ -52,6 +52,12 @@ def test_exercise_is_verified_by_the_engine(path):
     eng = engine_for(data["pack"])
     ex = load_exercise(path, eng.scene)
     assert ex.teaching and ex.source
+    if ex.decline_expected:  # "do not needle here": no approach scores 100 and each reason is measured
+        v = verify_exercise(ex, eng)
+        assert v.ok, v.summary()
+        assert v.decline and v.best_score < 100 and v.reasons and v.approaches > 0
+        assert start_needle(ex, eng) is not None
+        return
     assert ex.classic_mistake is not None, f"{ex.id}: name the classic mistake for this site"
     mistake_eng = engine_for(_habitus_pack(data["pack"], ex.classic_mistake["habitus"]))
     v = verify_exercise(ex, eng, mistake_eng)
