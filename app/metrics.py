@@ -192,3 +192,18 @@ class AttemptTracker:
             cos = max(-1.0, min(1.0, d[0] * rd[0] + d[1] * rd[1] + d[2] * rd[2]))
             out["angle_error_deg"] = ceil2(math.degrees(math.acos(cos)))
         return out
+
+
+def metrics_line(m: dict | None) -> str:
+    """One plain sentence of an attempt's metrics for the feedback ('' without metrics)."""
+    if not m:
+        return ""
+    parts = ["first pass" if m.get("first_pass") else "not a first pass", f"{m.get('redirections', 0)} redirection(s)"]
+    if m.get("time_s") is not None:
+        parts.append(f"{m['time_s']:.2f} s from first insertion")
+    if m.get("depth_error_mm") is not None:
+        parts.append(f"depth error {m['depth_error_mm']:+.2f} mm, angle error {m['angle_error_deg']:.2f}°")
+    parts.append(f"path in tissue {m.get('path_mm', 0.0):.2f} mm")
+    parts.append(f"{m.get('margin_time_s', 0.0):.2f} s inside a margin "
+                 f"(deepest {m.get('deepest_intrusion_mm', 0.0):.2f} mm)")
+    return "Metrics: " + ", ".join(parts) + "."

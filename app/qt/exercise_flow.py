@@ -7,6 +7,7 @@ from PySide6 import QtWidgets
 from needlesafe.meshes.errors import NeedleSafeError
 
 from ..attempt_log import read_logs
+from ..metrics import metrics_line
 from . import dialogs
 from .patient import debrief
 from .review import ReviewDialog
@@ -41,6 +42,9 @@ class ExerciseFlow:
             self.win.exercise_panel.student.setText(student.strip())
         score = self.win.session.score()
         self.win.exercise_panel.show_score(score)
+        line = metrics_line(self.win.session.last_metrics)  # the grading metrics, under the feedback
+        if line:
+            self.win.exercise_panel.result.append(dialogs.as_plain_html(line))
         try:
             path = self.win.session.log_attempt(student.strip(), score)
             self.win.statusBar().showMessage(f"Attempt saved to {path}", 5000)

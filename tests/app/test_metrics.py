@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from needlesafe.app.metrics import AttemptTracker, ceil2, floor2, reference_trajectory
+from needlesafe.app.metrics import AttemptTracker, ceil2, floor2, metrics_line, reference_trajectory
 from needlesafe.geometry.needle import Needle
 
 S10, C10 = math.sin(math.radians(10)), math.cos(math.radians(10))
@@ -56,6 +56,9 @@ def test_a_redirected_attempt_through_a_margin():
     # path: 10 + 10, the 10-degree chord at 20 mm (2 * 20 * sin 5deg = 3.4862), then from
     # (20 sin10, 0, 20 cos10) = (3.4730, 0, 19.6962) to (0, 0, 31): sqrt(3.4730^2 + 11.3038^2) = 11.8253
     assert m["path_mm"] == 35.32
+    line = metrics_line(m)
+    assert "not a first pass, 2 redirection(s), 6.00 s" in line and "depth error +1.00 mm" in line
+    assert "4.00 s inside a margin (deepest 3.00 mm)" in line and metrics_line(None) == ""
     assert m == {
         "first_pass": False,  # the tip is 1 mm from the target, but after two redirections
         "redirections": 2,

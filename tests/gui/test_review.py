@@ -79,3 +79,21 @@ def test_review_a_single_log_keeps_its_table(window, qtbot, tmp_path):
     assert not dlg.is_class and dlg.tabs.currentIndex() == 0 and dlg.table.rowCount() == 3
     assert "3 attempts, 2 passed" in dlg.summary.text() and dlg.class_table.rowCount() == 1
     dlg.close()
+
+
+def test_a_checked_attempt_shows_and_logs_its_metrics(window, qtbot, tmp_path, monkeypatch):
+    from needlesafe.app.attempt_log import log_path, read_attempts
+    from needlesafe.app.exercises import builtin_exercises
+
+    monkeypatch.setenv("NEEDLESAFE_ATTEMPTS", str(tmp_path))
+    path = next(p for p in builtin_exercises() if p.stem == "gluteal-piriformis")
+    assert window.exercises.start(path)
+    start = window.needle
+    window.session.set_depth(20.0)
+    window.exercise_panel.student.setText("Cy")
+    window.exercises.check()
+    text = window.exercise_panel.result.toPlainText()
+    assert "Metrics: not a first pass, 0 redirection(s)" in text and "path in tissue 20.00 mm" in text
+    rec = read_attempts(log_path("Cy"))[0][0]
+    assert rec["metrics"]["path_mm"] == 20.0 and rec["metrics"]["redirections"] == 0
+    assert rec["metrics"]["depth_error_mm"] < 0 and start.depth_mm == 0.0
