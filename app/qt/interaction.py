@@ -54,6 +54,7 @@ class Interaction(QtCore.QObject):
             self.hover.stop()
             if self.near_entry_handle(self.press_pos):
                 self.dragging, self.dragged = True, False
+                self.win.readouts.set_live(True)
                 return True  # the handle is being dragged: the camera stays still
         elif et == QtCore.QEvent.MouseMove and self.dragging:
             pos = event.position().toPoint()
@@ -63,6 +64,7 @@ class Interaction(QtCore.QObject):
             return True
         elif et == QtCore.QEvent.MouseButtonRelease and self.dragging:
             self.dragging = False
+            self.win.readouts.set_live(False)
             pos = event.position().toPoint()
             if self.dragged:
                 self.drag.submit(pos)  # end exactly where the mouse let go

@@ -22,11 +22,10 @@ from .needle_view import NeedleView
 from .overlays import Overlays
 from .patient import PatientView
 from .presentation import Presentation
+from .readouts import Readouts
 from .scene_view import SceneView
 from .vtk_widget import composite_grab
 from .workers import Latest
-
-PLOT_SAMPLES = 61  # points per profile curve: 0.83 mm apart on a 50 mm needle, 8 px on the plot
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -42,7 +41,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resize(1280, 800)
         self.session = Session()
         self._controls_show = None  # (pack key, needle name) the toolbar boxes show
-        self._profile_of = (None, None)  # (line key, profile) of the last needle
         self.settings = QtCore.QSettings("NeedleSafe", "NeedleSafe")
         self.statusBar().setSizeGripEnabled(False)  # made now: the 3D view keeps its size on the first message
         self.scene_view = SceneView(self, multi_samples)
@@ -50,6 +48,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(self.plotter.interactor)
         self.needle_view = NeedleView(self.plotter, self.scene_view.overlay)
         build_docks(self)
+        self.readouts = Readouts(self)
         self.overlays = Overlays(self)
         self.presentation = Presentation(self)
         self.interaction = Interaction(self)
@@ -61,6 +60,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._keys = build_keys(self)
         self.slider = Latest(lambda v: self.session.set_depth(v / 10.0), self)  # while dragged, only the latest value
         self.depth_slider.valueChanged.connect(self._on_slider)
+        self.depth_slider.sliderPressed.connect(lambda: self.readouts.set_live(True))
+        self.depth_slider.sliderReleased.connect(lambda: self.readouts.set_live(False))
         self._fill_recent()
         s = self.session
         s.scene_changed.connect(self._on_scene)
@@ -104,8 +105,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_needle(self, report) -> None:
         n = report.needle
-        self.panel.show_report(report, self.session.scene)
-        self.panel.show_profile(*self._profile(n), report)
+        self.readouts.show(report)
         self.depth_slider.blockSignals(True)
         self.depth_slider.setRange(0, int(round(n.length_mm * 10)))
         self.depth_slider.setValue(int(round(n.depth_mm * 10)))
@@ -115,23 +115,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if stop:
             self.statusBar().showMessage(stop, 5000)
         self.needle_view.update(n, report, self.xray_action.isChecked())
-        if self.session.pinned:
-            self.compare.show_rows(self.session.compare_rows())
         shown = (self.session.pack_source, needle_name(n))
         if shown != self._controls_show:  # the boxes follow a new pack or needle size, not every move
             self._controls_show = shown
             sync_controls(self)
         self.redraw()
         self.needle_changed.emit(report)
-
-    def _profile(self, n):
-        """The clearance profile of `n`'s line for the plot (it does not depend on the depth): the
-        nearest structures the plot can show, every 50/60 mm of a 50 mm needle; computed again only
-        when the line, the needle or the pack changes. Exact numbers are the report's."""
-        key = (self.engine, tuple(n.entry_lps), tuple(n.direction), n.length_mm, n.gauge_mm)
-        if self._profile_of[0] != key:
-            self._profile_of = (key, self.engine.profile(n, PLOT_SAMPLES, nearest=len(self.panel.PALETTE)))
-        return self._profile_of[1]
 
     def _on_pins(self) -> None:
         self.scene_view.draw_pins(self.session.pinned)

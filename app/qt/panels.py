@@ -215,11 +215,20 @@ class ClearancePanel(QtWidgets.QWidget):
             w.setText("")
 
     def show_report(self, report, scene=None) -> None:
+        """The report's level, table and sentences; with `scene`, the published depths at its site."""
+        self.show_level(report)
+        self.show_details(report, scene)
+
+    def show_level(self, report) -> None:
+        """The overall level in its colour (a drag shows it every frame, see `Readouts`)."""
+        self._text(self.overall, readout.overall_sentence(report))
+        self._style(self.overall, f"background:{LEVEL_COLOUR[report.level]}; color:black; padding:4px;")
+
+    def show_details(self, report, scene=None) -> None:
         """The report's table and sentences; with `scene`, the published depths at its site."""
         self.report = report
         rows = readout.rows_by_danger(report)
-        self.table.setUpdatesEnabled(False)  # one repaint for all the cells that change
-        self.table.setRowCount(len(rows))
+        self.table.setRowCount(len(rows))  # the cells that change are repainted once, in one pass
         for i, r in enumerate(rows):
             for j, text in enumerate(readout.structure_cells(r)):
                 item = self.table.item(i, j)
@@ -235,10 +244,7 @@ class ClearancePanel(QtWidgets.QWidget):
                 if j == 3 and item.data(QtCore.Qt.UserRole) != r.level:
                     item.setData(QtCore.Qt.UserRole, r.level)
                     item.setBackground(QtGui.QColor(LEVEL_COLOUR[r.level]))
-        self.table.setUpdatesEnabled(True)
         lvl = report.level
-        self._text(self.overall, readout.overall_sentence(report))
-        self._style(self.overall, f"background:{LEVEL_COLOUR[lvl]}; color:black; padding:4px;")
         self._text(self.needle_label, readout.needle_sentence(report))
         self._text(self.safe_depth, readout.safe_depth_sentence(report))
         published = readout.published_sentence(report, scene)
@@ -269,7 +275,9 @@ class ExercisePanel(QtWidgets.QWidget):
         self.source = QtWidgets.QLabel("")
         self.source.setWordWrap(True)
         self.source.setStyleSheet(f"color: {MUTED_TEXT}; font-size: 9pt;")
-        for w in (self.title, self.teaching, self.source):
+        self.benchmark = QtWidgets.QLabel("")  # a published figure the exercise rests on, with its source
+        self.benchmark.setWordWrap(True)
+        for w in (self.title, self.teaching, self.benchmark, self.source):
             w.setTextFormat(QtCore.Qt.PlainText)  # exercise strings are text, never markup
             w.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
             # the text takes the width it is given and wraps to it (never wider than the dock)
@@ -277,13 +285,15 @@ class ExercisePanel(QtWidgets.QWidget):
         self.student = QtWidgets.QLineEdit()
         self.student.setPlaceholderText("student name")
         self.check = QtWidgets.QPushButton("Check attempt")
+        self.decline = QtWidgets.QPushButton("Do not needle here…")
+        self.decline.setToolTip("Decline to needle this patient here, and say why")
         self.result = QtWidgets.QTextBrowser()
         self.result.setMinimumHeight(160)
         # the teaching text scrolls when the dock is short: it is never cut off
         text = QtWidgets.QWidget()
         text_layout = QtWidgets.QVBoxLayout(text)
         text_layout.setContentsMargins(0, 0, 0, 0)
-        for w in (self.title, self.teaching, self.source):
+        for w in (self.title, self.teaching, self.benchmark, self.source):
             text_layout.addWidget(w)
         text_layout.addStretch(1)
         self.scroll = QtWidgets.QScrollArea()
@@ -293,14 +303,20 @@ class ExercisePanel(QtWidgets.QWidget):
         self.scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
         self.scroll.setWidget(text)
         layout.addWidget(self.scroll, 2)
-        for w in (self.student, self.check):
-            layout.addWidget(w)
+        layout.addWidget(self.student)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.check, 1)
+        buttons.addWidget(self.decline, 1)
+        layout.addLayout(buttons)
         layout.addWidget(self.result, 1)
 
     def show_exercise(self, ex):
         self.title.setText(ex.title)
         self.teaching.setText(ex.teaching)
         self.source.setText(f"Source: {ex.source}" if ex.source else "")
+        bench = getattr(ex, "benchmark", "")
+        self.benchmark.setText(f"Published benchmark: {bench}" if bench else "")
+        self.benchmark.setVisible(bool(bench))
         self.result.setPlainText(
             f"Target: {ex.target_name} (within {ex.tolerance_mm:.0f} mm). "
             f"Needle {ex.needle_gauge_mm:.2f} × {ex.needle_length_mm:.0f} mm."
@@ -308,6 +324,8 @@ class ExercisePanel(QtWidgets.QWidget):
 
     def show_score(self, score):
         verdict = "PASSED" if score.passed else "NOT PASSED"
+        if getattr(score, "declined", None):
+            verdict += ": declined to needle"
         colour = LEVEL_COLOUR["safe"] if score.passed else LEVEL_COLOUR["danger"]
         items = "".join(f"<li>{html.escape(line)}</li>" for line in score.feedback)
         self.result.setHtml(

@@ -76,3 +76,42 @@ class Latest(QtCore.QObject):
         value, self._pending, self._queued = self._pending, None, False
         if value is not None:
             self.fn(value)
+
+
+class Throttle(QtCore.QObject):
+    """At most one `fn(value)` per `interval_ms`: `submit(value)` applies at once when the last
+    application is older than the interval, else keeps only the latest value and applies it when the
+    interval has passed, so the last value is always shown. `now(value)` applies at once."""
+
+    def __init__(self, fn: Callable, interval_ms: int, parent=None):
+        super().__init__(parent)
+        self.fn = fn
+        self.interval_ms = int(interval_ms)
+        self._pending = None
+        self._clock = QtCore.QElapsedTimer()
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.flush)
+
+    @property
+    def pending(self) -> bool:
+        return self._pending is not None
+
+    def submit(self, value) -> None:
+        self._pending = value
+        if not self._clock.isValid() or self._clock.elapsed() >= self.interval_ms:
+            self.flush()
+        elif not self._timer.isActive():
+            self._timer.start(max(0, self.interval_ms - int(self._clock.elapsed())))
+
+    def now(self, value) -> None:
+        self._pending = value
+        self.flush()
+
+    def flush(self) -> None:
+        """Apply the pending value now (nothing when there is none)."""
+        self._timer.stop()
+        value, self._pending = self._pending, None
+        if value is not None:
+            self._clock.start()
+            self.fn(value)

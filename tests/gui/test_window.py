@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from needlesafe.app import readout
 from needlesafe.app.qt.main_window import MainWindow
 from needlesafe.app.theme import LEVEL_COLOUR
 from needlesafe.geometry.clearance import ClearanceEngine
@@ -368,6 +369,7 @@ def test_drag_the_entry_handle(window, qtbot):
         return QtCore.QPoint(int(x / ratio), int(widget.height() - 1 - y / ratio))
 
     qtbot.mousePress(widget, QtCore.Qt.LeftButton, pos=qpos(hx, hy))
+    assert win.readouts.live  # the panel's table and plot refresh ten times a second while dragged
     for k in range(1, 6):
         x = hx + (tx - hx) * k / 5
         y = hy + (ty - hy) * k / 5
@@ -376,7 +378,43 @@ def test_drag_the_entry_handle(window, qtbot):
         QtWidgets.QApplication.sendEvent(widget, ev)
     qtbot.mouseRelease(widget, QtCore.Qt.LeftButton, pos=qpos(tx, ty))
     qtbot.waitUntil(lambda: np.linalg.norm(win.needle.entry_lps - target) < 3.0, timeout=3000)
+    assert not win.readouts.live and win.readouts.current and win.panel.report is win.report
     assert win.plotter.camera_position == cam_before  # the drag moved the needle, not the camera
+
+
+def test_throttle_applies_the_first_and_the_last_value():
+    from needlesafe.app.qt.workers import Throttle
+
+    shown = []
+    th = Throttle(shown.append, interval_ms=60_000)  # no second application within a minute
+    for k in range(5):
+        th.submit(k)
+    assert shown == [0] and th.pending  # the first at once, the rest wait
+    th.flush()
+    assert shown == [0, 4] and not th.pending  # only the latest is applied
+    th.now(7)
+    assert shown == [0, 4, 7]
+
+
+def test_readouts_during_a_drag_follow_and_catch_up(window, qtbot):
+    """During a drag the level follows every update and the table at most ten times a second; the
+    panel never shows an older report without the newer one waiting, and a drag's end shows it."""
+    win = window
+    base = win.needle
+    win.readouts.set_live(True)
+    for depth in (8.0, 12.0, 16.0, 20.0, 24.0):
+        win.session.set_needle(base.at_depth(depth))
+        assert win.panel.overall.text() == readout.overall_sentence(win.report)
+        assert win.panel.report is win.report or not win.readouts.current
+    qtbot.waitUntil(lambda: win.readouts.current, timeout=2000)  # the trailing refresh
+    assert win.panel.report is win.report
+    win.session.set_needle(base.at_depth(30.0))
+    win.session.set_needle(base.at_depth(31.0))
+    win.readouts.set_live(False)  # the mouse is released
+    assert win.readouts.current and win.panel.report is win.report
+    assert win.panel.safe_depth.text() == readout.safe_depth_sentence(win.report)
+    win.session.set_needle(base.at_depth(10.0))  # a key press after the drag: at once
+    assert win.panel.report is win.report
 
 
 def test_click_a_muscle_to_aim(window, qtbot):
@@ -604,7 +642,6 @@ def test_depth_slider_drag_applies_the_latest_value(window, qtbot):
 
 def test_panel_shows_the_published_range_at_gb21(window, qtbot):
     """Under the safe depth at GB21: the published skin-to-pleura range, the words `check` prints."""
-    from needlesafe.app import readout
     from tests.app.test_published import gb21_needle
 
     win = window
