@@ -143,7 +143,7 @@ class ClearanceEngine:
         out = {}
         for i, s in enumerate(self.structures):
             if s.critical and (only is None or only[i]):
-                out[s.name] = np.maximum(np.minimum.accumulate(dist[i]) - needle.radius_mm, 0.0)
+                out[s.name] = np.maximum(dist[i] - needle.radius_mm, 0.0)
         return ts, out
 
     def report(self, needle: Needle) -> ClearanceReport:

@@ -103,22 +103,32 @@ def _scene_query(nodes, roots, critical, radii,
 
 @njit(cache=True)
 def _scene_profile(nodes, roots, critical, entry, d, ts):
-    """Point distance (k, m) from entry + t d, for each t in ts, to every critical mesh (inf otherwise)."""
+    """Shaft distance (k, m): the smallest point distance from entry + s d, over s in [0, ts[j]]
+    (ts ascending), to each critical mesh (inf otherwise).
+
+    A point is searched only within the running minimum (a farther point cannot lower it) and
+    within the previous point's distance plus the step (a distance moves by at most the step), so
+    the samples past the closest approach are pruned at the top of the tree."""
     n = len(roots)
     out = np.full((n, len(ts)), math.inf)
     for i in range(n):
         if not critical[i]:
             continue
-        bound = math.inf
+        best = math.inf  # running minimum (squared)
+        near = math.inf  # bound from the previous point (squared)
         for j in range(len(ts)):
             p = axpy(ts[j], d, entry)
-            # the distance moves by at most the step: a tight bound speeds the next query up
+            bound = min(best, near)
             d2, _, _, _ = _segment_distance(nodes, roots[i], p, p, bound)
-            if d2 == bound:  # nothing within the bound: search again without it
-                d2, _, _, _ = _segment_distance(nodes, roots[i], p, p, math.inf)
-            out[i, j] = math.sqrt(d2)
+            if d2 >= bound and bound < best:  # nothing within the step bound: search within the minimum
+                d2, _, _, _ = _segment_distance(nodes, roots[i], p, p, best)
             step = ts[j + 1] - ts[j] if j + 1 < len(ts) else 0.0
-            bound = (out[i, j] + step + BOUND_SLACK_MM) ** 2
+            if d2 < best:  # an exact distance, a new minimum
+                best = d2
+                near = (math.sqrt(d2) + step + BOUND_SLACK_MM) ** 2
+            else:  # at least the minimum away: the next point is bounded by the minimum only
+                near = math.inf
+            out[i, j] = math.sqrt(best)
     return out
 
 
@@ -216,8 +226,9 @@ class SceneBVH:
         return odd / cast
 
     def profile(self, entry, direction, ts, only=None) -> np.ndarray:
-        """(k, m) distance (mm) from each point entry + t direction, t in ts (m,), to each critical mesh
-        (inf for the others, and for those `only` ((k,) bool, optional) leaves out)."""
+        """(k, m) shaft distance (mm): the smallest distance from the segment entry + [0, t] direction,
+        t in ts (m,) ascending, to each critical mesh (inf for the others, and for those `only`
+        ((k,) bool, optional) leaves out)."""
         mask = self.critical if only is None else (self.critical & np.asarray(only, dtype=np.bool_))
         return _scene_profile(
             self._nodes, self.roots, np.ascontiguousarray(mask), _tuple3(entry), _tuple3(direction),

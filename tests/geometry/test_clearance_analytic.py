@@ -256,6 +256,33 @@ def test_profile_matches_reports(nerve_and_bone):
         assert c <= row.shaft_distance_mm + 2.0 + 1e-9  # within one sample step (2 mm) of it
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    cx=st.floats(-30, 30), cy=st.floats(-30, 30), cz=st.floats(-30, 30), radius=st.floats(2.0, 15.0),
+    dx=st.floats(-1, 1), dy=st.floats(-1, 1),
+)
+def test_profile_is_the_running_minimum_to_a_sphere(cx, cy, cz, radius, dx, dy):
+    """The pruned profile kernel gives, at every sample, the smallest sampled point distance so far:
+    against a sphere, min over s <= t of |entry + s d - c| - R, within the facet depth."""
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(subdivisions=4)
+    v, f = np.asarray(sphere.vertices), np.asarray(sphere.faces)
+    c = np.array([cx, cy, cz])
+    ball = structure("ball", "nerve", (v * radius + c, f), margin=1.0)
+    engine = ClearanceEngine(scene_of(ball))
+    d = np.array([dx, dy, -1.0])
+    d /= np.linalg.norm(d)
+    entry = np.array([0.0, 0.0, 60.0])
+    ts = np.linspace(0.0, 120.0, 61)
+    got = engine.bvh.profile(entry, d, ts)[0]
+    pts = entry + ts[:, None] * d
+    exact = np.minimum.accumulate(np.abs(np.linalg.norm(pts - c, axis=1) - radius))
+    facet = radius * (1 - math.cos(math.radians(3.0)))  # an icosphere of level 4 is within 3 degrees
+    assert np.all(np.diff(got) <= 0.0)
+    assert np.all(got <= exact + 1e-9 + facet) and np.all(got >= exact - facet - 1e-9)
+
+
 def test_profile_of_the_nearest_structures_only():
     """`nearest=k` draws the k critical tubes nearest to the whole line, with exactly the curves of
     the full profile; the others get none."""
