@@ -177,3 +177,14 @@ def test_score_command_declines(tmp_path, monkeypatch, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith(SCHEMATIC) and line.endswith("[decline]") for line in lines)
     assert not any(line.startswith("gluteal-piriformis") and "[decline]" in line for line in lines)
+
+
+def test_published_benchmarks_are_shown_in_the_feedback():
+    eng = engine_for("gluteal")
+    ex = load_exercise(shipped("gluteal-piriformis"), eng.scene)
+    assert "11 of 14" in ex.benchmark and "0 of 14" in ex.benchmark and "Hannah et al. 2023" in ex.benchmark
+    best = verify_exercise(ex, eng).best_needle
+    s = score_attempt(ex, eng.report(best))
+    assert s.feedback[-1] == f"Published benchmark: {ex.benchmark}"
+    up = load_exercise(shipped("shoulder-upper-trapezius"), engine_for("shoulder").scene)
+    assert "Kearns et al. 2022" in up.benchmark
