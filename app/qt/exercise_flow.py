@@ -19,6 +19,8 @@ class ExerciseFlow:
         self.dialog = None  # the review dialog, while open
         self.debrief = (None, None)  # (pneumothorax timeline, triage question) of the last check
         window.exercise_panel.check.clicked.connect(self.check)
+        window.exercise_panel.decline.clicked.connect(self.ask_decline)
+        self.decline_dialog = None  # the "Do not needle here" reason list, while open
 
     def start(self, path, pack=None) -> bool:
         """Open an exercise on its pack, mark its target and face it; a bad file or pack gives a dialog."""
@@ -51,6 +53,41 @@ class ExerciseFlow:
         except dialogs.USER_ERRORS as exc:
             self.win.error(f"The attempt was scored but could not be saved:\n{exc}")
         self.debrief = debrief(self.win, student.strip())  # what followed, and what to do afterwards
+        return score
+
+    def ask_decline(self):
+        """Open the reason list (window-modal, non-blocking); choosing a reason declines with it."""
+        if self.win.exercise is None:
+            return None
+        from .decline import DeclineDialog
+
+        dlg = DeclineDialog(self.win.exercise.title, self.win)
+        dlg.accepted.connect(lambda: self.decline(dlg.reason()))
+        self.decline_dialog = dlg
+        dlg.open()
+        return dlg
+
+    def decline(self, reason):
+        """Decline to needle for `reason`: score it, show the feedback, log it like an attempt."""
+        if self.win.exercise is None or reason is None:
+            return None
+        student = self.win.exercise_panel.student.text().strip()
+        if not student:
+            student, ok = QtWidgets.QInputDialog.getText(self.win, "Student", "Your name, for the attempt log:")
+            if not ok or not student.strip():
+                return None
+            self.win.exercise_panel.student.setText(student.strip())
+        try:
+            score = self.win.session.decline(reason)
+        except dialogs.USER_ERRORS as exc:
+            self.win.error(f"Cannot decline:\n{exc}")
+            return None
+        self.win.exercise_panel.show_score(score)
+        try:
+            path = self.win.session.log_attempt(student.strip(), score)
+            self.win.statusBar().showMessage(f"Decline saved to {path}", 5000)
+        except dialogs.USER_ERRORS as exc:
+            self.win.error(f"The decline was scored but could not be saved:\n{exc}")
         return score
 
     def review(self, path):
