@@ -91,6 +91,8 @@ def attempt_record(student: str, exercise: Exercise, report, score: Score, event
     }
     if metrics is not None:
         record["metrics"] = metrics
+    if getattr(score, "declined", None):  # "do not needle here", with this reason (exercises.DECLINE_REASONS)
+        record["declined"] = score.declined
     return record
 
 
@@ -215,6 +217,8 @@ def _check_record(rec) -> None:
     sd = rec.get("safe_depth_mm")
     if sd is not None and (isinstance(sd, bool) or not isinstance(sd, number)):
         raise ValueError("'safe_depth_mm' must be a number or null")
+    if rec.get("declined") is not None and not isinstance(rec["declined"], str):
+        raise ValueError("'declined' must be a decline reason (text) or null")
     events = rec.get("events", [])
     if not isinstance(events, list) or len(events) > MAX_LOG_EVENTS:
         raise ValueError(f"'events' must be a list of at most {MAX_LOG_EVENTS} events")
