@@ -60,5 +60,7 @@ CONTACT_RING_MM = (1.6, 3.2)  # inner, outer radius
 DASH_MM = (2.0, 2.0)  # on, off
 CLOSEST_LINE_MM = 20.0  # closest-point lines are drawn for danger structures nearer than this
 NERVE_LIT_COLOUR = "#FFFFA0"  # a nerve within its margin or touched: lit, glowing (events)
+NERVE_COURSE_COLOUR = "#FFC400"  # its course distal to the needle, where the patient feels it, over the tissue
+NERVE_COURSE_OPACITY = 0.8
 HAEMATOMA_COLOUR = "#6B0000"  # a growing haematoma at a vessel puncture
 HAEMATOMA_OPACITY = 0.55

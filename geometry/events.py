@@ -111,6 +111,22 @@ NERVE_TERRITORIES = (
 )
 ALONG_THE_NERVE = "along the nerve"
 
+#: Which way a nerve runs distally, toward where the patient feels it, by name pattern (as
+#: NERVE_TERRITORIES): a (lateral, posterior, superior) direction in the LPS frame of the anatomical
+#: position (arms at the sides), "lateral" toward the nerve's own side (known from a `_l` / `_r`
+#: name; dropped when the side is not known). The limb nerves run down the limb; the brachial
+#: plexus and the accessory nerve run down and out to the shoulder; the superior gluteal and
+#: suprascapular nerves run out to the side (Gray's Anatomy, 42nd ed.). A name matching nothing (the
+#: intercostal, axillary and pudendal nerves curve around) has no direction: the whole nerve is lit.
+NERVE_DISTAL = (
+    (r"superior_gluteal|suprascapular", (1.0, 0.0, 0.0)),
+    (r"brachial_plexus|accessory", (1.0, 0.0, -1.0)),
+    (r"sciatic|tibial|fibular|peroneal|sural|femoral|saphenous|obturator|inferior_gluteal|radial|median|ulnar"
+     r"|musculocutaneous|long_thoracic|phrenic|spinal_cord|cauda_equina", (0.0, 0.0, -1.0)),
+)
+#: A nerve's lit course starts this far (mm) proximal to the point the needle reaches.
+DISTAL_BEHIND_MM = 3.0
+
 
 def nerve_territory(name: str) -> tuple[str, str | None]:
     """(where the patient feels it, motor effect or None) for a nerve called `name`; a name matching
@@ -120,6 +136,26 @@ def nerve_territory(name: str) -> tuple[str, str | None]:
         if re.search(pattern, key):
             return (territory or ALONG_THE_NERVE), motor
     return ALONG_THE_NERVE, None
+
+
+def distal_direction(name: str) -> np.ndarray | None:
+    """Unit (3,) direction in which nerve `name` runs distally (NERVE_DISTAL), or None."""
+    key = re.sub(r"[\s\-]+", "_", str(name).lower())
+    side = -1.0 if re.search(r"(^|_)r(ight)?$", key) else 1.0 if re.search(r"(^|_)l(eft)?$", key) else 0.0
+    for pattern, (lateral, posterior, superior) in NERVE_DISTAL:
+        if re.search(pattern, key):
+            v = np.array([side * lateral, posterior, superior])  # patient's right is -x in LPS
+            n = float(np.linalg.norm(v))
+            return v / n if n > 0.0 else None
+    return None
+
+
+def distal_faces(vertices, faces, point, direction, behind_mm: float = DISTAL_BEHIND_MM) -> np.ndarray:
+    """(m,) bool: the faces of a nerve's mesh (vertices (n, 3) mm, faces (m, 3)) on its distal side
+    of `point` (3,): centroid c with (c - point) . direction >= -behind_mm (direction (3,), unit)."""
+    v = np.asarray(vertices, float)
+    c = v[np.asarray(faces)].mean(axis=1)
+    return (c - np.asarray(point, float)) @ np.asarray(direction, float) >= -float(behind_mm)
 
 
 def haematoma_radius_mm(seconds: float) -> float:

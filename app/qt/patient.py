@@ -2,7 +2,9 @@
 
 - the Patient panel: the patient's words for the latest event (`readout.patient_words`) and every
   event along the pass (`readout.event_lines`);
-- in the 3D view: a nerve within its margin or touched is lit; a twitch makes the target muscle jump;
+- in the 3D view: a nerve within its margin or touched is lit, and its course distal to the needle
+  (where the patient feels it, geometry.events `distal_direction`) glows through the tissue; a
+  twitch makes the target muscle jump;
   a punctured vessel grows a translucent haematoma (geometry.events `haematoma_radius_mm`, real time);
 - after a scored attempt (the debrief): a pleura puncture opens the pneumothorax timeline, and the
   triage question that matches the attempt's most serious event is asked (app/triage.py).
@@ -17,14 +19,22 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 from vtkmodules.vtkFiltersSources import vtkSphereSource
 
-from needlesafe.geometry.events import PNEUMOTHORAX_ADVICE, PNEUMOTHORAX_TIMELINE, haematoma_radius_mm
+from needlesafe.geometry.events import (
+    PNEUMOTHORAX_ADVICE,
+    PNEUMOTHORAX_TIMELINE,
+    distal_direction,
+    distal_faces,
+    haematoma_radius_mm,
+)
 
 from .. import readout, theme
+from ..display import vtk_polydata
 
 NERVE_EVENTS = ("nerve_margin", "nerve_contact")
 TWITCH_STEPS = (1.035, 1.0, 1.025, 1.0)  # scale of the muscle at each step of a twitch
 TWITCH_STEP_MS = 70
 HAEMATOMA_TICK_MS = 500  # the haematoma's radius is redrawn this often while it grows
+COURSE_MOVE_MM = 2.0  # a lit course is drawn again when the point the needle reaches moves this far
 
 
 class PatientPanel(QtWidgets.QWidget):
@@ -78,6 +88,7 @@ class PatientView:
     def __init__(self, win, panel: PatientPanel):
         self.win, self.panel = win, panel
         self.lit: dict = {}  # nerve name -> its own colour, while lit
+        self.courses: dict = {}  # nerve name -> the point (3,) its lit distal course starts from
         self.haematomas: dict = {}  # vessel name -> (sphere source, start time s)
         self.timer = QtCore.QTimer(win)
         self.timer.setInterval(HAEMATOMA_TICK_MS)
@@ -89,14 +100,20 @@ class PatientView:
 
     def reset(self, _prepared=None) -> None:
         self.timer.stop()
-        self.lit, self.haematomas = {}, {}
+        self.lit, self.haematomas, self.courses = {}, {}, {}
         self.win.scene_view.remove_top("haematoma:")
+        self.win.scene_view.remove_top("course:")
         self.panel.clear()
 
     def on_needle(self, _report) -> None:
         events = self.win.session.events
         self.panel.show_events(events)
-        self._light({e.structure for e in events if e.kind in NERVE_EVENTS and e.structure})
+        reached = {}
+        for e in events:  # the deepest nerve event of each nerve says where the needle reaches it
+            if e.kind in NERVE_EVENTS and e.structure:
+                reached[e.structure] = e.structure_point or e.point
+        self._light(set(reached))
+        self._courses(reached)
 
     def on_new(self, new) -> None:
         text = self.panel.say(new)
@@ -123,6 +140,33 @@ class PatientView:
                 self.lit[name] = prop.GetColor()
                 prop.SetColor(*theme.rgb(theme.NERVE_LIT_COLOUR))
                 prop.SetAmbient(0.6)  # glows: lit whichever side the light comes from
+
+    def _courses(self, reached: dict) -> None:
+        """Each lit nerve's course distal to where the needle reaches it, glowing in the overlay
+        (drawn over the tissue), from {nerve name: point (3,) or None}."""
+        view = self.win.scene_view
+        for name in [n for n in self.courses if n not in reached]:
+            view.remove_top(f"course:{name}", prefix=False)
+            del self.courses[name]
+        for name, point in reached.items():
+            old = self.courses.get(name)
+            if point is None or (old is not None and np.linalg.norm(np.subtract(point, old)) < COURSE_MOVE_MM):
+                continue
+            direction = distal_direction(name)
+            s = self.win.session.scene.structure(name)
+            keep = np.ones(len(s.faces), bool) if direction is None else distal_faces(
+                s.vertices, s.faces, point, direction)
+            if not keep.any():
+                continue
+            actor = view.top_actor(vtk_polydata(s.vertices, s.faces[keep]), theme.NERVE_COURSE_COLOUR,
+                                   f"course:{name}", opacity=theme.NERVE_COURSE_OPACITY)
+            actor.GetProperty().SetAmbient(0.7)  # glows: lit whichever side the light comes from
+            self.courses[name] = np.asarray(point, float)
+
+    def course_faces(self, name: str) -> int:
+        """Triangles of `name`'s lit distal course (0 when it is not lit)."""
+        actor = self.win.scene_view.top.get(f"course:{name}")
+        return 0 if actor is None else int(actor.GetMapper().GetInput().GetNumberOfCells())
 
     def twitch(self, muscle: str) -> None:
         """A local twitch: the muscle jumps (a few frames of scaling about its centre)."""

@@ -10,12 +10,15 @@ from hypothesis import strategies as st
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.events import (
     ALONG_THE_NERVE,
+    DISTAL_BEHIND_MM,
     HAEMATOMA_MAX_RADIUS_MM,
     HAEMATOMA_NERVE_MM,
     PNEUMOTHORAX_TIMELINE,
     TWITCH_RADIUS_MM,
     Event,
     depth_floor_mm,
+    distal_direction,
+    distal_faces,
     events_along,
     events_for,
     haematoma_radius_mm,
@@ -353,3 +356,33 @@ def test_every_event_has_its_exact_depth(vessel_scene, muscle_scene, nerve_scene
     assert {e.kind for e in evs} == {"vessel_puncture", "haematoma_compression", "twitch", "bone_contact"}
     for e in evs:
         assert e.depth_mm == depth_floor_mm(e.detail["exact_depth_mm"])
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("sciatic_nerve", (0.0, 0.0, -1.0)),
+    ("tibial_nerve_r", (0.0, 0.0, -1.0)),
+    ("radial_nerve_l", (0.0, 0.0, -1.0)),
+    ("superior_gluteal_nerve_r", (-1.0, 0.0, 0.0)),  # out to the patient's right: -x in LPS
+    ("suprascapular_nerve_l", (1.0, 0.0, 0.0)),
+    ("brachial_plexus_r", (-math.sqrt(0.5), 0.0, -math.sqrt(0.5))),
+    ("brachial_plexus", (0.0, 0.0, -1.0)),  # side unknown: down only
+    ("intercostal_nerve_5_r", None),
+    ("pudendal_nerve", None),
+])
+def test_distal_direction_table(name, expected):
+    got = distal_direction(name)
+    if expected is None:
+        assert got is None
+    else:
+        assert np.allclose(got, expected) and math.isclose(float(np.linalg.norm(got)), 1.0)
+
+
+def test_distal_faces_of_a_tube():
+    """A nerve along z: the faces below a point (the direction down), from 3 mm above it."""
+    v, f = cylinder_mesh(2.0, -50.0, 50.0, sides=32)  # along x
+    v = np.asarray(v)[:, [1, 2, 0]]  # now along z
+    point = np.array([2.0, 0.0, 10.0])
+    keep = distal_faces(v, f, point, np.array([0.0, 0.0, -1.0]))
+    c = v[np.asarray(f)].mean(axis=1)
+    assert np.array_equal(keep, c[:, 2] <= 10.0 + DISTAL_BEHIND_MM)
+    assert 0 < keep.sum() < len(f)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from needlesafe.app import readout, theme
 from needlesafe.app.attempt_log import read_attempts
 from needlesafe.app.exercise_check import mistake_needle
 from needlesafe.app.exercises import builtin_exercises
+from needlesafe.geometry.events import DISTAL_BEHIND_MM
 
 from .test_flows import shots
 
@@ -36,10 +39,19 @@ def test_nerve_contact_speaks_lights_the_nerve_and_asks_triage(window, qtbot, tm
     assert "back of the thigh" in win.patient_panel.speech.text()
     assert readout.event_sentence(contact) in win.patient_panel.events.toPlainText()
     assert nerve.GetColor() == pytest.approx(theme.rgb(theme.NERVE_LIT_COLOUR))
+    # its course down from where the needle reaches it (toward the thigh, where it is felt) glows
+    course = win.scene_view.top["course:sciatic_nerve"].GetMapper().GetInput()
+    assert 0 < course.GetNumberOfCells() < len(win.scene.structure("sciatic_nerve").faces)
+    lowest_start = contact.structure_point[2] + DISTAL_BEHIND_MM
+    cells = course.GetPolys()
+    ids = vtk_to_numpy(cells.GetConnectivityArray()).reshape(-1, 3)
+    pts = vtk_to_numpy(course.GetPoints().GetData())
+    assert np.all(pts[ids].mean(axis=1)[:, 2] <= lowest_start + 1e-9)
     win.grab().save(str(shots(tmp_path) / "patient-nerve-contact.png"))
     # pulled back clear: the nerve is its own colour again, the pass's events shrink
     win.session.set_depth(5.0)
     assert nerve.GetColor() == pytest.approx(own)
+    assert win.patient.course_faces("sciatic_nerve") == 0
     assert "nerve_contact" not in [e.kind for e in win.session.events]
     # the attempt still touched the nerve: it fails, and the debrief asks the sciatic case
     score = win.exercises.check()
