@@ -312,14 +312,18 @@ class ExercisePanel(QtWidgets.QWidget):
 
     def show_exercise(self, ex):
         self.title.setText(ex.title)
-        self.teaching.setText(ex.teaching)
+        # a decline exercise's teaching gives its answer away: it is shown once the student has answered
+        self._teaching_after = ex.teaching if getattr(ex, "decline_expected", False) else ""
+        self.teaching.setText("Assess the site before you needle: the teaching for it follows your answer."
+                              if self._teaching_after else ex.teaching)
         self.source.setText(f"Source: {ex.source}" if ex.source else "")
         bench = getattr(ex, "benchmark", "")
         self.benchmark.setText(f"Published benchmark: {bench}" if bench else "")
         self.benchmark.setVisible(bool(bench))
         self.result.setPlainText(
             f"Target: {ex.target_name} (within {ex.tolerance_mm:.0f} mm). "
-            f"Needle {ex.needle_gauge_mm:.2f} × {ex.needle_length_mm:.0f} mm."
+            f"Needle {ex.needle_gauge_mm:.2f} × {ex.needle_length_mm:.0f} mm. "
+            "Needle it, or, if it is not safe here, press Do not needle here… and say why."
         )
 
     def show_score(self, score):
@@ -328,6 +332,8 @@ class ExercisePanel(QtWidgets.QWidget):
             verdict += ": declined to needle"
         colour = LEVEL_COLOUR["safe"] if score.passed else LEVEL_COLOUR["danger"]
         items = "".join(f"<li>{html.escape(line)}</li>" for line in score.feedback)
+        if getattr(self, "_teaching_after", ""):
+            self.teaching.setText(self._teaching_after)
         self.result.setHtml(
             f"<p style='background:{colour}; color:black; padding:4px'><b>{score.score}/100 — {verdict}</b></p>"
             f"<ul>{items}</ul>"

@@ -24,11 +24,15 @@ def test_decline_an_exercise_in_the_window(window, qtbot, tmp_path, monkeypatch)
     monkeypatch.setenv("NEEDLESAFE_ATTEMPTS", str(tmp_path))
     shown = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *a, **k: shown.append(a[2]))
-    exercise_action(win, "When not to needle: quadratus femoris on the sciatic nerve (lean)").trigger()
+    exercise_action(win, "Quadratus femoris, back of the muscle (lean patient)").trigger()
     assert win.exercise is not None and win.exercise.decline_expected and win.scene.name == "gluteal-lean"
     panel = win.exercise_panel
     assert panel.decline.isVisible() and panel.decline.text() == "Do not needle here…"
     assert panel.benchmark.isVisible() and "Hannah et al. 2023" in panel.benchmark.text()
+    # the teaching would give the answer away: it follows the student's answer
+    assert "follows your answer" in panel.teaching.text() and "Do not needle here…" in panel.result.toPlainText()
+    QtWidgets.QApplication.processEvents()
+    win.grab().save(str(shots() / "decline-start.png"))
     # beside Check, on the same row
     assert abs(panel.decline.geometry().center().y() - panel.check.geometry().center().y()) <= 2
     panel.student.setText("Ana")
@@ -49,6 +53,7 @@ def test_decline_an_exercise_in_the_window(window, qtbot, tmp_path, monkeypatch)
     text = panel.result.toPlainText()
     assert "100/100 — PASSED: declined to needle" in text and "Correct: do not needle here" in text
     assert "Published benchmark: Medially placed piriformis needles" in text
+    assert panel.teaching.text() == win.exercise.teaching
     attempts, problems = read_attempts(tmp_path / "Ana.jsonl")
     assert problems == [] and attempts[-1]["declined"] == "nerve_on_path"
     assert attempts[-1]["exercise"] == "gluteal-decline-sciatic"
