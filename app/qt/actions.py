@@ -52,6 +52,8 @@ MENUS = {
             tip="Bony landmarks as white dots with their names"),
         Act("Show the needle plane", "show_plane", "plane_action", "Ctrl+U", True,
             tip="The plane through the needle, as an ultrasound probe along it would show it"),
+        Act("Sound on events", "patient.set_sound", "sound_action", checkable=True,
+            tip="A beep when the needle enters a nerve's margin, touches a nerve or punctures a vessel or the pleura"),
     ],
     "&Exercises": [
         Act("", "<exercises>"), SEP,

@@ -7,7 +7,8 @@
   twitch makes the target muscle jump;
   a punctured vessel grows a translucent haematoma (geometry.events `haematoma_radius_mm`, real time);
 - after a scored attempt (the debrief): a pleura puncture opens the pneumothorax timeline, and the
-  triage question that matches the attempt's most serious event is asked (app/triage.py).
+  triage question that matches the attempt's most serious event is asked (app/triage.py);
+- sound, off by default (View ▸ Sound on events): the system bell on a nerve or puncture event.
 
 The events themselves are the session's (`Session.events`, `events_changed`); nothing here decides.
 """
@@ -31,6 +32,7 @@ from .. import readout, theme
 from ..display import vtk_polydata
 
 NERVE_EVENTS = ("nerve_margin", "nerve_contact")
+SOUND_EVENTS = ("nerve_margin", "nerve_contact", "vessel_puncture", "pleura_puncture", "danger_contact")
 TWITCH_STEPS = (1.035, 1.0, 1.025, 1.0)  # scale of the muscle at each step of a twitch
 TWITCH_STEP_MS = 70
 HAEMATOMA_TICK_MS = 500  # the haematoma's radius is redrawn this often while it grows
@@ -89,6 +91,8 @@ class PatientView:
         self.win, self.panel = win, panel
         self.lit: dict = {}  # nerve name -> its own colour, while lit
         self.courses: dict = {}  # nerve name -> the point (3,) its lit distal course starts from
+        self.sound = False  # off by default
+        self.beeps = 0  # bells rung (read by tests: a display server may have no sound)
         self.haematomas: dict = {}  # vessel name -> (sphere source, start time s)
         self.timer = QtCore.QTimer(win)
         self.timer.setInterval(HAEMATOMA_TICK_MS)
@@ -115,7 +119,13 @@ class PatientView:
         self._light(set(reached))
         self._courses(reached)
 
+    def set_sound(self, on: bool) -> None:
+        self.sound = bool(on)
+
     def on_new(self, new) -> None:
+        if self.sound and any(e.kind in SOUND_EVENTS for e in new):
+            QtWidgets.QApplication.beep()
+            self.beeps += 1
         text = self.panel.say(new)
         if any(readout.patient_words(e) for e in new):  # the patient speaks: the status bar says it too
             self.win.statusBar().showMessage(text, 6000)

@@ -31,7 +31,11 @@ def test_nerve_contact_speaks_lights_the_nerve_and_asks_triage(window, qtbot, tm
     win.exercise_panel.student.setText("ann")
     nerve = win.scene_view.actors["sciatic_nerve"].GetProperty()
     own = nerve.GetColor()
+    assert not win.sound_action.isChecked()  # sound is off by default
+    win.sound_action.trigger()
     win.session.set_needle(mistake_needle(win.exercise, win.engine))
+    assert win.patient.beeps == 1  # one bell for the events of one move
+    win.sound_action.trigger()
     kinds = [e.kind for e in win.session.events]
     assert "nerve_contact" in kinds
     contact = next(e for e in win.session.events if e.kind == "nerve_contact")
