@@ -230,9 +230,9 @@ def measure_reason(reason: str, ex: Exercise, engine, tried: list, best) -> tupl
         if got is None:
             bone, bone_name = engine.bone_stop(best)
             where = f"{bone_name} stops it at {bone:.1f} mm" if bone is not None else "nothing in reach"
-            return False, (f"along the best approach the {ex.needle_length_mm:g} mm needle reaches no "
+            return False, (f"along the best approach the {best.length_mm:g} mm needle reaches no "
                            f"{'/'.join(names)} ({where})")
-        return True, (f"{got[1]} {got[0]:.1f} mm deep along the best approach, within the {ex.needle_length_mm:g} mm "
+        return True, (f"{got[1]} {got[0]:.1f} mm deep along the best approach, within the {best.length_mm:g} mm "
                       f"needle, no bone before it (so on {count} of {len(tried)} approaches)")
     # every approach that reaches the target breaks a margin: of a nerve, or of any danger structure
     roles = _critical_roles(engine)

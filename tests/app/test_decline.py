@@ -127,6 +127,16 @@ def test_pleura_reason_is_measured_along_the_best_approach():
     # along that approach the needle pushed to its length reaches the pleura: nothing stops it
     full = eng.report(v.best_needle.at_depth(ex.needle_length_mm))
     assert full.path.stopped_by is None and full.structure("pleura").penetrated
+    # "the needle is long enough to reach a danger structure": the same line, any danger structure
+    from needlesafe.app.exercise_check import approaches
+
+    tried = [(nd, eng.report(nd), None) for nd in list(approaches(ex, eng))[:20]]
+    holds, text = measure_reason("needle_too_long", ex, eng, tried, v.best_needle)
+    assert holds and text.startswith("pleura ") and "within the 50 mm needle" in text
+    # a 30 mm needle along the same line reaches nothing
+    short = v.best_needle.__class__(v.best_needle.entry_lps, v.best_needle.direction, 0.0, 30.0, 0.3)
+    holds, text = measure_reason("needle_too_long", ex, eng, tried, short)
+    assert not holds and "the 30 mm needle reaches no" in text
 
 
 def test_a_decline_is_logged_like_an_attempt(tmp_path):
