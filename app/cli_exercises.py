@@ -150,7 +150,8 @@ def attempts_command(args) -> int:
     for a in attempts:
         s = a["score"]
         print(f"{a.get('time', ''):<26} {a.get('student', ''):<16} {a['exercise']:<28} {s['score']:>3} "
-              f"{'passed' if s.get('passed') else ''}{_metric_cells(a)}")
+              f"{'passed' if s.get('passed') else ''}{_metric_cells(a)}"
+              + (f" declined: {a['declined']}" if a.get("declined") else ""))
     by_student: dict = {}
     for a in attempts:
         by_student.setdefault(a.get("student", ""), []).append(a)

@@ -180,6 +180,8 @@ def test_score_command_declines(tmp_path, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["score"] == 100 and out["passed"] and out["declined"] == "nerve_on_path"
     assert read_attempts(tmp_path / "Bo.jsonl")[0][0]["declined"] == "nerve_on_path"
+    assert main(["attempts", str(tmp_path / "Bo.jsonl")]) == 0
+    assert "declined: nerve_on_path" in capsys.readouterr().out
     assert main(["score", "gluteal-piriformis", "--decline", "other"]) == 0
     text = capsys.readouterr().out
     assert "0/100, not passed (declined: other)" in text and "can be needled safely" in text
