@@ -35,7 +35,7 @@ import math
 
 from needlesafe.geometry.tolerances import FLOOR_GUARD
 
-REDIRECT_DEGREES = 5.0  # the Session's redirection rule (app/session.py): a larger change of angle ...
+REDIRECT_DEGREES = 5.0  # a redirection (the Session counts them too): a change of angle larger than this ...
 REDIRECT_MIN_DEPTH_MM = 2.0  # ... with the tip deeper than this
 _COS_REDIRECT = math.cos(math.radians(REDIRECT_DEGREES))
 

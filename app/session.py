@@ -36,12 +36,10 @@ from . import camera, readout
 from .attempt_log import append_attempt, attempt_record, log_path
 from .exercise_check import check_target, start_needle
 from .exercises import MAX_FILE_BYTES, Exercise, ExerciseError, Score, parse_exercise, score_attempt, score_decline
-from .metrics import AttemptTracker
+from .metrics import REDIRECT_DEGREES, REDIRECT_MIN_DEPTH_MM, AttemptTracker
 from .packs import PreparedPack, prepare_pack, same_region
 from .scenario import Scenario, load_scenario, save_scenario
 
-REDIRECT_DEGREES = 5.0  # a change of angle larger than this, with the needle in, is a redirection
-REDIRECT_MIN_DEPTH_MM = 2.0  # ... once the tip is deeper than this
 FIRST_DEPTH_MM = 15.0  # a newly opened pack's needle starts this deep (or its length, if shorter)
 DEFAULT_NEEDLE = "0.30x50"
 
@@ -332,8 +330,7 @@ class Session:
             raise ExerciseError("no exercise is in progress")
         score = score_decline(self.exercise, reason)
         self.last_score, self.last_events = score, []
-        if hasattr(self, "last_metrics"):
-            self.last_metrics = None  # no needle went in: nothing to measure
+        self.last_metrics = None  # no needle went in: nothing to measure
         if self.tracker is not None:  # the next attempt's metrics start from here
             self.tracker = self.tracker.next_attempt(self.clock(), self.needle, self.report)
         self.redirections, self._ref_direction = 0, None
