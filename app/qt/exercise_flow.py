@@ -32,27 +32,34 @@ class ExerciseFlow:
         self.win.redraw()
         return True
 
+    def _student(self) -> str:
+        """The student's name from the panel, else asked for ("" when none is given)."""
+        student = self.win.exercise_panel.student.text().strip()
+        if not student:
+            student, ok = QtWidgets.QInputDialog.getText(self.win, "Student", "Your name, for the attempt log:")
+            student = student.strip() if ok else ""
+            if student:
+                self.win.exercise_panel.student.setText(student)
+        return student
+
     def check(self):
         """Score the current needle, show the feedback and append the attempt to the student's log."""
         if self.win.exercise is None:
             return None
-        student = self.win.exercise_panel.student.text().strip()
+        student = self._student()
         if not student:
-            student, ok = QtWidgets.QInputDialog.getText(self.win, "Student", "Your name, for the attempt log:")
-            if not ok or not student.strip():
-                return None
-            self.win.exercise_panel.student.setText(student.strip())
+            return None
         score = self.win.session.score()
         self.win.exercise_panel.show_score(score)
         line = metrics_line(self.win.session.last_metrics)  # the grading metrics, under the feedback
         if line:
             self.win.exercise_panel.result.append(dialogs.as_plain_html(line))
         try:
-            path = self.win.session.log_attempt(student.strip(), score)
+            path = self.win.session.log_attempt(student, score)
             self.win.statusBar().showMessage(f"Attempt saved to {path}", 5000)
         except dialogs.USER_ERRORS as exc:
             self.win.error(f"The attempt was scored but could not be saved:\n{exc}")
-        self.debrief = debrief(self.win, student.strip())  # what followed, and what to do afterwards
+        self.debrief = debrief(self.win, student)  # what followed, and what to do afterwards
         return score
 
     def ask_decline(self):
@@ -71,12 +78,9 @@ class ExerciseFlow:
         """Decline to needle for `reason`: score it, show the feedback, log it like an attempt."""
         if self.win.exercise is None or reason is None:
             return None
-        student = self.win.exercise_panel.student.text().strip()
+        student = self._student()
         if not student:
-            student, ok = QtWidgets.QInputDialog.getText(self.win, "Student", "Your name, for the attempt log:")
-            if not ok or not student.strip():
-                return None
-            self.win.exercise_panel.student.setText(student.strip())
+            return None
         try:
             score = self.win.session.decline(reason)
         except dialogs.USER_ERRORS as exc:
@@ -84,7 +88,7 @@ class ExerciseFlow:
             return None
         self.win.exercise_panel.show_score(score)
         try:
-            path = self.win.session.log_attempt(student.strip(), score)
+            path = self.win.session.log_attempt(student, score)
             self.win.statusBar().showMessage(f"Decline saved to {path}", 5000)
         except dialogs.USER_ERRORS as exc:
             self.win.error(f"The decline was scored but could not be saved:\n{exc}")
