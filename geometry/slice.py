@@ -329,9 +329,17 @@ def _dot(a: np.ndarray, n: np.ndarray) -> np.ndarray:
     return a[:, 0] * n[0] + a[:, 1] * n[1] + a[:, 2] * n[2]
 
 
-def _meets_window(q: np.ndarray, extent: float) -> bool:
-    """True when the (k, 2) chain's bounding box meets the window |depth|, |lateral| <= extent."""
-    return bool(np.all(q.max(axis=0) >= -extent) and np.all(q.min(axis=0) <= extent))
+def _meet_window(pts: np.ndarray, groups: list, extent: float) -> np.ndarray:
+    """(g,) bool: whether each chain's bounding box meets the window |depth|, |lateral| <= extent.
+    pts (n, 2) plane mm; groups: g non-empty index arrays into pts (one pass for all of them)."""
+    if not groups:
+        return np.zeros(0, dtype=bool)
+    lengths = np.fromiter((len(g) for g in groups), dtype=np.int64, count=len(groups))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    q = pts[np.concatenate(groups)]
+    hi = np.maximum.reduceat(q, starts, axis=0)
+    lo = np.minimum.reduceat(q, starts, axis=0)
+    return np.all(hi >= -extent, axis=1) & np.all(lo <= extent, axis=1)
 
 
 class Slicer:
@@ -385,11 +393,10 @@ class Slicer:
         owner = np.searchsorted(self._offsets, vertex, side="right") - 1     # structure of each point
         bad = set(owner[count > 2].tolist())
         per: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-        for idx_list, slot in ((loops, 0), (chains, 1)):
-            for idx in idx_list:
-                q = pts[idx]
-                if _meets_window(q, extent):
-                    per.setdefault(int(owner[idx[0]]), ([], []))[slot].append(q)
+        groups = [(idx, 0) for idx in loops if len(idx)] + [(idx, 1) for idx in chains if len(idx)]
+        for (idx, slot), meets in zip(groups, _meet_window(pts, [g[0] for g in groups], extent), strict=True):
+            if meets:
+                per.setdefault(int(owner[idx[0]]), ([], []))[slot].append(pts[idx])
         sections = []
         for k in sorted(per):
             s = self._structures[k]
