@@ -7,14 +7,16 @@ Measures, side by side in one real window (interleaved, so both see the same mac
 
 (a) a needle update with redraw during a drag (`window.readouts.set_live(True)`, as a drag of the
     entry handle or the depth slider sets it): `window.session.set_needle(n)` then the event loop
-    run until the window is drawn: the 3D view rendered once, the level shown, and the panel's table,
-    sentences and plot whenever their ten-a-second refresh falls due (in this interleaved loop about
-    every second update, more often than in a real drag); the figures are MEANS, so those refreshes
-    count in full. (a2) the same update after a discrete change (a key press: everything at once);
+    run until the window is drawn: the 3D view rendered once, the level shown, and the panel's table
+    and sentences (ten a second) and profile plot (four a second) whenever their refresh falls due
+    (this interleaved loop spaces updates wider than a real drag, so they fall due more often); the
+    figures are MEANS, so those refreshes count in full. (a2) the same update after a discrete
+    change (a key press: everything at once);
 (b) a bare render of the same displayed scene: the 3D view asked to redraw with nothing changed, and
     the event loop run until it is drawn;
 (c) the obvious alternative: a plain pyvista plotter drawing the engine's full meshes (skin
-    translucent) at the same window size.
+    translucent) at the same window size;
+(d) the drag of (a) with the needle plane view shown (View > Show the needle plane), as a ratio to (a).
 
 Both are synchronous and end with exactly what the user sees: the panels painted and the 3D view
 rendered once. A window that renders on `plotter.interactor.update()` (one render, in the same pass as
@@ -211,6 +213,21 @@ def main(argv=None) -> int:
         drawn()
         t_bare.append(time.perf_counter() - t)
         r_bare.append(renders[0])
+    # (d) the same drag with the needle plane shown (issue: new views within 20 % of the rate without)
+    win.show_plane(True)
+    for n in needles[:5]:
+        win.session.set_needle(n)
+        drawn()
+    t_plane = []
+    for n in needles[5:]:
+        renders[0] = 0
+        t = time.perf_counter()
+        win.session.set_needle(n)
+        drawn()
+        t_plane.append(time.perf_counter() - t)
+        pl.interactor.update()  # the bare render between, as in (a)
+        drawn()
+    win.show_plane(False)
     win.readouts.set_live(False)
     t_pv_render = []
     for _ in range(10):
@@ -236,6 +253,8 @@ def main(argv=None) -> int:
           f"({np.mean(r_update):.1f} renders each)")
     print(f"    of which set_needle (no paint):   {_stats(t_set)}")
     print(f"(a2) update after a key press:        {_stats(t_discrete)}")
+    print(f"(d) drag with the needle plane shown: {_stats(t_plane)}, mean {1e3 * np.mean(t_plane):7.2f} ms  "
+          f"(x{np.mean(t_plane) / upd:.2f} of (a))")
     print(f"(b) bare render, same scene:          {_stats(t_bare)}, mean {1e3 * bare:7.2f} ms  "
           f"({np.mean(r_bare):.1f} renders each)")
     print(f"(c) plain pyvista, full meshes:       {_stats(t_plain)}")
