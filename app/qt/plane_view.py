@@ -88,6 +88,8 @@ class PlaneView(QtWidgets.QWidget):
         if self._stale:
             self._stale = False
             self._recompute()
+            if self.isVisible():  # the next move waits its turn too: one cut per interval
+                self._cooldown.start()
 
     def _area(self) -> QtCore.QRect:
         top = self.layout().itemAt(0).geometry().bottom() + 4
@@ -126,15 +128,20 @@ class PlaneView(QtWidgets.QWidget):
         y = area.top() + (q[:, 0] - w.top) / (w.bottom - w.top) * area.height()
         return np.stack([x, y], axis=1)
 
-    def _path(self, loops, area) -> QtGui.QPainterPath:
-        path = QtGui.QPainterPath()
+    def _path(self, loops, area, closed: bool = True) -> QtGui.QPainterPath:
+        """One path of every (k, 2) plane-mm loop (closed) or chain (`closed=False`), built in one
+        pass (pyqtgraph's `arrayToQPath` writes the points through a buffer, not a call each)."""
+        from pyqtgraph import arrayToQPath
+
+        loops = [q for q in loops if len(q)]
+        if not loops:
+            return QtGui.QPainterPath()
+        parts = [np.vstack([q, q[:1]]) if closed else q for q in loops]
+        connect = np.ones(sum(len(q) for q in parts), dtype=bool)
+        connect[np.cumsum([len(q) for q in parts]) - 1] = False  # the last point of each starts no line
+        xy = self._xy(np.concatenate(parts), area)
+        path = arrayToQPath(xy[:, 0], xy[:, 1], connect=connect)
         path.setFillRule(QtCore.Qt.OddEvenFill)
-        for loop in loops:
-            pts = self._xy(loop, area)
-            path.moveTo(*pts[0])
-            for p in pts[1:]:
-                path.lineTo(*p)
-            path.closeSubpath()
         return path
 
     def paintEvent(self, ev):  # noqa: N802
@@ -177,9 +184,8 @@ class PlaneView(QtWidgets.QWidget):
                 p.drawPath(self._path(sec.loops, area))
             p.setBrush(QtCore.Qt.NoBrush)
             p.setPen(QtGui.QPen(colour.darker(140), 1.5, QtCore.Qt.DashLine))
-            for chain in sec.open_chains:  # an open mesh: drawn as it is, never closed
-                pts = self._xy(chain, area)
-                p.drawPolyline(QtGui.QPolygonF([QtCore.QPointF(*xy) for xy in pts]))
+            if sec.open_chains:  # an open mesh: drawn as it is, never closed
+                p.drawPath(self._path(sec.open_chains, area, closed=False))
         p.setPen(QtGui.QColor("black"))
         for sec in sections:
             if sec.role == "skin" or not sec.loops:
