@@ -345,7 +345,8 @@ def _mean(values, up=False):
 GRADEBOOK_COLUMNS = [
     "row_type", "student", "exercise", "time",
     # one attempt ("attempt" rows)
-    "score", "passed", "first_pass", "redirections", "time_s", "depth_error_mm", "angle_error_deg", "path_mm",
+    "score", "passed", "declined", "first_pass", "redirections", "time_s", "depth_error_mm", "angle_error_deg",
+    "path_mm",
     "margin_time_s", "deepest_intrusion_mm", "near_misses", "events",
     # one student and exercise ("exercise" rows)
     "attempts", "passes", "pass_rate", "best", "mean", "first_pass_rate", "mean_redirections", "mean_time_s",
@@ -389,6 +390,7 @@ def gradebook_rows(records: list) -> list[dict]:
             rows.append({
                 "row_type": "attempt", "student": student, "exercise": exercise, "time": r.get("time", ""),
                 "score": r["score"]["score"], "passed": bool(r["score"].get("passed")),
+                "declined": r.get("declined"),  # the reason of a "do not needle here", else empty
                 "first_pass": _metric(r, "first_pass"), "redirections": _redirections(r),
                 **{k: _metric(r, k) for k in ("time_s", "depth_error_mm", "angle_error_deg", "path_mm",
                                               "margin_time_s", "deepest_intrusion_mm")},

@@ -52,7 +52,8 @@ def attempt_cells(a: dict) -> list[str]:
             events[e["kind"]] = events.get(e["kind"], 0) + 1
     red = m.get("redirections", s.get("redirections"))
     return [short_time(a.get("time", "")), str(a.get("student", "")), a["exercise"], str(s["score"]),
-            "yes" if s.get("passed") else "no", a.get("level", ""),
+            "yes" if s.get("passed") else "no",
+            f"declined: {a['declined']}" if a.get("declined") else a.get("level", ""),
             "" if "first_pass" not in m else ("yes" if m["first_pass"] else "no"),
             "" if red is None else str(red), _num(m.get("time_s")), _num(m.get("depth_error_mm"), "{:+.2f}"),
             _num(m.get("angle_error_deg")), _num(m.get("path_mm")), _num(m.get("margin_time_s")),

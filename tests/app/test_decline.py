@@ -1,5 +1,7 @@
 """When not to needle: decline exercises (scored by score_decline, verified by the engine), needling a
 decline exercise, needless declines, benchmarks, the attempt log, Session.decline and `score --decline`."""
+import csv
+import io
 import json
 
 import pytest
@@ -152,6 +154,11 @@ def test_a_decline_is_logged_like_an_attempt(tmp_path):
     assert problems == [] and len(attempts) == 2
     assert attempts[0]["declined"] == "nerve_on_path" and attempts[0]["score"]["score"] == 100
     assert "declined" not in attempts[1]
+    # the gradebook's attempt rows say which was a decline, and why
+    from needlesafe.app.attempt_log import gradebook_csv
+
+    rows = [r for r in csv.DictReader(io.StringIO(gradebook_csv(attempts))) if r["row_type"] == "attempt"]
+    assert [r["declined"] for r in rows] == ["nerve_on_path", ""]
 
 
 def test_session_decline(tmp_path, monkeypatch):
