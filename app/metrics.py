@@ -8,7 +8,7 @@ per danger structure of the scene). `result()` gives the attempt's metrics, stor
 - ``first_pass``: the final tip reaches the target (within the exercise's tolerance, as scored) and
   the attempt had no redirection;
 - ``redirections``: changes of angle of more than REDIRECT_DEGREES with the tip deeper than
-  REDIRECT_MIN_DEPTH_MM (the Session's rule, counted the same way);
+  REDIRECT_MIN_DEPTH_MM (the Session reads its count from the tracker);
 - ``time_s``: from the first insertion (the first needle with depth > 0) to the final position (the
   last sample that moved the needle); None when the needle never went in;
 - ``depth_error_mm`` and ``angle_error_deg``: against the exercise's REFERENCE TRAJECTORY, the line
@@ -35,7 +35,7 @@ import math
 
 from needlesafe.geometry.tolerances import FLOOR_GUARD
 
-REDIRECT_DEGREES = 5.0  # a redirection (the Session counts them too): a change of angle larger than this ...
+REDIRECT_DEGREES = 5.0  # a redirection (the Session reads the count here): a change of angle larger than this ...
 REDIRECT_MIN_DEPTH_MM = 2.0  # ... with the tip deeper than this
 _COS_REDIRECT = math.cos(math.radians(REDIRECT_DEGREES))
 

@@ -36,7 +36,7 @@ from . import camera, readout
 from .attempt_log import append_attempt, attempt_record, log_path
 from .exercise_check import check_target, start_needle
 from .exercises import MAX_FILE_BYTES, Exercise, ExerciseError, Score, parse_exercise, score_attempt, score_decline
-from .metrics import REDIRECT_DEGREES, REDIRECT_MIN_DEPTH_MM, AttemptTracker
+from .metrics import AttemptTracker
 from .packs import PreparedPack, prepare_pack, same_region
 from .scenario import Scenario, load_scenario, save_scenario
 
@@ -79,8 +79,6 @@ class Session:
         self._pin_reports: list[tuple[Needle, ClearanceReport]] = []
         self.exercise: Exercise | None = None
         self.exercise_path: Path | None = None
-        self.redirections = 0
-        self._ref_direction: np.ndarray | None = None
         self.last_score: Score | None = None
         self.last_events: list = []  # the events of the attempt scored last
         self.tracker: AttemptTracker | None = None  # the grading metrics of the attempt in progress
@@ -125,7 +123,6 @@ class Session:
         self.needle, self.report = None, None
         self.exercise = exercise
         self.exercise_path = Path(exercise_path) if exercise_path is not None else None
-        self.redirections, self._ref_direction = 0, None
         self.events, self.attempt_events, self._pass_keys, self._attempt_keys = [], [], set(), set()
         self.tracker = (AttemptTracker.for_exercise(exercise, self.exercise_start(prepared, exercise))
                         if exercise is not None else None)
@@ -137,20 +134,12 @@ class Session:
     # ----- the needle -----------------------------------------------------------------------------
     def set_needle(self, needle: Needle) -> ClearanceReport:
         """Make `needle` current and compute its report. A needle cannot pass through bone: the
-        current needle is the report's effective one. During an exercise a change of angle of more
-        than 5 degrees with the tip deeper than 2 mm counts one redirection."""
+        current needle is the report's effective one. During an exercise the attempt's tracker
+        counts the redirections (`redirections`)."""
         if self.engine is None:
             raise PackError("no pack is open")
         report = self.engine.report(needle)
         needle = report.needle
-        if self.exercise is not None and needle.depth_mm > REDIRECT_MIN_DEPTH_MM:
-            if self._ref_direction is None:
-                self._ref_direction = needle.direction
-            else:
-                cos = float(np.clip(needle.direction @ self._ref_direction, -1.0, 1.0))
-                if np.degrees(np.arccos(cos)) > REDIRECT_DEGREES:
-                    self.redirections += 1
-                    self._ref_direction = needle.direction
         previous = self.needle
         self.needle, self.report = needle, report
         if self.tracker is not None and self.exercise is not None:
@@ -315,12 +304,9 @@ class Session:
         score = score_attempt(self.exercise, self.report, self.redirections, events=self.attempt_events)
         self.last_score = score
         self.last_events = list(self.attempt_events)
-        tracker, now = self.tracker, self.clock()
-        self.last_metrics = tracker.result(now, self.last_events) if tracker is not None else None
-        if tracker is not None:  # the next attempt starts from this needle
-            self.tracker = tracker.next_attempt(now, self.needle, self.report)
-        self.redirections, self._ref_direction = 0, None
-        self.attempt_events, self._attempt_keys = [], set()
+        now = self.clock()
+        self.last_metrics = self.tracker.result(now, self.last_events) if self.tracker is not None else None
+        self._next_attempt(now)
         return score
 
     def decline(self, reason: str) -> Score:
@@ -331,11 +317,21 @@ class Session:
         score = score_decline(self.exercise, reason)
         self.last_score, self.last_events = score, []
         self.last_metrics = None  # no needle went in: nothing to measure
-        if self.tracker is not None:  # the next attempt's metrics start from here
-            self.tracker = self.tracker.next_attempt(self.clock(), self.needle, self.report)
-        self.redirections, self._ref_direction = 0, None
-        self.attempt_events, self._attempt_keys = [], set()
+        self._next_attempt(self.clock())
         return score
+
+    def _next_attempt(self, now: float) -> None:
+        """The exercise's next attempt starts from the current needle at `now` (seconds): its metrics,
+        redirections and events start again."""
+        if self.tracker is not None:
+            self.tracker = self.tracker.next_attempt(now, self.needle, self.report)
+        self.attempt_events, self._attempt_keys = [], set()
+
+    @property
+    def redirections(self) -> int:
+        """Redirections of the attempt in progress: changes of angle of more than 5 degrees with the
+        tip deeper than 2 mm, counted by its tracker (app/metrics.py); 0 outside an exercise."""
+        return self.tracker.redirections if self.tracker is not None and self.exercise is not None else 0
 
     def log_attempt(self, student: str, score: Score) -> Path:
         """Append the scored attempt to `student`'s log; returns the log's path. Raises ExerciseError
