@@ -240,9 +240,16 @@ def read_attempts(path, kind: str = "attempt") -> tuple[list, list]:
     line loses nothing else. The log itself must be a regular file of at most MAX_LOG_BYTES.
     Only records of `kind` are returned ("attempt": scored needles, the default; "triage": triage
     answers); valid records of the other kind are left out silently."""
+    by_kind, problems = _read_log(path)
+    return by_kind.get(kind, []), problems
+
+
+def _read_log(path) -> tuple[dict, list]:
+    """({record kind: valid records}, problems) of one log, read once (see `read_attempts`)."""
     path = Path(path)
     raw = read_regular_bytes(path, MAX_LOG_BYTES, ExerciseError, "attempt log")
-    attempts, problems = [], []
+    by_kind: dict = {k: [] for k in RECORD_KINDS}
+    problems = []
     for k, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -255,9 +262,8 @@ def read_attempts(path, kind: str = "attempt") -> tuple[list, list]:
         except (ValueError, UnicodeDecodeError) as exc:
             problems.append(f"{path}: line {k}: skipped ({exc})"[:500])
             continue
-        if rec.get("kind", "attempt") == kind:
-            attempts.append(rec)
-    return attempts, problems
+        by_kind[rec.get("kind", "attempt")].append(rec)
+    return by_kind, problems
 
 
 def summary(attempts: list) -> dict:
@@ -298,16 +304,16 @@ def read_logs(path) -> tuple[list, list, list]:
     that cannot be read or a folder holding no log."""
     path = Path(path)
     if not path.is_dir():
-        attempts, problems = read_attempts(path)
-        return attempts, read_attempts(path, kind="triage")[0], problems
+        by_kind, problems = _read_log(path)
+        return by_kind["attempt"], by_kind["triage"], problems
     logs = sorted(p for p in path.glob("*.jsonl"))
     if not logs:
         raise ExerciseError(f"{path}: a folder with no *.jsonl attempt log in it")
     attempts, answers, problems = [], [], []
     for log in logs:
         try:
-            got, bad = read_attempts(log)
-            tri = read_attempts(log, kind="triage")[0]
+            by_kind, bad = _read_log(log)
+            got, tri = by_kind["attempt"], by_kind["triage"]
         except ExerciseError as exc:
             problems.append(str(exc)[:500])
             continue
