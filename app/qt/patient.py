@@ -3,7 +3,7 @@
 - the Patient panel: the patient's words for the latest event (`readout.patient_words`) and every
   event along the pass (`readout.event_lines`);
 - in the 3D view: a nerve within its margin or touched is lit, and its course distal to the needle
-  (where the patient feels it, geometry.events `distal_direction`) glows through the tissue; a
+  (where the patient feels it, geometry.nerves `distal_direction`) glows through the tissue; a
   twitch makes the target muscle jump;
   a punctured vessel grows a translucent haematoma (geometry.events `haematoma_radius_mm`, real time);
 - after a scored attempt (the debrief): a pleura puncture opens the pneumothorax timeline, and the
@@ -20,13 +20,8 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 from vtkmodules.vtkFiltersSources import vtkSphereSource
 
-from needlesafe.geometry.events import (
-    PNEUMOTHORAX_ADVICE,
-    PNEUMOTHORAX_TIMELINE,
-    distal_direction,
-    distal_faces,
-    haematoma_radius_mm,
-)
+from needlesafe.geometry.events import PNEUMOTHORAX_ADVICE, PNEUMOTHORAX_TIMELINE, haematoma_radius_mm
+from needlesafe.geometry.nerves import distal_direction, distal_faces
 
 from .. import readout, theme
 from ..display import vtk_polydata

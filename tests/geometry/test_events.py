@@ -9,23 +9,25 @@ from hypothesis import strategies as st
 
 from needlesafe.geometry.clearance import ClearanceEngine
 from needlesafe.geometry.events import (
-    ALONG_THE_NERVE,
-    DISTAL_BEHIND_MM,
     HAEMATOMA_MAX_RADIUS_MM,
     HAEMATOMA_NERVE_MM,
     PNEUMOTHORAX_TIMELINE,
     TWITCH_RADIUS_MM,
     Event,
     depth_floor_mm,
-    distal_direction,
-    distal_faces,
     events_along,
     events_for,
     haematoma_radius_mm,
     haematoma_seconds,
-    nerve_territory,
 )
 from needlesafe.geometry.needle import Needle
+from needlesafe.geometry.nerves import (
+    ALONG_THE_NERVE,
+    DISTAL_BEHIND_MM,
+    distal_direction,
+    distal_faces,
+    nerve_territory,
+)
 from needlesafe.meshes.types import AnatomyScene, TriggerPoint
 
 from ..conftest import box_mesh, cylinder_mesh, scene_of, structure

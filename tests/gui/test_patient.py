@@ -13,7 +13,7 @@ from needlesafe.app import readout, theme
 from needlesafe.app.attempt_log import read_attempts
 from needlesafe.app.exercise_check import mistake_needle
 from needlesafe.app.exercises import builtin_exercises
-from needlesafe.geometry.events import DISTAL_BEHIND_MM
+from needlesafe.geometry.nerves import DISTAL_BEHIND_MM
 
 from .test_flows import shots
 
